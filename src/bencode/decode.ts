@@ -1,0 +1,185 @@
+/**
+ * Strict, bounded bencode decoder (BEP 3) that keeps byte spans.
+ *
+ * Owns: turning untrusted bytes into BValues or a BencodeError, never anything else (no
+ * RangeError, no stack overflow, no allocation proportional to a length prefix).
+ *
+ * Rejected: leading zeros (`i03e`, `03:abc`), `i-0e`, `ie`, `i-e`, a sign on a string length,
+ * string lengths running past the input, non-string dictionary keys, truncation, trailing bytes
+ * after the top-level value (unless the caller asks for a prefix decode), integers outside int64.
+ * Soft errors (unsorted or duplicate keys) are recorded on the BDict, not thrown: libtorrent
+ * accepts them in v1 torrents (corpus: unordered.torrent) and refuses them in v2 info dicts.
+ *
+ * Bounds: nesting depth and total item count are limited by the caller (defaults below); the
+ * recursion depth of this decoder equals the nesting depth, so the depth limit also bounds the
+ * stack.
+ */
+import { BencodeError } from '../errors.js';
+import { BDict, type BValue } from './types.js';
+
+export interface DecodeLimits {
+  /** Deepest nesting of lists and dicts. libtorrent uses 100 for .torrent files. */
+  maxDepth: number;
+  /** Total number of values (tokens). libtorrent allows 3,000,000 for a .torrent. */
+  maxItems: number;
+}
+
+export const DEFAULT_LIMITS: DecodeLimits = { maxDepth: 100, maxItems: 3_000_000 };
+
+const I = 0x69; // 'i'
+const L = 0x6c; // 'l'
+const D = 0x64; // 'd'
+const E = 0x65; // 'e'
+const COLON = 0x3a;
+const MINUS = 0x2d;
+const ZERO = 0x30;
+const NINE = 0x39;
+
+/** int64 bounds: what libtorrent (and every mainstream client) can represent. */
+const INT64_MAX = (1n << 63n) - 1n;
+const INT64_MIN = -(1n << 63n);
+/** A string length prefix longer than this many digits cannot fit any input we accept. */
+const MAX_LENGTH_DIGITS = 15;
+/** Hard ceiling on maxDepth whatever the caller asks: far below Node's stack limit. */
+const MAX_DEPTH_CAP = 1000;
+
+class Decoder {
+  pos = 0;
+  items = 0;
+  softErrors = 0;
+
+  constructor(
+    readonly buf: Buffer,
+    readonly limits: DecodeLimits,
+  ) {}
+
+  fail(message: string, at = this.pos): never {
+    throw new BencodeError(message, at);
+  }
+
+  value(depth: number): BValue {
+    if (++this.items > this.limits.maxItems) this.fail(`more than ${this.limits.maxItems} items`);
+    const c = this.buf[this.pos];
+    if (c === undefined) this.fail('unexpected end of input');
+    if (c === I) return this.integer();
+    if (c >= ZERO && c <= NINE) return this.bytes();
+    if (c === L || c === D) {
+      if (depth >= this.limits.maxDepth) this.fail(`nesting deeper than ${this.limits.maxDepth}`);
+      return c === L ? this.list(depth + 1) : this.dict(depth + 1);
+    }
+    this.fail(`unexpected byte 0x${c.toString(16).padStart(2, '0')}`);
+  }
+
+  integer(): number | bigint {
+    const start = this.pos;
+    const buf = this.buf;
+    let p = start + 1;
+    let negative = false;
+    if (buf[p] === MINUS) {
+      negative = true;
+      p++;
+    }
+    const digitsStart = p;
+    while (p < buf.length && buf[p]! >= ZERO && buf[p]! <= NINE) p++;
+    if (p >= buf.length) this.fail('unterminated integer', start);
+    if (buf[p] !== E) this.fail('invalid character in integer', p);
+    const digits = p - digitsStart;
+    if (digits === 0) this.fail('empty integer', start);
+    if (buf[digitsStart] === ZERO && (digits > 1 || negative)) {
+      this.fail(negative ? 'negative zero' : 'leading zero in integer', start);
+    }
+    // 19 digits always fit in int64 territory checks below; anything longer overflows.
+    if (digits > 19) this.fail('integer overflow', start);
+    this.pos = p + 1;
+    const text = buf.toString('latin1', start + 1, p);
+    if (digits <= 15) return Number(text);
+    const big = BigInt(text);
+    if (big > INT64_MAX || big < INT64_MIN) this.fail('integer overflow', start);
+    const n = Number(big);
+    return Number.isSafeInteger(n) ? n : big;
+  }
+
+  bytes(): Buffer {
+    const start = this.pos;
+    const buf = this.buf;
+    let p = start;
+    let len = 0;
+    while (p < buf.length && buf[p]! >= ZERO && buf[p]! <= NINE) {
+      if (p - start >= MAX_LENGTH_DIGITS) this.fail('string length too long', start);
+      len = len * 10 + (buf[p]! - ZERO);
+      p++;
+    }
+    if (p >= buf.length) this.fail('unterminated string length', start);
+    if (buf[p] !== COLON) this.fail('invalid character in string length', p);
+    if (buf[start] === ZERO && p - start > 1) this.fail('leading zero in string length', start);
+    p++;
+    if (len > buf.length - p) this.fail(`string of ${len} bytes runs past the end of input`, start);
+    this.pos = p + len;
+    return buf.subarray(p, p + len);
+  }
+
+  list(depth: number): BValue[] {
+    this.pos++; // 'l'
+    const out: BValue[] = [];
+    for (;;) {
+      const c = this.buf[this.pos];
+      if (c === undefined) this.fail('unterminated list');
+      if (c === E) {
+        this.pos++;
+        return out;
+      }
+      out.push(this.value(depth));
+    }
+  }
+
+  dict(depth: number): BDict {
+    const start = this.pos;
+    const softBefore = this.softErrors;
+    this.pos++; // 'd'
+    const entries = new Map<string, BValue>();
+    let prevKey: Buffer | undefined;
+    for (;;) {
+      const c = this.buf[this.pos];
+      if (c === undefined) this.fail('unterminated dictionary');
+      if (c === E) {
+        this.pos++;
+        return new BDict(entries, start, this.pos, this.softErrors > softBefore);
+      }
+      if (c < ZERO || c > NINE) this.fail('dictionary key is not a string');
+      if (++this.items > this.limits.maxItems) this.fail(`more than ${this.limits.maxItems} items`);
+      const keyBytes = this.bytes();
+      if (this.buf[this.pos] === undefined || this.buf[this.pos] === E) {
+        this.fail('dictionary key without a value');
+      }
+      const value = this.value(depth);
+      if (prevKey !== undefined && Buffer.compare(prevKey, keyBytes) >= 0) this.softErrors++;
+      prevKey = keyBytes;
+      const key = keyBytes.toString('latin1');
+      if (!entries.has(key)) entries.set(key, value);
+    }
+  }
+}
+
+/** Decodes exactly one value that must span the whole input. */
+export function decode(input: Uint8Array, limits: Partial<DecodeLimits> = {}): BValue {
+  const { value, end } = decodePrefix(input, limits);
+  if (end !== input.length) throw new BencodeError(`${input.length - end} trailing bytes`, end);
+  return value;
+}
+
+/**
+ * Decodes one value at the start of the input and reports where it ended: for messages where
+ * raw bytes follow a bencoded header (ut_metadata data messages, BEP 9).
+ */
+export function decodePrefix(
+  input: Uint8Array,
+  limits: Partial<DecodeLimits> = {},
+): { value: BValue; end: number } {
+  const buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  const merged = { ...DEFAULT_LIMITS, ...limits };
+  // The decoder recurses once per nesting level; this cap keeps any caller's limit stack-safe.
+  merged.maxDepth = Math.min(merged.maxDepth, MAX_DEPTH_CAP);
+  const d = new Decoder(buf, merged);
+  const value = d.value(0);
+  return { value, end: d.pos };
+}

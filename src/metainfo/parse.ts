@@ -1,0 +1,447 @@
+/**
+ * .torrent -> Metainfo (BEP 3, 12, 19, 27, 47, 52), strictly.
+ *
+ * Owns: every check that makes a Metainfo safe to trust: piece geometry that adds up, lengths that
+ * are safe integers, sanitised paths that stay inside the output folder, v2 file trees and piece
+ * layers that verify, hybrids whose v1 and v2 views agree. Verdicts follow libtorrent 2.0 (corpus:
+ * ../shared/corpus/expected.json); where we are stricter the test that walks the corpus says so.
+ *
+ * The info hashes are computed over the info dictionary's bytes exactly as they stand in the
+ * input (decoder spans), never over a re-encode.
+ */
+import { createHash } from 'node:crypto';
+import { BDict, decode, isBytes, isDict, isInt, isList, type BValue } from '../bencode/index.js';
+import { MetainfoError } from '../errors.js';
+import { optBytes, optInt, optText, reqBytes, reqLength, type Fail } from './fields.js';
+import { resolveDuplicates, sanitizeElement, sanitizePath } from './sanitize.js';
+import type { Metainfo, MetaVersion, TorrentFile } from './types.js';
+import { checkPieceLayer, V2_BLOCK_SIZE } from './v2.js';
+
+/** Largest .torrent we read: 2,000,000 pieces of hashes (40 MB) plus a file list. */
+export const MAX_TORRENT_BYTES = 50 * 1024 * 1024;
+/** libtorrent's default max_pieces; more cannot be tracked in a bitfield message of sane size. */
+export const MAX_PIECES = 0x200000;
+/** Largest piece we accept (libtorrent's limit): a piece is held in memory while it verifies. */
+export const MAX_PIECE_LENGTH = 512 * 1024 * 1024;
+/** More files than this is a file list no real torrent has, and an easy memory attack. */
+export const MAX_FILES = 1_000_000;
+/**
+ * Largest file: libtorrent refuses files of (2^30 - 1) * 16 KiB or more (its block index would
+ * overflow), so no peer could serve one to us.
+ */
+export const MAX_FILE_LENGTH = (2 ** 30 - 1) * 16384 - 1;
+/** Largest torrent: libtorrent's 2^48 - 1 bytes; also far inside safe-integer range. */
+export const MAX_TOTAL_LENGTH = 2 ** 48 - 1;
+
+/** Pad files made before BEP 47 (BitComet) carry no attr, only this name. */
+const LEGACY_PAD_PREFIX = '_____padding_file_';
+
+const fail: Fail = (message: string): never => {
+  throw new MetainfoError(message);
+};
+
+export function parseTorrent(input: Buffer): Metainfo {
+  if (input.length > MAX_TORRENT_BYTES) fail(`torrent file is ${input.length} bytes, more than ${MAX_TORRENT_BYTES}`);
+  const root = decode(input);
+  if (!isDict(root)) fail('torrent file is not a bencoded dictionary');
+  const info = root.get('info');
+  if (!isDict(info)) fail(`info is ${info === undefined ? 'missing' : 'not a dictionary'}`);
+  const infoBytes = input.subarray(info.start, info.end);
+
+  const metaVersion = optInt(info, 'meta version');
+  const hasV2 = metaVersion === 2;
+  if (metaVersion !== null && metaVersion > 2) fail(`info.meta version ${metaVersion} is not supported`);
+  const hasV1 = info.has('pieces') || !hasV2;
+  // Where bytes must round-trip (any explicit meta version), unsorted keys are fatal; v1 tolerates them.
+  if (metaVersion !== null && metaVersion > 0 && info.softError) {
+    fail('info dictionary of a v2 torrent has unsorted or duplicate keys (invalid bencoding)');
+  }
+  const version: MetaVersion = hasV2 ? (hasV1 ? 'hybrid' : 2) : 1;
+  const infoHash = hasV1 ? createHash('sha1').update(infoBytes).digest() : null;
+  const infoHashV2 = hasV2 ? createHash('sha256').update(infoBytes).digest() : null;
+
+  const warnings: string[] = [];
+  const singleV1 = !hasV2 && !info.has('files');
+  const name = readName(info, (infoHash ?? infoHashV2)!, singleV1);
+  const pieceLength = readPieceLength(info, hasV2);
+
+  let files: TorrentFile[];
+  let multiFile: boolean;
+  let pieces: Buffer | null = null;
+  let pieceLayers: Map<string, Buffer> = new Map();
+  if (hasV2) {
+    const v2 = readFileTree(info, name, pieceLength);
+    pieceLayers = readPieceLayers(root, v2.files, pieceLength, warnings);
+    files = v2.files;
+    multiFile = v2.multiFile;
+    if (hasV1) {
+      const v1 = readV1Files(info, name);
+      checkHybrid(v1.files, v2.files);
+      // The v2 list orders empty files after the pad that aligns them; the v1 list says whether
+      // the last file has a tail pad (corpus: v2_hybrid-missing-tailpad).
+      files = dropMissingTailPad(files, v1.files.reduce((n, f) => n + f.length, 0));
+      multiFile = v1.multiFile;
+    }
+  } else {
+    ({ files, multiFile } = readV1Files(info, name));
+  }
+
+  const last = files[files.length - 1]!;
+  const totalLength = last.offset + last.length;
+  if (totalLength === 0) fail('torrent has a total length of 0 bytes');
+  const pieceCount = Math.ceil(totalLength / pieceLength);
+  if (pieceCount > MAX_PIECES) fail(`torrent has ${pieceCount} pieces, more than ${MAX_PIECES}`);
+  if (hasV1) {
+    pieces = reqBytes(info, 'pieces', 'info.', fail);
+    if (pieces.length % 20 !== 0) fail(`info.pieces is ${pieces.length} bytes, not a multiple of 20`);
+    if (pieces.length / 20 !== pieceCount) {
+      fail(`info.pieces has ${pieces.length / 20} piece hashes, but the files need ${pieceCount}`);
+    }
+  }
+  let length = 0;
+  for (const f of files) if (!f.pad) length += f.length;
+
+  const isPrivate = optInt(info, 'private') === 1;
+  return {
+    infoHash,
+    infoHashV2,
+    infoBytes,
+    version,
+    name,
+    multiFile,
+    pieceLength,
+    pieceCount,
+    pieces,
+    pieceLayers,
+    files,
+    totalLength,
+    length,
+    announce: readAnnounce(root),
+    urlList: readUrlList(root.get('url-list'), files.length > 1),
+    httpSeeds: readUrlList(root.get('httpseeds'), false),
+    private: isPrivate,
+    comment: optText(root, 'comment'),
+    createdBy: optText(root, 'created by'),
+    creationDate: readCreationDate(root),
+    warnings,
+  };
+}
+
+function readName(info: BDict, hash: Buffer, singleFile: boolean): string {
+  const raw = optBytes(info, 'name.utf-8') ?? optBytes(info, 'name');
+  if (raw === undefined) fail(`info.name is ${info.has('name') ? 'not a string' : 'missing'}`);
+  if (raw.length === 0) fail('info.name is empty');
+  const name = sanitizeElement(raw);
+  if (name !== null) return name;
+  // A name that sanitises to nothing ("..", "/"): a single file cannot be saved without one; a
+  // folder is named after the info hash instead, as libtorrent does (corpus: invalid_name2).
+  if (singleFile) fail(`info.name "${raw.toString('utf8').slice(0, 60)}" is not a usable file name`);
+  return hash.toString('hex');
+}
+
+function readPieceLength(info: BDict, v2: boolean): number {
+  const n = reqLength(info, 'piece length', 'info.', fail);
+  if (n === 0) fail('info.piece length is 0');
+  if (n > MAX_PIECE_LENGTH) fail(`info.piece length is ${n}, more than ${MAX_PIECE_LENGTH}`);
+  if (v2 && (n < V2_BLOCK_SIZE || (n & (n - 1)) !== 0)) {
+    fail(`info.piece length is ${n}; a v2 torrent needs a power of two of at least ${V2_BLOCK_SIZE}`);
+  }
+  return n;
+}
+
+interface FileList {
+  files: TorrentFile[];
+  multiFile: boolean;
+}
+
+interface Attr {
+  pad: boolean;
+  symlink: boolean;
+  executable: boolean;
+  hidden: boolean;
+}
+
+function readAttr(d: BDict): Attr {
+  const attr = optBytes(d, 'attr')?.toString('latin1') ?? '';
+  return {
+    pad: attr.includes('p'),
+    symlink: attr.includes('l'),
+    executable: attr.includes('x'),
+    hidden: attr.includes('h'),
+  };
+}
+
+/** Path elements must all be strings; anything else is an attack or garbage. */
+function readElements(v: BValue | undefined, where: string): Buffer[] {
+  if (!isList(v)) fail(`${where} is not a list`);
+  const out: Buffer[] = [];
+  for (const e of v) {
+    if (!isBytes(e)) fail(`${where} has an element that is not a string`);
+    out.push(e);
+  }
+  return out;
+}
+
+/** A symlink's target, or null when it has none (then it is a plain empty file, as in libtorrent). */
+function readSymlink(d: BDict, where: string): string[] | null {
+  const target = d.get('symlink path');
+  if (target === undefined) return null;
+  const elements = readElements(target, `${where}.symlink path`);
+  return elements.length === 0 ? null : sanitizePath(elements);
+}
+
+function readV1Files(info: BDict, name: string): FileList {
+  const list = info.get('files');
+  if (list === undefined) {
+    const length = reqLength(info, 'length', 'info.', fail);
+    if (length > MAX_FILE_LENGTH) fail(`info.length is ${length}, more than ${MAX_FILE_LENGTH}`);
+    const attr = readAttr(info);
+    return {
+      files: [
+        {
+          path: [name],
+          length,
+          offset: 0,
+          pad: false,
+          executable: attr.executable,
+          hidden: attr.hidden,
+          symlink: null,
+          piecesRoot: null,
+        },
+      ],
+      multiFile: false,
+    };
+  }
+  if (!isList(list)) fail('info.files is not a list');
+  if (list.length === 0) fail('info.files is empty: no files in torrent');
+  if (list.length > MAX_FILES) fail(`info.files has ${list.length} entries, more than ${MAX_FILES}`);
+  const paths: string[][] = [];
+  const raw: { length: number; attr: Attr; symlink: string[] | null }[] = [];
+  let offset = 0;
+  for (let i = 0; i < list.length; i++) {
+    const where = `info.files[${i}]`;
+    const f = list[i]!;
+    if (!isDict(f)) fail(`${where} is not a dictionary`);
+    const attr = readAttr(f);
+    // A symlink has no data: its length is ignored (corpus: symlink_zero_size has none).
+    const length = attr.symlink ? 0 : reqLength(f, 'length', `${where}.`, fail);
+    const pathValue = f.get('path.utf-8') ?? f.get('path');
+    let path: string[];
+    if (pathValue === undefined) {
+      if (!attr.pad) fail(`${where}.path is missing`);
+      path = ['.pad', String(length)];
+    } else {
+      const elements = readElements(pathValue, `${where}.path`);
+      if (elements.length === 0) fail(`${where}.path is an empty list`);
+      path = sanitizePath(elements);
+      // BitComet's pad files predate BEP 47's attr and are known by name.
+      if (path[path.length - 1]!.startsWith(LEGACY_PAD_PREFIX)) attr.pad = true;
+    }
+    const symlink = attr.symlink ? readSymlink(f, where) : null;
+    if (symlink === null) attr.symlink = false;
+    const size = length;
+    if (size > MAX_FILE_LENGTH) fail(`${where}.length is ${size}, more than ${MAX_FILE_LENGTH}`);
+    if (offset + size > MAX_TOTAL_LENGTH) fail(`the files add up to more than ${MAX_TOTAL_LENGTH} bytes`);
+    offset += size;
+    paths.push(path);
+    raw.push({ length: size, attr, symlink });
+  }
+  resolveDuplicates(paths, (i) => raw[i]!.attr.pad);
+  const files: TorrentFile[] = [];
+  offset = 0;
+  for (let i = 0; i < raw.length; i++) {
+    const r = raw[i]!;
+    files.push({
+      path: paths[i]!,
+      length: r.length,
+      offset,
+      pad: r.attr.pad,
+      executable: r.attr.executable,
+      hidden: r.attr.hidden,
+      symlink: r.symlink,
+      piecesRoot: null,
+    });
+    offset += r.length;
+  }
+  return { files, multiFile: true };
+}
+
+/** BEP 52 file tree: nested dicts of path elements; a leaf is `{"": {length, pieces root}}`. */
+function readFileTree(info: BDict, name: string, pieceLength: number): FileList {
+  const tree = info.get('file tree');
+  if (!isDict(tree)) fail(`info.file tree is ${tree === undefined ? 'missing' : 'not a dictionary'}`);
+  const leaves: { path: string[]; leaf: BDict }[] = [];
+  const walk = (node: BDict, path: string[]): void => {
+    for (const [key, child] of node.entries) {
+      const where = `info.file tree/${[...path, key].join('/')}`;
+      if (!isDict(child)) fail(`${where} is not a dictionary: failed to parse files`);
+      if (key === '') {
+        if (path.length === 0) fail('info.file tree has a file without a name');
+        if (node.size !== 1) fail(`${where} is both a file and a folder`);
+        leaves.push({ path, leaf: child });
+        continue;
+      }
+      if (leaves.length > MAX_FILES) fail(`info.file tree has more than ${MAX_FILES} files`);
+      walk(child, [...path, key]);
+    }
+  };
+  walk(tree, []);
+  if (leaves.length === 0) fail('info.file tree is empty: no files in torrent');
+  const multiFile = !(leaves.length === 1 && leaves[0]!.path.length === 1);
+
+  const paths: string[][] = [];
+  const files: TorrentFile[] = [];
+  let offset = 0;
+  for (const { path, leaf } of leaves) {
+    const where = `info.file tree/${path.join('/')}`;
+    const attr = readAttr(leaf);
+    if (attr.pad) fail(`${where} has the pad attribute set; v2 file trees have no pad files`);
+    const size = attr.symlink ? 0 : reqLength(leaf, 'length', `${where}.`, fail);
+    const symlink = attr.symlink ? readSymlink(leaf, where) : null;
+    let piecesRoot: Buffer | null = null;
+    if (size > 0) {
+      const r = optBytes(leaf, 'pieces root');
+      if (!r || r.length !== 32 || r.every((b) => b === 0)) fail(`${where} has no valid pieces root`);
+      piecesRoot = r;
+    }
+    if (size > MAX_FILE_LENGTH) fail(`${where}.length is ${size}, more than ${MAX_FILE_LENGTH}`);
+    if (offset + size > MAX_TOTAL_LENGTH) fail(`the files add up to more than ${MAX_TOTAL_LENGTH} bytes`);
+    const elements = path.map((p) => Buffer.from(p, 'latin1'));
+    paths.push(sanitizePath(elements));
+    files.push({
+      path: [],
+      length: size,
+      offset,
+      pad: false,
+      executable: attr.executable,
+      hidden: attr.hidden,
+      symlink,
+      piecesRoot,
+    });
+    offset += size;
+    // v2 files start on piece boundaries: libtorrent models the gap as a pad file.
+    const gap = size % pieceLength === 0 ? 0 : pieceLength - (size % pieceLength);
+    if (gap > 0) {
+      paths.push(['.pad', String(gap)]);
+      files.push(padFile(offset, gap));
+      offset += gap;
+    }
+  }
+  resolveDuplicates(paths, (i) => files[i]!.pad);
+  return { files: files.map((f, i) => ({ ...f, path: paths[i]! })), multiFile };
+}
+
+function padFile(offset: number, length: number): TorrentFile {
+  return {
+    path: ['.pad', String(length)],
+    length,
+    offset,
+    pad: true,
+    executable: false,
+    hidden: false,
+    symlink: null,
+    piecesRoot: null,
+  };
+}
+
+/**
+ * A hybrid's v1 list may end without the pad that follows the last non-empty file; the v2 view
+ * then drops it too, and any empty files after it move back.
+ */
+function dropMissingTailPad(files: TorrentFile[], v1Total: number): TorrentFile[] {
+  const last = files[files.length - 1]!;
+  const v2Total = last.offset + last.length;
+  if (v2Total === v1Total) return files;
+  let i = files.length - 1;
+  while (i >= 0 && !files[i]!.pad) i--;
+  const pad = files[i];
+  if (!pad || v2Total - pad.length !== v1Total || files.slice(i + 1).some((f) => f.length > 0)) {
+    fail(`the v1 and v2 file lists of this hybrid torrent differ: ${v1Total} bytes against ${v2Total}`);
+  }
+  return [...files.slice(0, i), ...files.slice(i + 1).map((f) => ({ ...f, offset: f.offset - pad.length }))];
+}
+
+/** A hybrid's v1 list must describe the same files at the same offsets as its v2 tree. */
+function checkHybrid(v1: TorrentFile[], v2: TorrentFile[]): void {
+  const real1 = v1.filter((f) => !f.pad);
+  const real2 = v2.filter((f) => !f.pad);
+  const mismatch = (why: string): never => fail(`the v1 and v2 file lists of this hybrid torrent differ: ${why}`);
+  if (real1.length !== real2.length) mismatch(`${real1.length} files against ${real2.length}`);
+  for (let i = 0; i < real1.length; i++) {
+    const a = real1[i]!;
+    const b = real2[i]!;
+    if (a.path.join('/') !== b.path.join('/')) mismatch(`file ${i} is "${a.path.join('/')}" against "${b.path.join('/')}"`);
+    if (a.length !== b.length) mismatch(`file ${i} is ${a.length} bytes against ${b.length}`);
+    if (a.length > 0 && a.offset !== b.offset) mismatch(`file ${i} starts at ${a.offset} against ${b.offset}`);
+  }
+}
+
+/** `piece layers` (outside the info dict): validated where present; missing layers are fetched later. */
+function readPieceLayers(
+  root: BDict,
+  files: TorrentFile[],
+  pieceLength: number,
+  warnings: string[],
+): Map<string, Buffer> {
+  const layers = root.get('piece layers');
+  const out = new Map<string, Buffer>();
+  if (layers === undefined) return out;
+  if (!isDict(layers)) fail('piece layers is not a dictionary');
+  const byRoot = new Map<string, TorrentFile>();
+  for (const f of files) if (f.piecesRoot) byRoot.set(f.piecesRoot.toString('hex'), f);
+  for (const [key, value] of layers.entries) {
+    const rootHex = Buffer.from(key, 'latin1').toString('hex');
+    const file = byRoot.get(rootHex);
+    if (key.length !== 32 || !file) fail('piece layers has an entry for no file of the torrent: a piece layer is invalid');
+    if (!isBytes(value)) fail('piece layers has an entry that is not a string');
+    if (checkPieceLayer(file, value, pieceLength, fail)) out.set(rootHex, value);
+    else warnings.push(`the piece layer of ${file.path.join('/')} does not match its pieces root; it is ignored`);
+  }
+  return out;
+}
+
+function readAnnounce(root: BDict): string[][] {
+  const tiers: string[][] = [];
+  const seen = new Set<string>();
+  const list = root.get('announce-list');
+  if (isList(list)) {
+    for (const tier of list) {
+      if (!isList(tier)) continue;
+      const urls: string[] = [];
+      for (const u of tier) {
+        const url = isBytes(u) ? u.toString('utf8').trim() : '';
+        if (url !== '' && !seen.has(url)) {
+          seen.add(url);
+          urls.push(url);
+        }
+      }
+      if (urls.length > 0) tiers.push(urls);
+    }
+  }
+  if (tiers.length === 0) {
+    const url = optBytes(root, 'announce')?.toString('utf8').trim() ?? '';
+    if (url !== '') tiers.push([url]);
+  }
+  return tiers;
+}
+
+/** BEP 19 url-list / BEP 17 httpseeds: a string or a list; empty and repeated entries dropped. */
+function readUrlList(v: BValue | undefined, multiFile: boolean): string[] {
+  const items = isBytes(v) ? [v] : isList(v) ? v : [];
+  const out: string[] = [];
+  for (const item of items) {
+    if (!isBytes(item)) continue;
+    let url = item.toString('utf8').trim().replace(/ /g, '%20');
+    if (url === '') continue;
+    // A multi-file web seed names a folder (BEP 19).
+    if (multiFile && !url.endsWith('/')) url += '/';
+    if (!out.includes(url)) out.push(url);
+  }
+  return out;
+}
+
+function readCreationDate(root: BDict): number | null {
+  const v = root.get('creation date');
+  if (!isInt(v) || typeof v === 'bigint' || v <= 0) return null;
+  return v;
+}

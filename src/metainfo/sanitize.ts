@@ -1,0 +1,134 @@
+/**
+ * Path sanitising: what turns names from a torrent into path components that can never leave the
+ * output folder. A security boundary; storage checks again before it opens anything.
+ *
+ * Rules (libtorrent's `sanitize_append_path_element`, so that our file names match the reference;
+ * corpus: empty_path, parent_path, slash_path*, hidden_parent_path, invalid_filename*):
+ * - an element "." or ".." (or one that filters down to nothing or to only one or two dots) is
+ *   dropped; an element that is empty in the torrent becomes "_";
+ * - NUL, "/" and "\" inside an element, and the Unicode direction overrides U+200E, U+200F,
+ *   U+202A-U+202E (used to disguise extensions) are removed;
+ * - other control characters (< 0x20) and invalid UTF-8 become "_";
+ * - an element is cut to 240 bytes, keeping a short extension (libtorrent counts 240 characters;
+ *   we count bytes, because Linux limits names to 255 bytes, not characters).
+ * The result therefore never contains a separator, NUL, or a "." / ".." component.
+ */
+
+/** Longest element we produce before the extension is appended: fits 255-byte file systems. */
+export const MAX_ELEMENT_BYTES = 240;
+/** An extension longer than this (dot excluded) is not kept when a name is cut, as in libtorrent. */
+export const MAX_EXTENSION_BYTES = 8;
+
+const DIRECTION_OVERRIDES = new Set([0x200e, 0x200f, 0x202a, 0x202b, 0x202c, 0x202d, 0x202e]);
+
+/** Decodes one UTF-8 code point at `i`: [codePoint or -1 if invalid, byte length]. */
+function codePointAt(b: Uint8Array, i: number): [number, number] {
+  const c = b[i]!;
+  if (c < 0x80) return [c, 1];
+  let need: number;
+  let cp: number;
+  if (c >= 0xc2 && c <= 0xdf) [need, cp] = [1, c & 0x1f];
+  else if (c >= 0xe0 && c <= 0xef) [need, cp] = [2, c & 0x0f];
+  else if (c >= 0xf0 && c <= 0xf4) [need, cp] = [3, c & 0x07];
+  else return [-1, 1];
+  for (let k = 1; k <= need; k++) {
+    const n = b[i + k];
+    if (n === undefined || (n & 0xc0) !== 0x80) return [-1, 1];
+    cp = (cp << 6) | (n & 0x3f);
+  }
+  const min = need === 1 ? 0x80 : need === 2 ? 0x800 : 0x10000;
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return [-1, 1];
+  return [cp, need + 1];
+}
+
+/**
+ * Sanitises one path element. Returns null when the element is to be dropped.
+ */
+export function sanitizeElement(raw: Uint8Array): string | null {
+  if (raw.length === 0) return '_';
+  if (raw.length === 1 && raw[0] === 0x2e) return null;
+  const out: number[] = [];
+  let added = 0;
+  let dots = 0;
+  let cut = false;
+  for (let i = 0; i < raw.length; ) {
+    const [cp, len] = codePointAt(raw, i);
+    if (cp === 0 || cp === 0x2f || cp === 0x5c || DIRECTION_OVERRIDES.has(cp)) {
+      i += len;
+      continue;
+    }
+    if (out.length + (cp < 0 || cp < 0x20 ? 1 : len) > MAX_ELEMENT_BYTES) {
+      cut = true;
+      break;
+    }
+    if (cp < 0 || cp < 0x20) {
+      out.push(0x5f); // '_'
+      added++;
+    } else {
+      for (let k = 0; k < len; k++) out.push(raw[i + k]!);
+      added++;
+      if (cp === 0x2e) dots++;
+    }
+    i += len;
+  }
+  if (added === dots && added <= 2) return null;
+  let name = Buffer.from(out).toString('utf8');
+  if (cut) {
+    const ext = extensionOf(raw);
+    if (ext !== null) name += ext;
+  }
+  return name;
+}
+
+/** The ASCII extension (".ext") of a raw name, when short and safe enough to keep. */
+function extensionOf(raw: Uint8Array): string | null {
+  const dot = raw.lastIndexOf(0x2e);
+  if (dot <= 0 || raw.length - dot > MAX_EXTENSION_BYTES + 1) return null;
+  for (let i = dot + 1; i < raw.length; i++) {
+    const c = raw[i]!;
+    if (c < 0x20 || c >= 0x7f || c === 0x2f || c === 0x5c) return null;
+  }
+  return Buffer.from(raw.subarray(dot)).toString('latin1');
+}
+
+/** Sanitises a list of elements; an empty result becomes ["_"] (libtorrent: a file needs a name). */
+export function sanitizePath(elements: readonly Uint8Array[]): string[] {
+  const out: string[] = [];
+  for (const e of elements) {
+    const s = sanitizeElement(e);
+    if (s !== null) out.push(s);
+  }
+  return out.length === 0 ? ['_'] : out;
+}
+
+/**
+ * Renames files whose path repeats an earlier file's path, or names a folder another file needs,
+ * by inserting ".N" before the extension (libtorrent: duplicate_files.torrent gives bar.1.txt).
+ * Comparison ignores ASCII case, as libtorrent's does: the download must also work on
+ * case-insensitive file systems. `paths` are component arrays, changed in place where renamed.
+ */
+export function resolveDuplicates(paths: string[][], skip: (index: number) => boolean): void {
+  const key = (parts: readonly string[]): string => parts.join('/').toLowerCase();
+  const taken = new Set<string>();
+  for (let i = 0; i < paths.length; i++) {
+    if (skip(i)) continue;
+    for (let k = 1; k < paths[i]!.length; k++) taken.add(key(paths[i]!.slice(0, k)));
+  }
+  for (let i = 0; i < paths.length; i++) {
+    if (skip(i)) continue;
+    const path = paths[i]!;
+    if (taken.has(key(path))) {
+      const last = path[path.length - 1]!;
+      const dot = last.lastIndexOf('.');
+      const [stem, ext] = dot >= 0 ? [last.slice(0, dot), last.slice(dot)] : [last, ''];
+      for (let n = 1; ; n++) {
+        const candidate = [...path.slice(0, -1), `${stem}.${n}${ext}`];
+        if (!taken.has(key(candidate))) {
+          paths[i] = candidate;
+          break;
+        }
+      }
+    }
+    taken.add(key(paths[i]!));
+  }
+}
