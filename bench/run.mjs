@@ -1,0 +1,17 @@
+/**
+ * `npm run bench [case...]`: benchmarks, printed as Markdown tables. Not tests: they measure.
+ * Cases: info.
+ */
+const cases = {
+  info: () => import('./info.mjs'),
+};
+
+const wanted = process.argv.slice(2);
+for (const name of wanted.length > 0 ? wanted : Object.keys(cases)) {
+  const load = cases[name];
+  if (!load) {
+    console.error(`bench: unknown case ${name} (have: ${Object.keys(cases).join(', ')})`);
+    process.exit(2);
+  }
+  await (await load()).run();
+}
