@@ -1,0 +1,881 @@
+/**
+ * The piece picker: which blocks to ask a peer for next. A data structure with verbs, no
+ * sockets, timers or events; peers are opaque numbers and randomness is injected. How many
+ * blocks to request and from whom is the caller's policy. As in
+ * arvidn/libtorrent/include/libtorrent/aux_/piece_picker.hpp.
+ *
+ * Words (BEP 3): a *piece* is the hashed unit; a *block* is a 16 KiB request inside a piece
+ * (the last block of the last piece may be shorter). `BlockRef.block` is the block's index
+ * within its piece.
+ *
+ * ## States (each piece is in exactly one)
+ *
+ * | state           | held as                                    | char |
+ * | --------------- | ------------------------------------------ | ---- |
+ * | not-wanted      | priority 0, no block state, not queued     | `-`  |
+ * | wanted          | priority >= 1, queued in the RarityQueue   | `.`  |
+ * | in-progress     | a PartialPiece with some block not received| `r`/`R` |
+ * | awaiting-verify | a PartialPiece with every block received   | `u`  |
+ * | verified        | bit set in `verifiedBits`                  | `V`  |
+ *
+ * Priority is an attribute, not a state: an in-progress piece whose priority drops to 0 stays
+ * in progress (its received blocks are kept, its outstanding requests may still land) but no
+ * new block of it is picked until its priority rises again.
+ *
+ * Transitions, and the only methods that make them (anything else throws):
+ * - wanted <-> not-wanted: `setPriority` / `setWanted`.
+ * - wanted | not-wanted -> in-progress: first `markRequested` of one of its blocks.
+ * - in-progress -> wanted | not-wanted: `abortRequest` / `abortPeer` leaving no request and no
+ *   received block (block state is dropped, so memory follows pieces in flight only).
+ * - in-progress -> awaiting-verify: `markReceived` of its last missing block.
+ * - awaiting-verify -> verified: `pieceVerified`; -> wanted | not-wanted: `pieceFailed`.
+ * - wanted | not-wanted -> verified: `setHave` (resume data).
+ *
+ * Each block of an in-progress piece is *free* (no requester, not received), *requested*
+ * (by a non-empty set of peers, each at most once) or *received* (from exactly one peer, no
+ * requesters left). Only pieces in progress carry block state.
+ *
+ * ## Order of a pick, per priority level from highest to lowest
+ * 1. free blocks of pieces this peer already has requests in (whole pieces per peer);
+ * 2. free blocks of in-progress pieces nobody is requesting from (finish what is started);
+ * 3. new pieces: lowest index in sequential mode; a random one while fewer than
+ *    `randomFirstPieces` pieces are verified (get something to trade quickly); otherwise
+ *    rarest first with random ties;
+ * 4. free blocks of pieces other peers are downloading.
+ * Only when none of these yields a block (no free block in any wanted piece the peer has) is
+ * the peer in endgame: it gets blocks requested from others but not yet received, those with
+ * the fewest requesters first.
+ *
+ * ## Cost
+ * New pieces come from the RarityQueue (see rarity-queue.ts): a pick scans the level's array
+ * from the front and stops at the first pieces the peer has, so a peer holding a fair share of
+ * what we need costs a few steps. When that scan has not finished within a budget (a peer that
+ * has few of the pieces we still need), the same answer is computed from the peer's bitfield
+ * instead, skipping empty bytes: O(pieceCount / 8) byte reads, still exact. In-progress pieces
+ * are found through `withFree` (pieces having a free block) and the peer's outstanding set, both
+ * small. Memory: a few bytes per piece plus per-block state for pieces in flight.
+ *
+ * Contract: a peer passed to `pick` is counted in availability (`addBitfield`/`addHave`, or
+ * `addSeed` with a complete bitfield). A piece no counted peer has is taken to be unavailable to
+ * any peer without the complete set, which lets picks skip pieces nobody has.
+ */
+import { Bitfield } from '../util/bitfield.js';
+import { MAX_PRIORITY, RarityQueue, type LevelView } from './rarity-queue.js';
+
+export { MAX_PRIORITY } from './rarity-queue.js';
+
+export type BlockRef = { piece: number; block: number };
+
+export interface PickerOptions {
+  pieceCount: number;
+  pieceLength: number;
+  /** The last piece may be shorter; so may the last block of the last piece. */
+  totalLength: number;
+  /** Default 16384 (BEP 3 practice; the largest request most clients serve). */
+  blockSize?: number;
+  /** Injected randomness in [0, 1). */
+  random: () => number;
+  /** Default 4: until this many pieces are verified, pick random available pieces, not rarest. */
+  randomFirstPieces?: number;
+}
+
+export interface PickResult {
+  blocks: BlockRef[];
+  /** True when `blocks` are endgame picks: already requested from other peers (duplicates). */
+  endgame: boolean;
+}
+
+export interface ReceiveResult {
+  /** Already received, not requested from this peer, or piece not in progress: nothing changed. */
+  duplicate: boolean;
+  /** Peers that also had the block outstanding (their requests are dropped): send them cancel. */
+  otherPeers: number[];
+  /** Every block of the piece is now received: hash it. */
+  pieceComplete: boolean;
+}
+
+export const DEFAULT_BLOCK_SIZE = 16384;
+export const DEFAULT_RANDOM_FIRST_PIECES = 4;
+
+/**
+ * Random-first probes before falling back to a bitfield scan; each probe hits with the chance
+ * that the peer has a random queued piece, so 64 misses means the peer has little we need.
+ */
+const RANDOM_PROBES = 64;
+/** Queue entries a rarest-first scan looks at before switching to the peer's bitfield. */
+const MIN_SCAN_BUDGET = 1024;
+/** A sequential level this small is searched through its queue rather than the peer's bits. */
+const SMALL_LEVEL = 4096;
+
+const FREE = 0;
+const REQUESTED = 1;
+const RECEIVED = 2;
+
+/** Block state of one piece in flight. */
+class PartialPiece {
+  readonly state: Uint8Array;
+  /** For requested blocks: the peers that have it outstanding (usually one; more in endgame). */
+  readonly requesters: (number[] | undefined)[];
+  /** For received blocks: the peer that sent it. */
+  readonly senders: (number | undefined)[];
+  free: number;
+  requested = 0;
+  received = 0;
+
+  constructor(readonly blockCount: number) {
+    this.state = new Uint8Array(blockCount);
+    this.requesters = new Array<number[] | undefined>(blockCount);
+    this.senders = new Array<number | undefined>(blockCount);
+    this.free = blockCount;
+  }
+
+  get complete(): boolean {
+    return this.received === this.blockCount;
+  }
+}
+
+/** Category of an in-progress piece for one pick (lower goes first within a priority level). */
+const OWN = 0;
+const ABANDONED = 1;
+const SHARED = 3;
+
+interface Candidate {
+  piece: number;
+  level: number;
+  kind: number;
+  free: number;
+}
+
+export class PiecePicker {
+  readonly pieceCount: number;
+  readonly pieceLength: number;
+  readonly totalLength: number;
+  readonly blockSize: number;
+  private readonly lastPieceLength: number;
+  /** Blocks in a full piece; block keys are piece * blocksPerPiece + block. */
+  private readonly blocksPerPiece: number;
+  private readonly random: () => number;
+  private readonly randomFirstPieces: number;
+
+  /** Non-seed peers having each piece; availability adds `seeds`. */
+  private readonly peerCount: Int32Array;
+  private seeds = 0;
+  private readonly priority: Uint8Array;
+  private readonly verifiedBits: Bitfield;
+  private verifiedTotal = 0;
+  private wantedLeftCount: number;
+  private wantedLeftBytes: number;
+
+  private readonly queue: RarityQueue;
+  private readonly partials = new Map<number, PartialPiece>();
+  /** In-progress pieces having at least one free block. */
+  private readonly withFree = new Set<number>();
+  /** Each peer's outstanding requests, as block keys. */
+  private readonly outstanding = new Map<number, Set<number>>();
+  /** Contributors of a piece's last failed attempt, until it is requested again or verified. */
+  private readonly failedContributors = new Map<number, number[]>();
+
+  private sequential = false;
+  /** No queued piece has a lower index (lowered when a piece is queued, raised lazily). */
+  private seqCursor = 0;
+
+  constructor(opts: PickerOptions) {
+    const { pieceCount, pieceLength, totalLength } = opts;
+    const blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
+    const randomFirstPieces = opts.randomFirstPieces ?? DEFAULT_RANDOM_FIRST_PIECES;
+    if (!Number.isInteger(pieceCount) || pieceCount < 1) throw new RangeError(`pieceCount ${pieceCount}: need an integer >= 1`);
+    if (!Number.isInteger(pieceLength) || pieceLength < 1) throw new RangeError(`pieceLength ${pieceLength}: need an integer >= 1`);
+    if (!Number.isInteger(blockSize) || blockSize < 1) throw new RangeError(`blockSize ${blockSize}: need an integer >= 1`);
+    if (!Number.isInteger(randomFirstPieces) || randomFirstPieces < 0) {
+      throw new RangeError(`randomFirstPieces ${randomFirstPieces}: need an integer >= 0`);
+    }
+    if (!Number.isSafeInteger(totalLength) || totalLength <= (pieceCount - 1) * pieceLength || totalLength > pieceCount * pieceLength) {
+      throw new RangeError(`totalLength ${totalLength} does not fit ${pieceCount} pieces of ${pieceLength}`);
+    }
+    this.pieceCount = pieceCount;
+    this.pieceLength = pieceLength;
+    this.totalLength = totalLength;
+    this.blockSize = blockSize;
+    this.lastPieceLength = totalLength - (pieceCount - 1) * pieceLength;
+    this.blocksPerPiece = Math.ceil(pieceLength / blockSize);
+    this.random = opts.random;
+    this.randomFirstPieces = randomFirstPieces;
+
+    this.peerCount = new Int32Array(pieceCount);
+    this.priority = new Uint8Array(pieceCount).fill(1);
+    this.verifiedBits = new Bitfield(pieceCount);
+    this.wantedLeftCount = pieceCount;
+    this.wantedLeftBytes = totalLength;
+    this.queue = new RarityQueue(pieceCount, this.random);
+    for (let p = 0; p < pieceCount; p++) this.queue.insert(p, 1, 0);
+  }
+
+  // ---- geometry ----
+
+  pieceSize(piece: number): number {
+    this.checkPiece(piece);
+    return piece === this.pieceCount - 1 ? this.lastPieceLength : this.pieceLength;
+  }
+
+  blocksInPiece(piece: number): number {
+    return Math.ceil(this.pieceSize(piece) / this.blockSize);
+  }
+
+  blockLength(piece: number, block: number): number {
+    const size = this.pieceSize(piece);
+    if (!this.validBlock(piece, block)) throw new RangeError(`block ${block} outside piece ${piece}`);
+    return Math.min(this.blockSize, size - block * this.blockSize);
+  }
+
+  // ---- availability ----
+
+  addBitfield(bits: Bitfield): void {
+    this.checkBitfield(bits);
+    forEachSetBit(bits, 0, (p) => {
+      this.addHave(p);
+      return true;
+    });
+  }
+
+  addHave(piece: number): void {
+    this.checkPiece(piece);
+    const count = this.peerCount[piece]!;
+    if (this.queue.queued(piece)) this.queue.increment(piece, this.priority[piece]!, count);
+    this.peerCount[piece] = count + 1;
+  }
+
+  /** A peer left. Throws, changing nothing, if some piece's count would go negative. */
+  removeBitfield(bits: Bitfield): void {
+    this.checkBitfield(bits);
+    forEachSetBit(bits, 0, (p) => {
+      if (this.peerCount[p]! <= 0) throw new RangeError(`piece ${p}: removing a peer nobody counted`);
+      return true;
+    });
+    forEachSetBit(bits, 0, (p) => {
+      const count = this.peerCount[p]!;
+      if (this.queue.queued(p)) this.queue.decrement(p, this.priority[p]!, count);
+      this.peerCount[p] = count - 1;
+      return true;
+    });
+  }
+
+  /** A peer having every piece; counted apart so it costs O(1) (it does not change the order). */
+  addSeed(): void {
+    this.seeds++;
+  }
+
+  removeSeed(): void {
+    if (this.seeds === 0) throw new RangeError('removeSeed without a seed');
+    this.seeds--;
+  }
+
+  availability(piece: number): number {
+    this.checkPiece(piece);
+    return this.peerCount[piece]! + this.seeds;
+  }
+
+  // ---- wanted set ----
+
+  setWanted(piece: number, wanted: boolean): void {
+    this.checkPiece(piece);
+    if (!wanted) this.setPriority(piece, 0);
+    else if (this.priority[piece] === 0) this.setPriority(piece, 1);
+  }
+
+  /** 0 = not wanted, 1 = normal (default), up to MAX_PRIORITY; higher is picked first. */
+  setPriority(piece: number, priority: number): void {
+    this.checkPiece(piece);
+    if (!Number.isInteger(priority) || priority < 0 || priority > MAX_PRIORITY) {
+      throw new RangeError(`priority ${priority}: need an integer 0..${MAX_PRIORITY}`);
+    }
+    const old = this.priority[piece]!;
+    if (old === priority) return;
+    if (!this.verifiedBits.has(piece)) {
+      if (old === 0) this.countWanted(piece, +1);
+      else if (priority === 0) this.countWanted(piece, -1);
+    }
+    if (this.queue.queued(piece)) this.queue.remove(piece, old, this.peerCount[piece]!);
+    this.priority[piece] = priority;
+    this.enqueueIfWanted(piece);
+  }
+
+  /** Priority >= 1 (whether or not it is verified yet). */
+  isWanted(piece: number): boolean {
+    this.checkPiece(piece);
+    return this.priority[piece]! > 0;
+  }
+
+  setSequential(on: boolean): void {
+    this.sequential = on;
+  }
+
+  // ---- requesting ----
+
+  pick(peer: number, peerHas: Bitfield, max: number): PickResult {
+    this.checkBitfield(peerHas);
+    const blocks: BlockRef[] = [];
+    if (!(max >= 1)) return { blocks, endgame: false };
+    const seed = peerHas.complete;
+
+    const candidates = this.inProgressCandidates(peer, peerHas);
+    let c = 0;
+    for (let level = MAX_PRIORITY; level >= 1 && blocks.length < max; level--) {
+      while (blocks.length < max && c < candidates.length && candidates[c]!.level === level && candidates[c]!.kind < SHARED) {
+        this.takeFree(candidates[c++]!.piece, blocks, max);
+      }
+      if (blocks.length < max) this.pickNew(level, peerHas, seed, blocks, max);
+      while (blocks.length < max && c < candidates.length && candidates[c]!.level === level) {
+        this.takeFree(candidates[c++]!.piece, blocks, max);
+      }
+    }
+    if (blocks.length > 0) return { blocks, endgame: false };
+    return this.pickEndgame(peer, peerHas, max);
+  }
+
+  /** Throws if the piece is verified, the block received, or already requested by this peer. */
+  markRequested(peer: number, b: BlockRef): void {
+    const { piece, block } = b;
+    if (!this.validBlock(piece, block)) throw new RangeError(`no block ${block} in piece ${piece}`);
+    if (this.verifiedBits.has(piece)) throw new Error(`markRequested: piece ${piece} is verified`);
+    let pp = this.partials.get(piece);
+    if (pp) {
+      const state = pp.state[block];
+      if (state === RECEIVED) throw new Error(`markRequested: block ${piece}/${block} already received`);
+      if (state === REQUESTED && pp.requesters[block]!.includes(peer)) {
+        throw new Error(`markRequested: peer ${peer} already has block ${piece}/${block} outstanding`);
+      }
+    } else {
+      pp = this.startPiece(piece);
+    }
+    if (pp.state[block] === FREE) {
+      pp.state[block] = REQUESTED;
+      pp.requesters[block] = [peer];
+      pp.requested++;
+      this.setFree(piece, pp, pp.free - 1);
+    } else {
+      pp.requesters[block]!.push(peer);
+    }
+    let set = this.outstanding.get(peer);
+    if (!set) {
+      set = new Set();
+      this.outstanding.set(peer, set);
+    }
+    set.add(this.key(piece, block));
+  }
+
+  abortRequest(peer: number, b: BlockRef): void {
+    const { piece, block } = b;
+    if (!this.validBlock(piece, block)) throw new RangeError(`no block ${block} in piece ${piece}`);
+    const set = this.outstanding.get(peer);
+    const key = this.key(piece, block);
+    if (!set || !set.delete(key)) return; // not outstanding (already received, or never asked): fine
+    if (set.size === 0) this.outstanding.delete(peer);
+    const pp = this.partials.get(piece)!;
+    const reqs = pp.requesters[block]!;
+    reqs.splice(reqs.indexOf(peer), 1);
+    if (reqs.length > 0) return;
+    pp.requesters[block] = undefined;
+    pp.state[block] = FREE;
+    pp.requested--;
+    this.setFree(piece, pp, pp.free + 1);
+    if (pp.requested === 0 && pp.received === 0) this.dropPartial(piece);
+  }
+
+  abortPeer(peer: number): BlockRef[] {
+    const set = this.outstanding.get(peer);
+    if (!set) return [];
+    const refs = [...set].map((k) => this.unkey(k));
+    for (const r of refs) this.abortRequest(peer, r);
+    return refs;
+  }
+
+  markReceived(peer: number, b: BlockRef): ReceiveResult {
+    const { piece, block } = b;
+    const ignored: ReceiveResult = { duplicate: true, otherPeers: [], pieceComplete: false };
+    if (!this.validBlock(piece, block)) return ignored;
+    const pp = this.partials.get(piece);
+    if (!pp || pp.state[block] !== REQUESTED) return ignored;
+    const reqs = pp.requesters[block]!;
+    // Only from a peer we asked: unsolicited data (or data after we gave up on the request) is
+    // dropped, so a lying peer cannot fill a piece and contributors() names only peers we chose.
+    if (!reqs.includes(peer)) return ignored;
+    const key = this.key(piece, block);
+    for (const r of reqs) {
+      const set = this.outstanding.get(r)!;
+      set.delete(key);
+      if (set.size === 0) this.outstanding.delete(r);
+    }
+    pp.requesters[block] = undefined;
+    pp.state[block] = RECEIVED;
+    pp.senders[block] = peer;
+    pp.requested--;
+    pp.received++;
+    return { duplicate: false, otherPeers: reqs.filter((r) => r !== peer), pieceComplete: pp.complete };
+  }
+
+  /**
+   * Peers that sent blocks of the piece, ascending. While it is in flight: this attempt's. After
+   * `pieceFailed`: the failed attempt's, until the piece is requested again. Ask before
+   * `pieceVerified` if you need them for a verified piece.
+   */
+  contributors(piece: number): number[] {
+    this.checkPiece(piece);
+    const pp = this.partials.get(piece);
+    if (!pp) return [...(this.failedContributors.get(piece) ?? [])];
+    const peers = new Set<number>();
+    for (const s of pp.senders) if (s !== undefined) peers.add(s);
+    return [...peers].sort((a, b) => a - b);
+  }
+
+  /** Throws unless the piece is awaiting verification (all blocks received). */
+  pieceVerified(piece: number): void {
+    this.completePartial(piece, 'pieceVerified');
+    this.partials.delete(piece);
+    this.failedContributors.delete(piece);
+    this.markVerified(piece);
+  }
+
+  /** Throws unless the piece is awaiting verification. Its blocks all become free again. */
+  pieceFailed(piece: number): void {
+    this.completePartial(piece, 'pieceFailed');
+    this.failedContributors.set(piece, this.contributors(piece));
+    this.dropPartial(piece);
+  }
+
+  /** Verified by a resume check. No-op if already verified; throws if the piece is in flight. */
+  setHave(piece: number): void {
+    this.checkPiece(piece);
+    if (this.verifiedBits.has(piece)) return;
+    if (this.partials.has(piece)) throw new Error(`setHave: piece ${piece} is in progress`);
+    if (this.queue.queued(piece)) this.queue.remove(piece, this.priority[piece]!, this.peerCount[piece]!);
+    this.failedContributors.delete(piece);
+    this.markVerified(piece);
+  }
+
+  has(piece: number): boolean {
+    return this.verifiedBits.has(piece);
+  }
+
+  get verifiedCount(): number {
+    return this.verifiedTotal;
+  }
+
+  /** Every wanted (priority >= 1) piece is verified. */
+  get done(): boolean {
+    return this.wantedLeftCount === 0;
+  }
+
+  /** A copy of the verified pieces (mutating it does not affect the picker). O(pieceCount). */
+  get verified(): Bitfield {
+    return new Bitfield(this.pieceCount, this.verifiedBits.buffer);
+  }
+
+  /** Bytes of wanted pieces not yet verified (received but unverified bytes still count). */
+  wantedBytesLeft(): number {
+    return this.wantedLeftBytes;
+  }
+
+  toString(): string {
+    let s = '';
+    for (let p = 0; p < this.pieceCount; p++) {
+      const pp = this.partials.get(p);
+      if (pp) s += pp.complete ? 'u' : pp.free === 0 ? 'R' : 'r';
+      else if (this.verifiedBits.has(p)) s += 'V';
+      else s += this.priority[p] === 0 ? '-' : '.';
+    }
+    return s;
+  }
+
+  /**
+   * Throws if any invariant in the module comment is broken. For tests: O(pieceCount + blocks
+   * in flight).
+   */
+  assertInvariants(): void {
+    const fail = (msg: string): never => {
+      throw new Error(`picker invariant: ${msg}`);
+    };
+    let wantedLeft = 0;
+    let wantedBytes = 0;
+    let firstQueued = this.pieceCount;
+    for (let p = 0; p < this.pieceCount; p++) {
+      const verified = this.verifiedBits.has(p);
+      const partial = this.partials.has(p);
+      const queued = this.queue.queued(p);
+      const prio = this.priority[p]!;
+      if (Number(verified) + Number(partial) + Number(queued) > 1) fail(`piece ${p} in several states`);
+      if (queued !== (!verified && !partial && prio > 0)) fail(`piece ${p}: queued=${queued}, priority ${prio}`);
+      if (queued && firstQueued === this.pieceCount) firstQueued = p;
+      if (!verified && prio > 0) {
+        wantedLeft++;
+        wantedBytes += this.pieceSize(p);
+      }
+      if (this.peerCount[p]! < 0) fail(`piece ${p}: negative peer count`);
+      if (verified && this.failedContributors.has(p)) fail(`piece ${p}: verified with failed contributors`);
+    }
+    if (this.seqCursor > firstQueued) fail(`sequential cursor ${this.seqCursor} past queued piece ${firstQueued}`);
+    if (wantedLeft !== this.wantedLeftCount) fail(`wanted left ${this.wantedLeftCount}, counted ${wantedLeft}`);
+    if (wantedBytes !== this.wantedLeftBytes) fail(`wanted bytes ${this.wantedLeftBytes}, counted ${wantedBytes}`);
+    if (this.verifiedTotal !== this.verifiedBits.count) fail('verified count');
+    if (this.seeds < 0) fail('negative seeds');
+    this.queue.assertValid(
+      (p) => this.priority[p]!,
+      (p) => this.peerCount[p]!,
+    );
+
+    let requests = 0;
+    for (const [piece, pp] of this.partials) {
+      if (pp.blockCount !== this.blocksInPiece(piece)) fail(`piece ${piece}: block count`);
+      let free = 0;
+      let requested = 0;
+      let received = 0;
+      for (let b = 0; b < pp.blockCount; b++) {
+        const reqs = pp.requesters[b];
+        const sender = pp.senders[b];
+        switch (pp.state[b]) {
+          case FREE:
+            free++;
+            if (reqs !== undefined || sender !== undefined) fail(`block ${piece}/${b}: free but has peers`);
+            break;
+          case REQUESTED:
+            requested++;
+            if (!reqs || reqs.length === 0 || sender !== undefined) fail(`block ${piece}/${b}: requested without requesters`);
+            if (new Set(reqs).size !== reqs!.length) fail(`block ${piece}/${b}: a peer requested twice`);
+            for (const r of reqs!) {
+              if (!this.outstanding.get(r)?.has(this.key(piece, b))) fail(`block ${piece}/${b}: peer ${r} not outstanding`);
+            }
+            requests += reqs!.length;
+            break;
+          case RECEIVED:
+            received++;
+            if (reqs !== undefined || sender === undefined) fail(`block ${piece}/${b}: received but requested or senderless`);
+            break;
+          default:
+            fail(`block ${piece}/${b}: state ${pp.state[b]}`);
+        }
+      }
+      if (free !== pp.free || requested !== pp.requested || received !== pp.received) fail(`piece ${piece}: block counts`);
+      if (requested === 0 && received === 0) fail(`piece ${piece}: in progress with nothing requested or received`);
+      if (this.withFree.has(piece) !== free > 0) fail(`piece ${piece}: withFree`);
+    }
+    for (const p of this.withFree) if (!this.partials.has(p)) fail(`withFree piece ${p} not in progress`);
+    let outstandingTotal = 0;
+    for (const [peer, set] of this.outstanding) {
+      if (set.size === 0) fail(`peer ${peer}: empty outstanding set kept`);
+      outstandingTotal += set.size;
+    }
+    if (outstandingTotal !== requests) fail(`${outstandingTotal} outstanding entries, ${requests} requests`);
+  }
+
+  // ---- private: picking ----
+
+  /** In-progress pieces with free blocks the peer could fill, in pick order. */
+  private inProgressCandidates(peer: number, peerHas: Bitfield): Candidate[] {
+    const out: Candidate[] = [];
+    if (this.withFree.size === 0) return out;
+    const own = new Set<number>();
+    for (const k of this.outstanding.get(peer) ?? []) own.add(Math.floor(k / this.blocksPerPiece));
+    for (const piece of this.withFree) {
+      const level = this.priority[piece]!;
+      if (level === 0 || !peerHas.has(piece)) continue;
+      const pp = this.partials.get(piece)!;
+      const kind = own.has(piece) ? OWN : pp.requested === 0 ? ABANDONED : SHARED;
+      out.push({ piece, level, kind, free: pp.free });
+    }
+    const seq = this.sequential;
+    out.sort((a, b) => b.level - a.level || a.kind - b.kind || (seq ? 0 : a.free - b.free) || a.piece - b.piece);
+    return out;
+  }
+
+  private takeFree(piece: number, blocks: BlockRef[], max: number): void {
+    const pp = this.partials.get(piece)!;
+    for (let b = 0; b < pp.blockCount && blocks.length < max; b++) {
+      if (pp.state[b] === FREE) blocks.push({ piece, block: b });
+    }
+  }
+
+  private takeWhole(piece: number, blocks: BlockRef[], max: number): void {
+    const n = this.blocksInPiece(piece);
+    for (let b = 0; b < n && blocks.length < max; b++) blocks.push({ piece, block: b });
+  }
+
+  /** Upper bound on new pieces that can fill `blocksLeft` (only the last piece is short). */
+  private piecesFor(blocksLeft: number): number {
+    return Math.ceil(blocksLeft / this.blocksPerPiece) + 1;
+  }
+
+  /** A queued piece of this level the peer can give us (see the availability contract). */
+  private eligible(piece: number, level: number, seed: boolean): boolean {
+    return this.queue.queued(piece) && this.priority[piece] === level && (seed || this.peerCount[piece]! > 0);
+  }
+
+  private pickNew(level: number, peerHas: Bitfield, seed: boolean, blocks: BlockRef[], max: number): void {
+    const view = this.queue.view(level);
+    if (!view) return;
+    const lo = seed ? 0 : view.counted;
+    if (lo >= view.size) return;
+    if (this.sequential) this.pickSequential(level, view, lo, peerHas, seed, blocks, max);
+    else if (this.verifiedTotal < this.randomFirstPieces) this.pickRandom(level, view, lo, peerHas, seed, blocks, max);
+    else this.pickRarest(level, view, lo, peerHas, seed, blocks, max);
+  }
+
+  private pickRarest(level: number, view: LevelView, lo: number, peerHas: Bitfield, seed: boolean, blocks: BlockRef[], max: number): void {
+    const end = Math.min(view.size, lo + MIN_SCAN_BUDGET + (this.pieceCount >>> 6));
+    let i = lo;
+    for (; i < end && blocks.length < max; i++) {
+      const p = view.order[i]!;
+      if (peerHas.has(p)) this.takeWhole(p, blocks, max);
+    }
+    if (blocks.length >= max || i >= view.size) return;
+    // The peer has little of what we need: find the best remaining ranks from its bitfield.
+    const from = i;
+    const best = new TopK(this.piecesFor(max - blocks.length));
+    forEachSetBit(peerHas, 0, (p) => {
+      if (this.eligible(p, level, seed)) {
+        const r = this.queue.rank(p);
+        if (r >= from) best.offer(r, p);
+      }
+      return true;
+    });
+    for (const p of best.sorted()) {
+      if (blocks.length >= max) break;
+      this.takeWhole(p, blocks, max);
+    }
+  }
+
+  private pickRandom(level: number, view: LevelView, lo: number, peerHas: Bitfield, seed: boolean, blocks: BlockRef[], max: number): void {
+    const chosen = new Set<number>();
+    const span = view.size - lo;
+    for (let t = 0; t < RANDOM_PROBES && blocks.length < max; t++) {
+      const p = view.order[lo + this.randomBelow(span)]!;
+      if (!chosen.has(p) && peerHas.has(p)) {
+        chosen.add(p);
+        this.takeWhole(p, blocks, max);
+      }
+    }
+    if (blocks.length >= max) return;
+    // Uniform sample (reservoir) among the rest of what the peer has.
+    const want = this.piecesFor(max - blocks.length);
+    const sample: number[] = [];
+    let seen = 0;
+    forEachSetBit(peerHas, 0, (p) => {
+      if (chosen.has(p) || !this.eligible(p, level, seed)) return true;
+      seen++;
+      if (sample.length < want) sample.push(p);
+      else {
+        const j = this.randomBelow(seen);
+        if (j < want) sample[j] = p;
+      }
+      return true;
+    });
+    for (const p of sample) {
+      if (blocks.length >= max) break;
+      this.takeWhole(p, blocks, max);
+    }
+  }
+
+  private pickSequential(level: number, view: LevelView, lo: number, peerHas: Bitfield, seed: boolean, blocks: BlockRef[], max: number): void {
+    while (this.seqCursor < this.pieceCount && !this.queue.queued(this.seqCursor)) this.seqCursor++;
+    if (view.size - lo <= SMALL_LEVEL) {
+      // Few pieces at this level (typically a read-ahead window): lowest indexes from the queue.
+      const best = new TopK(this.piecesFor(max - blocks.length));
+      for (let i = lo; i < view.size; i++) {
+        const p = view.order[i]!;
+        if (peerHas.has(p)) best.offer(p, p);
+      }
+      for (const p of best.sorted()) {
+        if (blocks.length >= max) break;
+        this.takeWhole(p, blocks, max);
+      }
+      return;
+    }
+    forEachSetBit(peerHas, this.seqCursor, (p) => {
+      if (this.eligible(p, level, seed)) this.takeWhole(p, blocks, max);
+      return blocks.length < max;
+    });
+  }
+
+  private pickEndgame(peer: number, peerHas: Bitfield, max: number): PickResult {
+    const found: { piece: number; block: number; level: number; holders: number }[] = [];
+    for (const [piece, pp] of this.partials) {
+      const level = this.priority[piece]!;
+      if (level === 0 || pp.requested === 0 || !peerHas.has(piece)) continue;
+      for (let b = 0; b < pp.blockCount; b++) {
+        const reqs = pp.requesters[b];
+        if (reqs && !reqs.includes(peer)) found.push({ piece, block: b, level, holders: reqs.length });
+      }
+    }
+    found.sort((a, b) => b.level - a.level || a.holders - b.holders || a.piece - b.piece || a.block - b.block);
+    const blocks = found.slice(0, max).map(({ piece, block }) => ({ piece, block }));
+    return { blocks, endgame: blocks.length > 0 };
+  }
+
+  // ---- private: state changes ----
+
+  private startPiece(piece: number): PartialPiece {
+    if (this.queue.queued(piece)) this.queue.remove(piece, this.priority[piece]!, this.peerCount[piece]!);
+    this.failedContributors.delete(piece);
+    const pp = new PartialPiece(this.blocksInPiece(piece));
+    this.partials.set(piece, pp);
+    this.withFree.add(piece);
+    return pp;
+  }
+
+  /** Forget a piece's block state; it goes back to wanted (queued) or not-wanted. */
+  private dropPartial(piece: number): void {
+    const pp = this.partials.get(piece)!;
+    for (let b = 0; b < pp.blockCount; b++) {
+      const reqs = pp.requesters[b];
+      if (reqs) throw new Error(`piece ${piece}: dropping block state with block ${b} outstanding`);
+    }
+    this.partials.delete(piece);
+    this.withFree.delete(piece);
+    this.enqueueIfWanted(piece);
+  }
+
+  private enqueueIfWanted(piece: number): void {
+    if (this.priority[piece] === 0 || this.verifiedBits.has(piece) || this.partials.has(piece)) return;
+    this.queue.insert(piece, this.priority[piece]!, this.peerCount[piece]!);
+    if (piece < this.seqCursor) this.seqCursor = piece;
+  }
+
+  private setFree(piece: number, pp: PartialPiece, free: number): void {
+    pp.free = free;
+    if (free > 0) this.withFree.add(piece);
+    else this.withFree.delete(piece);
+  }
+
+  private completePartial(piece: number, verb: string): PartialPiece {
+    this.checkPiece(piece);
+    const pp = this.partials.get(piece);
+    if (!pp || !pp.complete) throw new Error(`${verb}: piece ${piece} is not awaiting verification`);
+    return pp;
+  }
+
+  private markVerified(piece: number): void {
+    this.verifiedBits.set(piece);
+    this.verifiedTotal++;
+    if (this.priority[piece]! > 0) this.countWanted(piece, -1);
+  }
+
+  private countWanted(piece: number, delta: 1 | -1): void {
+    this.wantedLeftCount += delta;
+    this.wantedLeftBytes += delta * this.pieceSize(piece);
+  }
+
+  // ---- private: helpers ----
+
+  private key(piece: number, block: number): number {
+    return piece * this.blocksPerPiece + block;
+  }
+
+  private unkey(key: number): BlockRef {
+    const piece = Math.floor(key / this.blocksPerPiece);
+    return { piece, block: key - piece * this.blocksPerPiece };
+  }
+
+  private validBlock(piece: number, block: number): boolean {
+    return (
+      Number.isInteger(piece) &&
+      piece >= 0 &&
+      piece < this.pieceCount &&
+      Number.isInteger(block) &&
+      block >= 0 &&
+      block < this.blocksInPiece(piece)
+    );
+  }
+
+  private checkPiece(piece: number): void {
+    if (!Number.isInteger(piece) || piece < 0 || piece >= this.pieceCount) {
+      throw new RangeError(`piece ${piece} outside 0..${this.pieceCount - 1}`);
+    }
+  }
+
+  private checkBitfield(bits: Bitfield): void {
+    if (bits.length !== this.pieceCount) throw new RangeError(`bitfield of ${bits.length} bits for ${this.pieceCount} pieces`);
+  }
+
+  private randomBelow(n: number): number {
+    return Math.min(n - 1, Math.floor(this.random() * n));
+  }
+}
+
+/**
+ * Calls `visit` for each set bit at or after `from`, ascending, until it returns false. Skips
+ * zero bytes, so a sparse bitfield of n bits costs about n / 8 reads.
+ */
+function forEachSetBit(bits: Bitfield, from: number, visit: (index: number) => boolean): void {
+  const buf = bits.buffer;
+  const n = bits.length;
+  for (let byte = from >> 3; byte < buf.length; byte++) {
+    let v = buf[byte]!;
+    if (byte === from >> 3) v &= 0xff >> (from & 7);
+    while (v !== 0) {
+      const bit = Math.clz32(v) - 24;
+      v &= ~(0x80 >> bit);
+      const index = (byte << 3) + bit;
+      if (index >= n) return;
+      if (!visit(index)) return;
+    }
+  }
+}
+
+/** Keeps the `k` entries with the smallest keys seen (a max-heap on key). */
+class TopK {
+  private readonly keys: number[] = [];
+  private readonly values: number[] = [];
+
+  constructor(private readonly k: number) {}
+
+  offer(key: number, value: number): void {
+    const keys = this.keys;
+    if (keys.length < this.k) {
+      keys.push(key);
+      this.values.push(value);
+      this.up(keys.length - 1);
+    } else if (this.k > 0 && key < keys[0]!) {
+      keys[0] = key;
+      this.values[0] = value;
+      this.down(0);
+    }
+  }
+
+  /** Values by ascending key. */
+  sorted(): number[] {
+    return this.keys
+      .map((key, i) => [key, this.values[i]!] as const)
+      .sort((a, b) => a[0] - b[0])
+      .map(([, v]) => v);
+  }
+
+  private up(i: number): void {
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (this.keys[parent]! >= this.keys[i]!) return;
+      this.swap(i, parent);
+      i = parent;
+    }
+  }
+
+  private down(i: number): void {
+    const n = this.keys.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let big = i;
+      if (l < n && this.keys[l]! > this.keys[big]!) big = l;
+      if (r < n && this.keys[r]! > this.keys[big]!) big = r;
+      if (big === i) return;
+      this.swap(i, big);
+      i = big;
+    }
+  }
+
+  private swap(i: number, j: number): void {
+    const k = this.keys[i]!;
+    this.keys[i] = this.keys[j]!;
+    this.keys[j] = k;
+    const v = this.values[i]!;
+    this.values[i] = this.values[j]!;
+    this.values[j] = v;
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * The peer wire protocol (BEP 3) as pure codecs: handshake, messages, size limits and the framer
+ * that cuts a byte stream into messages. No sockets, timers or emitters live in this folder; the
+ * peer connection owns the socket and drives these.
+ */
+export {
+  decodeHandshake,
+  encodeHandshake,
+  HANDSHAKE_BYTES,
+  hasReserved,
+  makePeerId,
+  PROTOCOL,
+  Reserved,
+  reservedBits,
+  type Handshake,
+} from './handshake.js';
+export {
+  decodeMessage,
+  encodeMessage,
+  encodePieceHeader,
+  LENGTH_PREFIX_BYTES,
+  MessageId,
+  PIECE_HEADER_BYTES,
+  validateBitfield,
+  validateHave,
+  type Message,
+} from './messages.js';
+export { Framer } from './framer.js';
+export { BLOCK_SIZE, MAX_EXTENDED_BYTES, MAX_REQUEST_LENGTH, maxMessageBytes } from './limits.js';
