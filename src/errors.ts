@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'ERR_TIMEOUT'
   | 'ERR_PROTOCOL'
   | 'ERR_DISK'
+  | 'ERR_INTERRUPTED'
   | 'ERR_INTERNAL';
 
 export interface ErrorOptions {
@@ -91,6 +92,13 @@ export class RuntimeError extends TorrentError {
 export class ProtocolError extends RuntimeError {
   constructor(message: string, options?: ErrorOptions) {
     super('ERR_PROTOCOL', message, options);
+  }
+}
+
+/** The user stopped us (SIGINT 130, SIGTERM 143), after a graceful shutdown. */
+export class InterruptedError extends TorrentError {
+  constructor(signal: 'SIGINT' | 'SIGTERM') {
+    super('ERR_INTERRUPTED', `interrupted by ${signal}`, signal === 'SIGINT' ? 130 : 143);
   }
 }
 

@@ -6,7 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EXIT_INPUT, EXIT_RUNTIME, TorrentError } from '../errors.js';
+import { registerDownload } from './download.js';
 import { registerInfo } from './info.js';
+import { registerPeers } from './peers.js';
+import { registerTracker } from './tracker.js';
 
 const EXIT_HELP = `
 Exit codes:
@@ -32,6 +35,9 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerInfo(program);
+  registerDownload(program);
+  registerPeers(program);
+  registerTracker(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

@@ -1,0 +1,54 @@
+/** `torrent tracker`: run an HTTP + UDP tracker (bittorrent-tracker's server) until stopped. */
+import type { Command } from 'commander';
+import { InterruptedError, RuntimeError } from '../errors.js';
+import { writeOut } from './output.js';
+import { intOption } from './options.js';
+
+interface TrackerFlags {
+  port: string;
+  host: string;
+  http?: boolean;
+  udp?: boolean;
+  interval: string;
+  quiet?: boolean;
+}
+
+export function registerTracker(program: Command): void {
+  program
+    .command('tracker')
+    .description('run a BitTorrent tracker (HTTP and UDP) for sharing on a LAN or a cluster')
+    .option('--port <n>', 'port for both HTTP and UDP (0 = any)', '6969')
+    .option('--host <addr>', 'address to listen on', '0.0.0.0')
+    .option('--http', 'serve HTTP announces (default: both HTTP and UDP)')
+    .option('--udp', 'serve UDP announces (BEP 15)')
+    .option('--interval <seconds>', 'announce interval asked of clients', '600')
+    .option('-q, --quiet', 'no warnings on stderr')
+    .action(async (flags: TrackerFlags) => {
+      const both = !flags.http && !flags.udp;
+      // Loaded here so that other commands never pay for the package.
+      const { startTrackerServer } = await import('../tracker/server.js');
+      let server;
+      try {
+        server = await startTrackerServer({
+          host: flags.host,
+          port: intOption('--port', flags.port, 0, 65535),
+          http: both || flags.http === true,
+          udp: both || flags.udp === true,
+          intervalS: intOption('--interval', flags.interval, 1, 86_400),
+          onWarning: (m) => {
+            if (!flags.quiet) process.stderr.write(`torrent: warning: ${m}\n`);
+          },
+        });
+      } catch (e) {
+        throw new RuntimeError('ERR_USAGE', `cannot start the tracker: ${(e as Error).message}`, { cause: e });
+      }
+      // The announce URLs are data: scripts read them from stdout.
+      await writeOut(`${server.urls.join('\n')}\n`);
+      const signal = await new Promise<'SIGINT' | 'SIGTERM'>((resolve) => {
+        process.once('SIGINT', () => resolve('SIGINT'));
+        process.once('SIGTERM', () => resolve('SIGTERM'));
+      });
+      await server.close();
+      throw new InterruptedError(signal);
+    });
+}

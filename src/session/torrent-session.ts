@@ -1,0 +1,757 @@
+/**
+ * One torrent being downloaded (and, later, seeded): the thin coordinator that wires peers, the
+ * piece picker, storage and the announcer. States, transitions and ordering rules are written
+ * down in STATE.md beside this file; `transition()` is the only place the lifecycle changes.
+ *
+ * Ownership: the picker owns piece/block states; this module owns the bytes of in-progress pieces
+ * (blocks held until the piece verifies), the set of connections and the peer pool. Peers report
+ * through PeerHandler in arrival order; nothing here runs inside a consumer's listener: events
+ * go out through a bounded EventQueue.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import { encode, decode, isDict } from '../bencode/index.js';
+import { InputError, RuntimeError, TorrentError } from '../errors.js';
+import type { Metainfo } from '../metainfo/index.js';
+import { PeerConnection, type CloseReason, type PeerHandler, type PeerOptions } from '../peer/peer-connection.js';
+import { PiecePicker } from '../picker/index.js';
+import { checkExisting } from '../storage/check.js';
+import { FileStorage } from '../storage/file-storage.js';
+import { loadResume, resumePath, saveResume, type ResumeData } from '../storage/resume.js';
+import { Announcer, type TrackerWarning } from '../tracker/index.js';
+import { Bitfield } from '../util/bitfield.js';
+import { EventQueue } from '../util/event-queue.js';
+import {
+  BLOCK_SIZE,
+  makePeerId,
+  maxMessageBytes,
+  reservedBits,
+  validateBitfield,
+  validateHave,
+  type Message,
+} from '../wire/index.js';
+import { PeerPool, type Candidate } from './peer-pool.js';
+import { SmartBan } from './smart-ban.js';
+
+export type SessionState =
+  | { kind: 'checking' }
+  | { kind: 'downloading' }
+  | { kind: 'seeding' }
+  | { kind: 'stopped'; reason: 'done' | 'interrupted' }
+  | { kind: 'failed'; error: TorrentError };
+
+export type SessionEvent =
+  | { type: 'state'; state: SessionState['kind'] }
+  | { type: 'checked'; verifiedPieces: number; hashed: number; trusted: number }
+  | { type: 'piece'; index: number }
+  | { type: 'file-done'; fileIndex: number }
+  | { type: 'peer'; address: string; event: 'connected' | 'closed'; reason?: string }
+  | { type: 'warning'; message: string };
+
+export interface SessionOptions {
+  meta: Metainfo;
+  outputDir: string;
+  /** Indexes into meta.files (pad files included) to download; null = all. */
+  selected: ReadonlySet<number> | null;
+  /** Listen port: exact (0 = any) or the first free port from `port` when portSearch is set. */
+  port: number;
+  portSearch: boolean;
+  maxPeers: number;
+  /** --peer addresses. */
+  peers: readonly { host: string; port: number }[];
+  /** Tracker tiers to announce to (the torrent's plus --tracker). */
+  trackers: readonly (readonly string[])[];
+  /** Give up after this long without a piece (ms); null = never. */
+  timeoutMs: number | null;
+  cacheDir: string;
+  /** Keep running after completion (seeding) instead of stopping. */
+  seed: boolean;
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface SessionStats {
+  state: SessionState['kind'];
+  downloaded: number;
+  uploaded: number;
+  /** Bytes of wanted pieces verified (and so on disk or about to be). */
+  verifiedBytes: number;
+  wantedBytes: number;
+  downloadRate: number;
+  uploadRate: number;
+  peers: number;
+  knownPeers: number;
+  verifiedPieces: number;
+  wantedPieces: number;
+}
+
+/** The session's clock: timeouts, keep-alives, rates, reconnects. */
+const TICK_MS = 1000;
+const CONNECT_TIMEOUT_MS = 10_000;
+const HANDSHAKE_TIMEOUT_MS = 15_000;
+/** BEP 3: peers drop connections silent for two minutes; a keep-alive every 90 s avoids it. */
+const KEEPALIVE_MS = 90_000;
+const IDLE_TIMEOUT_MS = 150_000;
+/** A request unanswered this long is given to other peers and its peer marked snubbed. */
+const REQUEST_TIMEOUT_MS = 15_000;
+/** Connections being set up at once; more would only queue in the kernel. */
+const MAX_HALF_OPEN = 16;
+/**
+ * Bytes of received but unverified blocks held in memory. Past it, socket reads pause until
+ * pieces verify (anacrolix's MaxUnverifiedBytes); memory does not grow with torrent size.
+ */
+const MAX_UNVERIFIED_BYTES = 64 * 1024 * 1024;
+/** Bytes handed to storage but not yet written; past it, reads pause (libtorrent's disk queue). */
+const DISK_HIGH_WATER_BYTES = 64 * 1024 * 1024;
+/** Request queue per peer: rate x this long, in blocks (libtorrent's request_queue_time). */
+const REQUEST_QUEUE_SECONDS = 2;
+const MIN_QUEUE = 4;
+const MAX_QUEUE = 1000;
+/** Without a BEP 10 `reqq` we assume what libtorrent and most clients accept. */
+const DEFAULT_REQQ = 250;
+/** Resume data written this often while pieces arrive (and on stop). */
+const RESUME_SAVE_MS = 5_000;
+/** BEP 10 extended handshake message id. */
+const EXTENDED_HANDSHAKE = 0;
+const CLIENT_VERSION = 'torrent 0.1.0';
+
+interface InProgress {
+  blocks: (Buffer | undefined)[];
+  senders: number[];
+}
+
+export class TorrentSession {
+  readonly events = new EventQueue<SessionEvent>();
+  readonly peerId: Buffer;
+  readonly picker: PiecePicker;
+  readonly storage: FileStorage;
+  private state: SessionState = { kind: 'checking' };
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly peers = new Map<number, PeerConnection>();
+  private readonly peerCandidate = new Map<number, Candidate>();
+  private readonly pool = new PeerPool();
+  private readonly banned = new Set<string>();
+  private readonly inProgress = new Map<number, InProgress>();
+  private readonly smartBan = new SmartBan();
+  private readonly written: Bitfield;
+  private readonly peerOptions: PeerOptions;
+  private readonly fileRemaining: number[];
+  /** The selection is fixed for the session: its totals are computed once. */
+  private readonly wanted = { pieces: 0, bytes: 0 };
+  private server: Server | null = null;
+  private announcer: Announcer | null = null;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private unverifiedBytes = 0;
+  private diskQueueBytes = 0;
+  private readsPaused = false;
+  private downloadedBytes = 0;
+  private uploadedBytes = 0;
+  private lastProgressAt: number;
+  private lastResumeSaveAt = 0;
+  private resumeDirty = false;
+  private resumeChain: Promise<void> = Promise.resolve();
+  private listenPort = 0;
+  private settled!: (state: SessionState) => void;
+  /** Resolves when the session stops (done, interrupted) or fails. */
+  readonly finished: Promise<SessionState>;
+  private readonly resumeFile: string;
+
+  constructor(private readonly opts: SessionOptions) {
+    const { meta } = opts;
+    if (!meta.pieces || !meta.infoHash) {
+      throw new InputError('ERR_BAD_TORRENT', 'v2-only torrents cannot be downloaded yet; only v1 and hybrid torrents');
+    }
+    this.now = opts.now ?? Date.now;
+    this.random = opts.random ?? Math.random;
+    this.peerId = makePeerId((n) => randomBytes(n));
+    this.picker = new PiecePicker({
+      pieceCount: meta.pieceCount,
+      pieceLength: meta.pieceLength,
+      totalLength: meta.totalLength,
+      random: this.random,
+    });
+    this.storage = new FileStorage({ root: opts.outputDir, meta, selected: opts.selected });
+    this.written = new Bitfield(meta.pieceCount);
+    this.fileRemaining = meta.files.map((f) => (f.pad ? 0 : f.length));
+    for (let p = 0; p < meta.pieceCount; p++) {
+      const w = this.isWanted(p);
+      this.picker.setWanted(p, w);
+      if (w) {
+        this.wanted.pieces++;
+        this.wanted.bytes += this.picker.pieceSize(p);
+      }
+    }
+    this.peerOptions = {
+      infoHash: meta.infoHash,
+      peerId: this.peerId,
+      reserved: reservedBits({ extensionProtocol: true }),
+      pieceCount: meta.pieceCount,
+      maxMessageBytes: maxMessageBytes(meta.pieceCount),
+      handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+      now: this.now,
+    };
+    this.lastProgressAt = this.now();
+    this.resumeFile = resumePath(opts.cacheDir, meta.infoHash.toString('hex'), opts.outputDir);
+    this.finished = new Promise((resolve) => {
+      this.settled = resolve;
+    });
+  }
+
+  get port(): number {
+    return this.listenPort;
+  }
+
+  get lifecycle(): SessionState {
+    return this.state;
+  }
+
+  /** Checks existing data, then connects, announces and downloads. Never throws: see `finished`. */
+  async start(): Promise<void> {
+    try {
+      await this.listen();
+      this.emitState();
+      const resume = await loadResume(this.resumeFile, this.opts.meta.infoHash!.toString('hex'), this.opts.meta.pieceCount, this.opts.meta.files.length);
+      const checked = await checkExisting({
+        storage: this.storage,
+        meta: this.opts.meta,
+        wanted: (p) => this.isWanted(p),
+        resume,
+      });
+      if (this.state.kind !== 'checking') return; // stopped while checking
+      for (const p of checked.verified.ones()) {
+        this.picker.setHave(p);
+        this.written.set(p);
+        this.accountFileBytes(p);
+      }
+      this.events.push({ type: 'checked', verifiedPieces: checked.verified.count, hashed: checked.hashed, trusted: checked.trusted });
+      await this.storage.createEmptyFiles();
+      if (this.picker.done) {
+        await this.complete();
+        if (!this.opts.seed) return;
+      } else {
+        this.transition({ kind: 'downloading' });
+      }
+      this.startAnnouncer();
+      for (const p of this.opts.peers) this.pool.add(p.host, p.port, 'manual', this.now());
+      this.tickTimer = setInterval(() => this.tick(), TICK_MS);
+      this.connectMore();
+    } catch (e) {
+      await this.fail(e);
+    }
+  }
+
+  /** Graceful stop (Ctrl-C): drop in-flight blocks, flush, save resume data, announce stopped. */
+  async stop(): Promise<void> {
+    if (this.state.kind === 'stopped' || this.state.kind === 'failed') return;
+    this.transition({ kind: 'stopped', reason: 'interrupted' });
+    await this.shutdown();
+    this.settled(this.state);
+  }
+
+  stats(): SessionStats {
+    const now = this.now();
+    let downloadRate = 0;
+    let uploadRate = 0;
+    let peers = 0;
+    for (const p of this.peers.values()) {
+      if (!p.isOpen) continue;
+      peers++;
+      downloadRate += p.download.rate(now);
+      uploadRate += p.upload.rate(now);
+    }
+    const wantedBytes = this.wanted.bytes;
+    return {
+      state: this.state.kind,
+      downloaded: this.downloadedBytes,
+      uploaded: this.uploadedBytes,
+      verifiedBytes: wantedBytes - this.picker.wantedBytesLeft(),
+      wantedBytes,
+      downloadRate,
+      uploadRate,
+      peers,
+      knownPeers: this.pool.size,
+      verifiedPieces: this.picker.verifiedCount,
+      wantedPieces: this.wanted.pieces,
+    };
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------
+
+  /** The only place the lifecycle changes; an illegal transition is a bug. */
+  private transition(next: SessionState): void {
+    const from = this.state.kind;
+    const legal: Record<SessionState['kind'], SessionState['kind'][]> = {
+      checking: ['downloading', 'seeding', 'stopped', 'failed'],
+      downloading: ['seeding', 'stopped', 'failed'],
+      seeding: ['stopped', 'failed'],
+      stopped: [],
+      failed: [],
+    };
+    if (!legal[from].includes(next.kind)) {
+      throw new Error(`illegal session transition ${from} -> ${next.kind}`);
+    }
+    this.state = next;
+    this.emitState();
+  }
+
+  private emitState(): void {
+    this.events.push({ type: 'state', state: this.state.kind });
+  }
+
+  private async complete(): Promise<void> {
+    await this.saveResumeNow();
+    this.announcer?.completed();
+    if (this.opts.seed) {
+      this.transition({ kind: 'seeding' });
+      return;
+    }
+    this.transition({ kind: 'stopped', reason: 'done' });
+    await this.shutdown();
+    this.settled(this.state);
+  }
+
+  private async fail(e: unknown): Promise<void> {
+    if (this.state.kind === 'stopped' || this.state.kind === 'failed') return;
+    const error =
+      e instanceof TorrentError ? e : new RuntimeError('ERR_INTERNAL', e instanceof Error ? e.message : String(e), { cause: e });
+    this.transition({ kind: 'failed', error });
+    await this.shutdown();
+    this.settled(this.state);
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.tickTimer = null;
+    for (const p of [...this.peers.values()]) p.close('shutdown');
+    this.server?.close();
+    this.server = null;
+    // In-flight blocks are dropped: only verified pieces were ever written.
+    this.inProgress.clear();
+    await Promise.all([
+      this.announcer ? this.announcer.stop().catch(() => undefined) : undefined,
+      (async () => {
+        await this.waitForDisk();
+        await this.saveResumeNow().catch(() => undefined);
+        await this.storage.close();
+      })(),
+    ]);
+    this.events.end();
+  }
+
+  // ---- peers: sources and connections ------------------------------------------------------
+
+  private async listen(): Promise<void> {
+    const server = createServer((socket) => this.onIncoming(socket));
+    const tryPort = (port: number): Promise<boolean> =>
+      new Promise((resolve, reject) => {
+        const onError = (e: NodeJS.ErrnoException): void => {
+          server.off('listening', onListening);
+          if (e.code === 'EADDRINUSE' || e.code === 'EACCES') resolve(false);
+          else reject(e);
+        };
+        const onListening = (): void => {
+          server.off('error', onError);
+          resolve(true);
+        };
+        server.once('error', onError);
+        server.once('listening', onListening);
+        server.listen(port);
+      });
+    const first = this.opts.port;
+    let ok = await tryPort(first);
+    for (let p = first + 1; !ok && this.opts.portSearch && first !== 0 && p < first + 50 && p <= 65535; p++) ok = await tryPort(p);
+    if (!ok) throw new RuntimeError('ERR_USAGE', `cannot listen on port ${first}: it is in use`, { hint: 'pick another with --port, or --port 0 for any' });
+    server.on('error', (e) => this.warn(`listen socket: ${e.message}`));
+    this.server = server;
+    const addr = server.address();
+    this.listenPort = typeof addr === 'object' && addr ? addr.port : 0;
+  }
+
+  private startAnnouncer(): void {
+    if (this.opts.trackers.length === 0) return;
+    this.announcer = new Announcer({
+      tiers: this.opts.trackers,
+      infoHash: this.opts.meta.infoHash!,
+      peerId: this.peerId,
+      port: this.listenPort,
+      key: randomBytes(4).readUInt32BE(0),
+      stats: () => ({
+        uploaded: this.uploadedBytes,
+        downloaded: this.downloadedBytes,
+        left: this.picker.wantedBytesLeft(),
+      }),
+      onPeers: (peers, source) => {
+        const now = this.now();
+        for (const p of peers) {
+          // Trackers often return us to ourselves (opentracker does).
+          if (p.port === this.listenPort && isLocalAddress(p.ip)) continue;
+          this.pool.add(p.ip, p.port, source, now);
+        }
+        this.connectMore();
+      },
+      onWarning: (w: TrackerWarning) => this.warn(w.url ? `tracker ${w.url}: ${w.message}` : w.message),
+    });
+    this.announcer.start();
+  }
+
+  private connectMore(): void {
+    if (this.state.kind !== 'downloading') return;
+    let connecting = 0;
+    for (const p of this.peers.values()) if (!p.isOpen) connecting++;
+    const room = Math.min(this.opts.maxPeers - this.peers.size, MAX_HALF_OPEN - connecting);
+    if (room <= 0) return;
+    for (const c of this.pool.ready(this.now(), room)) {
+      this.pool.markConnecting(c);
+      const peer = PeerConnection.connect({ host: c.host, port: c.port }, this.peerOptions, this.handler, CONNECT_TIMEOUT_MS);
+      this.peers.set(peer.id, peer);
+      this.peerCandidate.set(peer.id, c);
+    }
+  }
+
+  private onIncoming(socket: Socket): void {
+    const host = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    if (this.peers.size >= this.opts.maxPeers || this.banned.has(host) || this.state.kind === 'stopped' || this.state.kind === 'failed') {
+      socket.destroy();
+      return;
+    }
+    const peer = PeerConnection.accept(socket, this.peerOptions, this.handler);
+    this.peers.set(peer.id, peer);
+  }
+
+  private readonly handler: PeerHandler = {
+    onOpen: (peer) => this.onPeerOpen(peer),
+    onMessage: (peer, msg) => this.onPeerMessage(peer, msg),
+    onClose: (peer, reason, detail) => this.onPeerClose(peer, reason, detail),
+  };
+
+  private onPeerOpen(peer: PeerConnection): void {
+    // One connection per peer id: a second one (both sides dialled) is dropped.
+    for (const other of this.peers.values()) {
+      if (other !== peer && other.isOpen && other.remote!.peerId.equals(peer.remote!.peerId)) {
+        peer.close('duplicate', 'already connected to this peer');
+        return;
+      }
+    }
+    this.events.push({ type: 'peer', address: `${peer.address.host}:${peer.address.port}`, event: 'connected' });
+    if (peer.remote!.reserved[5]! & 0x10) {
+      const hs = encode({ m: {}, v: CLIENT_VERSION, reqq: 500, p: this.listenPort });
+      peer.send({ type: 'extended', id: EXTENDED_HANDSHAKE, payload: hs });
+    }
+    if (this.picker.verifiedCount > 0) peer.send({ type: 'bitfield', bitfield: this.picker.verified.buffer });
+  }
+
+  private onPeerClose(peer: PeerConnection, reason: CloseReason, detail: string): void {
+    this.peers.delete(peer.id);
+    for (const o of peer.clearOutstanding()) this.picker.abortRequest(peer.id, { piece: o.piece, block: o.block });
+    this.picker.abortPeer(peer.id);
+    if (peer.remote) this.picker.removeBitfield(peer.bitfield);
+    const c = this.peerCandidate.get(peer.id);
+    this.peerCandidate.delete(peer.id);
+    if (c) {
+      this.pool.markClosed(c, this.now(), peer.download.total > 0);
+      if (reason === 'banned' || reason === 'bad-data' || reason === 'wrong-info-hash' || reason === 'self-connection') {
+        this.pool.ban(c.host, c.port);
+      }
+    }
+    this.events.push({
+      type: 'peer',
+      address: `${peer.address.host}:${peer.address.port}`,
+      event: 'closed',
+      reason: detail ? `${reason}: ${detail}` : reason,
+    });
+    this.updateReadPause();
+    // Aborted blocks are free again: let the others pick them up.
+    for (const other of this.peers.values()) this.fillRequests(other);
+    this.connectMore();
+  }
+
+  // ---- messages ----------------------------------------------------------------------------
+
+  private onPeerMessage(peer: PeerConnection, msg: Message): void {
+    switch (msg.type) {
+      case 'bitfield':
+        validateBitfield(msg.bitfield, this.opts.meta.pieceCount);
+        this.picker.removeBitfield(peer.bitfield);
+        peer.bitfield = new Bitfield(this.opts.meta.pieceCount, msg.bitfield);
+        this.picker.addBitfield(peer.bitfield);
+        this.updateInterest(peer);
+        break;
+      case 'have':
+        validateHave(msg.index, this.opts.meta.pieceCount);
+        if (!peer.bitfield.has(msg.index)) {
+          peer.bitfield.set(msg.index);
+          this.picker.addHave(msg.index);
+          if (!peer.amInterested && this.picker.isWanted(msg.index) && !this.picker.has(msg.index)) this.updateInterest(peer);
+        }
+        break;
+      case 'choke':
+        peer.peerChoking = true;
+        for (const o of peer.clearOutstanding()) this.picker.abortRequest(peer.id, { piece: o.piece, block: o.block });
+        for (const other of this.peers.values()) if (other !== peer) this.fillRequests(other);
+        break;
+      case 'unchoke':
+        peer.peerChoking = false;
+        this.fillRequests(peer);
+        break;
+      case 'interested':
+        peer.peerInterested = true;
+        break;
+      case 'not-interested':
+        peer.peerInterested = false;
+        break;
+      case 'piece':
+        this.onBlock(peer, msg.index, msg.begin, msg.block);
+        break;
+      case 'extended':
+        if (msg.id === EXTENDED_HANDSHAKE) this.onExtendedHandshake(peer, msg.payload);
+        break;
+      default:
+        // request/cancel: we do not upload yet (everyone stays choked); port, unknown: ignored.
+        break;
+    }
+  }
+
+  private onExtendedHandshake(peer: PeerConnection, payload: Buffer): void {
+    try {
+      const d = decode(payload, { maxDepth: 4, maxItems: 1000 });
+      if (!isDict(d)) return;
+      const reqq = d.get('reqq');
+      if (typeof reqq === 'number' && reqq > 0) peer.reqq = Math.min(reqq, MAX_QUEUE);
+    } catch {
+      // a malformed extended handshake only costs us the peer's reqq
+    }
+  }
+
+  private onBlock(peer: PeerConnection, piece: number, begin: number, block: Buffer): void {
+    const req = peer.takeRequest(piece, begin, block.length);
+    if (req === null) {
+      peer.close('protocol-error', `sent piece ${piece} offset ${begin} that was never requested`);
+      return;
+    }
+    const ref = { piece, block: begin / BLOCK_SIZE };
+    if (req === 'late' && this.picker.blockLength(piece, ref.block) !== block.length) return;
+    const r = this.picker.markReceived(peer.id, ref);
+    peer.snubbed = false;
+    if (r.duplicate) {
+      this.fillRequests(peer);
+      return;
+    }
+    this.downloadedBytes += block.length;
+    this.lastProgressAt = this.now();
+    for (const otherId of r.otherPeers) this.peers.get(otherId)?.cancel(piece, ref.block);
+    let ip = this.inProgress.get(piece);
+    if (!ip) {
+      const n = this.picker.blocksInPiece(piece);
+      ip = { blocks: new Array<Buffer | undefined>(n), senders: new Array<number>(n).fill(0) };
+      this.inProgress.set(piece, ip);
+    }
+    ip.blocks[ref.block] = block;
+    ip.senders[ref.block] = peer.id;
+    this.unverifiedBytes += block.length;
+    if (r.pieceComplete) this.verifyPiece(piece, ip);
+    this.updateReadPause();
+    this.fillRequests(peer);
+  }
+
+  /** Verify, then write: SHA-1 first; only a verified piece reaches storage. */
+  private verifyPiece(piece: number, ip: InProgress): void {
+    this.inProgress.delete(piece);
+    const blocks = ip.blocks as Buffer[];
+    const size = blocks.reduce((n, b) => n + b.length, 0);
+    this.unverifiedBytes -= size;
+    const h = createHash('sha1');
+    for (const b of blocks) h.update(b);
+    const expected = this.opts.meta.pieces!.subarray(piece * 20, piece * 20 + 20);
+    if (!h.digest().equals(expected)) {
+      this.picker.pieceFailed(piece);
+      const proven = this.smartBan.pieceFailed(piece, blocks, ip.senders);
+      this.warn(`piece ${piece} failed its hash check; fetching it again`);
+      for (const id of proven) this.banPeer(id, `sent bad data for piece ${piece}`);
+      return;
+    }
+    this.picker.pieceVerified(piece);
+    for (const id of this.smartBan.pieceVerified(piece, blocks)) this.banPeer(id, `sent bad data for piece ${piece}`);
+    this.diskQueueBytes += size;
+    this.storage.writePiece(piece, blocks).then(
+      () => this.onPieceWritten(piece, size),
+      (e: unknown) => void this.fail(e),
+    );
+  }
+
+  private onPieceWritten(piece: number, size: number): void {
+    this.diskQueueBytes -= size;
+    this.updateReadPause();
+    if (this.state.kind !== 'downloading' && this.state.kind !== 'seeding') return;
+    this.written.set(piece);
+    this.resumeDirty = true;
+    this.events.push({ type: 'piece', index: piece });
+    this.accountFileBytes(piece, true);
+    for (const p of this.peers.values()) if (p.isOpen) p.send({ type: 'have', index: piece });
+    if (this.now() - this.lastResumeSaveAt > RESUME_SAVE_MS) void this.saveResumeNow().catch(() => undefined);
+    if (this.allWantedWritten()) void this.complete().catch((e: unknown) => this.fail(e));
+  }
+
+  private banPeer(id: number, why: string): void {
+    const peer = this.peers.get(id);
+    if (!peer) return;
+    this.banned.add(peer.address.host);
+    this.warn(`banned ${peer.address.host}:${peer.address.port}: ${why}`);
+    peer.close('bad-data', why);
+  }
+
+  // ---- requests ----------------------------------------------------------------------------
+
+  private updateInterest(peer: PeerConnection): void {
+    let wants = false;
+    for (const p of peer.bitfield.ones()) {
+      if (this.picker.isWanted(p) && !this.picker.has(p)) {
+        wants = true;
+        break;
+      }
+    }
+    if (wants && !peer.amInterested) peer.send({ type: 'interested' });
+    else if (!wants && peer.amInterested) peer.send({ type: 'not-interested' });
+    if (wants) this.fillRequests(peer);
+  }
+
+  /** Queue depth from the peer's measured rate (libtorrent's update_desired_queue_size). */
+  private desiredQueue(peer: PeerConnection): number {
+    if (peer.snubbed) return 1;
+    const rate = peer.download.rate(this.now());
+    const fromRate = Math.ceil((rate * REQUEST_QUEUE_SECONDS) / BLOCK_SIZE);
+    const cap = peer.reqq > 0 ? peer.reqq : DEFAULT_REQQ;
+    return Math.min(Math.max(fromRate, MIN_QUEUE * 4), MAX_QUEUE, cap);
+  }
+
+  private fillRequests(peer: PeerConnection): void {
+    if (!peer.isOpen || peer.peerChoking || !peer.amInterested || this.readsPaused) return;
+    if (this.state.kind !== 'downloading') return;
+    const want = this.desiredQueue(peer) - peer.outstanding.size;
+    if (want <= 0) return;
+    const { blocks } = this.picker.pick(peer.id, peer.bitfield, want);
+    for (const b of blocks) {
+      this.picker.markRequested(peer.id, b);
+      peer.request(b.piece, b.block, this.picker.blockLength(b.piece, b.block));
+    }
+    if (blocks.length === 0 && peer.outstanding.size === 0) this.updateInterestAfterProgress(peer);
+  }
+
+  private updateInterestAfterProgress(peer: PeerConnection): void {
+    for (const p of peer.bitfield.ones()) if (this.picker.isWanted(p) && !this.picker.has(p)) return;
+    if (peer.amInterested) peer.send({ type: 'not-interested' });
+  }
+
+  private updateReadPause(): void {
+    const over = this.unverifiedBytes > MAX_UNVERIFIED_BYTES || this.diskQueueBytes > DISK_HIGH_WATER_BYTES;
+    const under = this.unverifiedBytes < MAX_UNVERIFIED_BYTES / 2 && this.diskQueueBytes < DISK_HIGH_WATER_BYTES / 2;
+    if (over && !this.readsPaused) {
+      this.readsPaused = true;
+      for (const p of this.peers.values()) p.pauseReads();
+    } else if (under && this.readsPaused) {
+      this.readsPaused = false;
+      for (const p of this.peers.values()) {
+        p.resumeReads();
+        this.fillRequests(p);
+      }
+    }
+  }
+
+  // ---- the clock ---------------------------------------------------------------------------
+
+  private tick(): void {
+    const now = this.now();
+    for (const peer of [...this.peers.values()]) {
+      if (!peer.isOpen) continue;
+      // Requests unanswered too long go back to the picker; the peer is snubbed.
+      let timedOut = false;
+      for (const o of [...peer.outstanding.values()]) {
+        if (now - o.sentAt > REQUEST_TIMEOUT_MS) {
+          peer.cancel(o.piece, o.block);
+          this.picker.abortRequest(peer.id, { piece: o.piece, block: o.block });
+          timedOut = true;
+        }
+      }
+      if (timedOut) {
+        peer.snubbed = true;
+        for (const other of this.peers.values()) if (other !== peer) this.fillRequests(other);
+      }
+      for (const [k, at] of peer.cancelled) if (now - at > REQUEST_TIMEOUT_MS) peer.cancelled.delete(k);
+      if (now - peer.lastReceivedAt > IDLE_TIMEOUT_MS) {
+        peer.close('idle', 'silent for too long');
+        continue;
+      }
+      if (now - peer.lastSentAt > KEEPALIVE_MS) peer.send({ type: 'keep-alive' });
+      if (this.state.kind === 'seeding' && peer.isSeed) peer.close('not-useful', 'both sides are seeds');
+      else this.fillRequests(peer);
+    }
+    this.connectMore();
+    if (this.resumeDirty && now - this.lastResumeSaveAt > RESUME_SAVE_MS) void this.saveResumeNow().catch(() => undefined);
+    if (this.state.kind === 'downloading' && this.opts.timeoutMs !== null && now - this.lastProgressAt > this.opts.timeoutMs) {
+      const open = [...this.peers.values()].filter((p) => p.isOpen).length;
+      const why =
+        open > 0
+          ? `no data for ${Math.round(this.opts.timeoutMs / 1000)} s from ${open} connected peer(s)`
+          : this.pool.size === 0
+            ? `no peers found in ${Math.round(this.opts.timeoutMs / 1000)} s`
+            : `could not get data from any of ${this.pool.size} known peer(s) in ${Math.round(this.opts.timeoutMs / 1000)} s`;
+      void this.fail(new RuntimeError('ERR_NO_PEERS', why, { hint: 'check the trackers, or add peers with --peer host:port' }));
+    }
+  }
+
+  // ---- bookkeeping -------------------------------------------------------------------------
+
+  private isWanted(piece: number): boolean {
+    const sel = this.opts.selected;
+    if (!sel) return true;
+    for (const s of this.storage.map.pieceSpans(piece)) if (!s.pad && sel.has(s.fileIndex)) return true;
+    return false;
+  }
+
+
+  private allWantedWritten(): boolean {
+    if (!this.picker.done) return false;
+    for (let p = 0; p < this.opts.meta.pieceCount; p++) if (this.picker.isWanted(p) && !this.written.has(p)) return false;
+    return true;
+  }
+
+  /** Tracks bytes left per file to report files as they complete. */
+  private accountFileBytes(piece: number, announce = false): void {
+    for (const s of this.storage.map.pieceSpans(piece)) {
+      if (s.pad) continue;
+      const left = (this.fileRemaining[s.fileIndex]! -= s.length);
+      if (left === 0 && announce && this.storage.pathOf(s.fileIndex)) this.events.push({ type: 'file-done', fileIndex: s.fileIndex });
+    }
+  }
+
+  private async waitForDisk(): Promise<void> {
+    for (let i = 0; i < 600 && this.diskQueueBytes > 0; i++) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  /** Saves are serialised: each one records the state at the moment it runs. */
+  private saveResumeNow(): Promise<void> {
+    this.lastResumeSaveAt = this.now();
+    this.resumeDirty = false;
+    this.resumeChain = this.resumeChain.catch(() => undefined).then(() => this.writeResume());
+    return this.resumeChain;
+  }
+
+  private async writeResume(): Promise<void> {
+    const data: ResumeData = {
+      version: 1,
+      infoHash: this.opts.meta.infoHash!.toString('hex'),
+      pieceCount: this.opts.meta.pieceCount,
+      verified: this.written.buffer.toString('base64'),
+      files: await this.storage.fileStats(),
+    };
+    await saveResume(this.resumeFile, data);
+  }
+
+  private warn(message: string): void {
+    this.events.push({ type: 'warning', message });
+  }
+}
+
+function isLocalAddress(ip: string): boolean {
+  return ip === '127.0.0.1' || ip === '::1' || ip === '0.0.0.0' || ip === '::';
+}

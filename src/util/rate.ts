@@ -1,0 +1,35 @@
+/**
+ * Transfer rate over a sliding window of one-second buckets. The clock is passed in (ms), so
+ * tests control time.
+ */
+export class RateMeter {
+  private readonly buckets: Float64Array;
+  private lastSecond = -1;
+  total = 0;
+
+  constructor(private readonly windowSeconds = 5) {
+    this.buckets = new Float64Array(windowSeconds);
+  }
+
+  add(bytes: number, nowMs: number): void {
+    this.advance(nowMs);
+    this.buckets[this.lastSecond % this.windowSeconds]! += bytes;
+    this.total += bytes;
+  }
+
+  /** Bytes per second over the window (the current, partial second included). */
+  rate(nowMs: number): number {
+    this.advance(nowMs);
+    let sum = 0;
+    for (const b of this.buckets) sum += b;
+    return sum / this.windowSeconds;
+  }
+
+  private advance(nowMs: number): void {
+    const second = Math.floor(nowMs / 1000);
+    if (this.lastSecond < 0) this.lastSecond = second;
+    const steps = Math.min(second - this.lastSecond, this.windowSeconds);
+    for (let i = 1; i <= steps; i++) this.buckets[(this.lastSecond + i) % this.windowSeconds] = 0;
+    if (second > this.lastSecond) this.lastSecond = second;
+  }
+}
