@@ -133,6 +133,8 @@ export class TorrentSession {
   private readonly pool = new PeerPool();
   private readonly banned = new Set<string>();
   private readonly inProgress = new Map<number, InProgress>();
+  /** Per peer: pieces it has that we want and lack (drives interested / not interested). */
+  private readonly interesting = new Map<number, number>();
   private readonly smartBan = new SmartBan();
   private readonly written: Bitfield;
   private readonly peerOptions: PeerOptions;
@@ -438,11 +440,12 @@ export class TorrentSession {
       const hs = encode({ m: {}, v: CLIENT_VERSION, reqq: 500, p: this.listenPort });
       peer.send({ type: 'extended', id: EXTENDED_HANDSHAKE, payload: hs });
     }
-    if (this.picker.verifiedCount > 0) peer.send({ type: 'bitfield', bitfield: this.picker.verified.buffer });
+    if (this.written.count > 0) peer.send({ type: 'bitfield', bitfield: this.written.buffer });
   }
 
   private onPeerClose(peer: PeerConnection, reason: CloseReason, detail: string): void {
     this.peers.delete(peer.id);
+    this.interesting.delete(peer.id);
     for (const o of peer.clearOutstanding()) this.picker.abortRequest(peer.id, { piece: o.piece, block: o.block });
     this.picker.abortPeer(peer.id);
     if (peer.remote) this.picker.removeBitfield(peer.bitfield);
@@ -475,6 +478,7 @@ export class TorrentSession {
         this.picker.removeBitfield(peer.bitfield);
         peer.bitfield = new Bitfield(this.opts.meta.pieceCount, msg.bitfield);
         this.picker.addBitfield(peer.bitfield);
+        this.interesting.set(peer.id, this.countInteresting(peer.bitfield));
         this.updateInterest(peer);
         break;
       case 'have':
@@ -482,7 +486,10 @@ export class TorrentSession {
         if (!peer.bitfield.has(msg.index)) {
           peer.bitfield.set(msg.index);
           this.picker.addHave(msg.index);
-          if (!peer.amInterested && this.picker.isWanted(msg.index) && !this.picker.has(msg.index)) this.updateInterest(peer);
+          if (this.picker.isWanted(msg.index) && !this.picker.has(msg.index)) {
+            this.interesting.set(peer.id, (this.interesting.get(peer.id) ?? 0) + 1);
+            if (!peer.amInterested) this.updateInterest(peer);
+          }
         }
         break;
       case 'choke':
@@ -571,6 +578,12 @@ export class TorrentSession {
       return;
     }
     this.picker.pieceVerified(piece);
+    for (const p of this.peers.values()) {
+      if (!p.bitfield.has(piece)) continue;
+      const left = (this.interesting.get(p.id) ?? 1) - 1;
+      this.interesting.set(p.id, left);
+      if (left === 0) this.updateInterest(p);
+    }
     for (const id of this.smartBan.pieceVerified(piece, blocks)) this.banPeer(id, `sent bad data for piece ${piece}`);
     this.diskQueueBytes += size;
     this.storage.writePiece(piece, blocks).then(
@@ -602,14 +615,16 @@ export class TorrentSession {
 
   // ---- requests ----------------------------------------------------------------------------
 
+  /** Pieces in `bits` that we want and lack: O(pieceCount), once per bitfield. */
+  private countInteresting(bits: Bitfield): number {
+    let n = 0;
+    for (const p of bits.ones()) if (this.picker.isWanted(p) && !this.picker.has(p)) n++;
+    return n;
+  }
+
+  /** Interested exactly while the peer has a piece we want and lack (kept as a count per peer). */
   private updateInterest(peer: PeerConnection): void {
-    let wants = false;
-    for (const p of peer.bitfield.ones()) {
-      if (this.picker.isWanted(p) && !this.picker.has(p)) {
-        wants = true;
-        break;
-      }
-    }
+    const wants = (this.interesting.get(peer.id) ?? 0) > 0;
     if (wants && !peer.amInterested) peer.send({ type: 'interested' });
     else if (!wants && peer.amInterested) peer.send({ type: 'not-interested' });
     if (wants) this.fillRequests(peer);
@@ -634,12 +649,6 @@ export class TorrentSession {
       this.picker.markRequested(peer.id, b);
       peer.request(b.piece, b.block, this.picker.blockLength(b.piece, b.block));
     }
-    if (blocks.length === 0 && peer.outstanding.size === 0) this.updateInterestAfterProgress(peer);
-  }
-
-  private updateInterestAfterProgress(peer: PeerConnection): void {
-    for (const p of peer.bitfield.ones()) if (this.picker.isWanted(p) && !this.picker.has(p)) return;
-    if (peer.amInterested) peer.send({ type: 'not-interested' });
   }
 
   private updateReadPause(): void {

@@ -9,7 +9,10 @@ export interface Storage {
   writePiece(piece: number, blocks: readonly Buffer[]): Promise<void>;
   /** Reads `length` bytes at `begin` within a piece we have. */
   readBlock(piece: number, begin: number, length: number): Promise<Buffer>;
-  /** Reads a whole piece, or null when the data is not (fully) on disk. */
+  /**
+   * Reads a whole piece, or null when a file it needs is missing or too short. (A never-written
+   * range inside a sparse file reads as zeros: callers verify the hash before trusting it.)
+   */
   readPiece(piece: number): Promise<Buffer | null>;
   /** Flushes and closes everything; idempotent. */
   close(): Promise<void>;
