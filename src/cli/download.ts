@@ -1,115 +1,126 @@
-/**
- * `torrent download <file.torrent>`: options -> SessionOptions, a plain progress line on stderr,
- * signals -> graceful stop and exit 130/143.
- */
+/** `torrent download <file.torrent>` and `torrent seed <file.torrent> [dir]`: flags -> SessionOptions. */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { InputError, InterruptedError, UsageError } from '../errors.js';
+import { InputError, UsageError } from '../errors.js';
 import { parsePeerAddress, parseSelect, type Metainfo } from '../metainfo/index.js';
-import { TorrentSession, type SessionStats } from '../session/torrent-session.js';
+import type { SessionOptions } from '../session/torrent-session.js';
 import { defaultCacheDir } from '../storage/resume.js';
-import { formatBytes } from '../util/format.js';
 import { readTorrentInput } from './input.js';
 import { collect, intOption } from './options.js';
+import { runSession } from './run-session.js';
 
-interface DownloadFlags {
-  output: string;
+interface PeerFlags {
   port?: string;
   maxPeers: string;
-  select?: string;
-  timeout?: string;
-  quiet?: boolean;
   peer: string[];
   tracker: string[];
+  quiet?: boolean;
+  seedRatio?: string;
+  seedTime?: string;
+}
+
+interface DownloadFlags extends PeerFlags {
+  output: string;
+  select?: string;
+  timeout?: string;
+  seed?: boolean;
+}
+
+interface SeedFlags extends PeerFlags {
+  requireComplete?: boolean;
 }
 
 const DEFAULT_PORT = 6881;
 
-export function registerDownload(program: Command): void {
-  program
-    .command('download')
-    .description('download a torrent, verifying every piece before it is written')
-    .argument('<torrent>', 'a .torrent file (or - for stdin)')
-    .option('-o, --output <dir>', 'folder to save into', '.')
+function peerOptions(cmd: Command): Command {
+  return cmd
     .option('--port <n>', `port to accept peers on (default ${DEFAULT_PORT}, or the next free one; 0 = any)`)
     .option('--max-peers <n>', 'most peer connections at once', '50')
-    .option('--select <list>', 'file indexes to download, as `torrent info` lists them, e.g. 0,2-4')
-    .option('--timeout <seconds>', 'give up (exit 1) when no data has arrived for this long')
     .option('--peer <host:port>', 'also connect to this peer (repeatable)', collect, [])
-    .option('--tracker <url>', 'also announce to this tracker (repeatable)', collect, [])
-    .option('-q, --quiet', 'no progress output')
-    .action(async (arg: string, flags: DownloadFlags) => {
-      const input = await readTorrentInput(arg);
-      if (input.kind === 'magnet') {
-        throw new InputError('ERR_BAD_MAGNET', 'downloading from a magnet URI needs metadata from peers, which this version cannot fetch yet', {
-          hint: 'download the .torrent file and pass it instead',
-        });
-      }
-      await download(input.meta, flags);
-    });
+    .option('--tracker <url>', 'also announce to this tracker (repeatable; ignored for private torrents)', collect, [])
+    .option('--seed-ratio <r>', 'stop seeding once uploaded = r x the size (exit 0)')
+    .option('--seed-time <minutes>', 'stop seeding after this many minutes (exit 0)')
+    .option('-q, --quiet', 'no progress output');
 }
 
-async function download(meta: Metainfo, flags: DownloadFlags): Promise<void> {
-  const port = flags.port === undefined ? DEFAULT_PORT : intOption('--port', flags.port, 0, 65535);
-  const maxPeers = intOption('--max-peers', flags.maxPeers, 1, 1000);
-  const timeoutMs = flags.timeout === undefined ? null : intOption('--timeout', flags.timeout, 1, 10 ** 7) * 1000;
+export function registerDownload(program: Command): void {
+  peerOptions(
+    program
+      .command('download')
+      .description('download a torrent, verifying every piece before it is written')
+      .argument('<torrent>', 'a .torrent file (or - for stdin)')
+      .option('-o, --output <dir>', 'folder to save into', '.')
+      .option('--select <list>', 'file indexes to download, as `torrent info` lists them, e.g. 0,2-4')
+      .option('--timeout <seconds>', 'give up (exit 1) when no data has arrived for this long')
+      .option('--seed', 'keep seeding after the download completes, until Ctrl-C, --seed-ratio or --seed-time'),
+  ).action(async (arg: string, flags: DownloadFlags) => {
+    const meta = await readTorrentFile(arg);
+    await runSession(
+      meta,
+      {
+        ...sessionOptions(meta, flags, resolve(flags.output)),
+        selected: flags.select === undefined ? null : selection(meta, flags.select),
+        timeoutMs: flags.timeout === undefined ? null : intOption('--timeout', flags.timeout, 1, 10 ** 7) * 1000,
+        seed: flags.seed === true || flags.seedRatio !== undefined || flags.seedTime !== undefined,
+      },
+      flags,
+    );
+  });
+}
+
+export function registerSeed(program: Command): void {
+  peerOptions(
+    program
+      .command('seed')
+      .description('check the data of a torrent in a folder and seed it')
+      .argument('<torrent>', 'a .torrent file (or - for stdin)')
+      .argument('[dir]', 'the folder that holds the data (what download -o used)', '.')
+      .option('--require-complete', 'exit 1 instead of seeding when the data is incomplete'),
+  ).action(async (arg: string, dir: string, flags: SeedFlags) => {
+    const meta = await readTorrentFile(arg);
+    await runSession(meta, { ...sessionOptions(meta, flags, resolve(dir)), seedOnly: true, seed: true }, flags);
+  });
+}
+
+async function readTorrentFile(arg: string): Promise<Metainfo> {
+  const input = await readTorrentInput(arg);
+  if (input.kind === 'magnet') {
+    throw new InputError('ERR_BAD_MAGNET', 'a magnet URI needs metadata from peers, which this version cannot fetch yet', {
+      hint: 'download the .torrent file and pass it instead',
+    });
+  }
+  return input.meta;
+}
+
+function sessionOptions(meta: Metainfo, flags: PeerFlags & { requireComplete?: boolean }, outputDir: string): SessionOptions {
   const peers = flags.peer.map((p) => {
     const a = parsePeerAddress(p);
     if (!a) throw new UsageError(`--peer ${p}: expected host:port or [ipv6]:port`);
     return a;
   });
-  const session = new TorrentSession({
+  if (meta.private && flags.tracker.length > 0 && !flags.quiet) {
+    process.stderr.write('torrent: warning: private torrent (BEP 27): --tracker ignored, only its own trackers are used\n');
+  }
+  const seedRatio = flags.seedRatio === undefined ? null : Number(flags.seedRatio);
+  if (seedRatio !== null && !(seedRatio >= 0 && Number.isFinite(seedRatio))) {
+    throw new UsageError(`--seed-ratio ${flags.seedRatio}: expected a number such as 1.5`);
+  }
+  return {
     meta,
-    outputDir: resolve(flags.output),
-    selected: flags.select === undefined ? null : selection(meta, flags.select),
-    port,
+    outputDir,
+    selected: null,
+    port: flags.port === undefined ? DEFAULT_PORT : intOption('--port', flags.port, 0, 65535),
     portSearch: flags.port === undefined,
-    maxPeers,
+    maxPeers: intOption('--max-peers', flags.maxPeers, 1, 1000),
     peers,
-    trackers: [...meta.announce, ...flags.tracker.map((t) => [t])],
-    timeoutMs,
+    trackers: [...meta.announce, ...(meta.private ? [] : flags.tracker.map((t) => [t]))],
+    timeoutMs: null,
     cacheDir: defaultCacheDir(),
     seed: false,
-  });
-
-  let interrupted: 'SIGINT' | 'SIGTERM' | null = null;
-  const onSignal = (sig: 'SIGINT' | 'SIGTERM'): void => {
-    if (interrupted) return;
-    interrupted = sig;
-    void session.stop();
+    seedRatio,
+    seedTimeMs: flags.seedTime === undefined ? null : intOption('--seed-time', flags.seedTime, 0, 10 ** 7) * 60_000,
+    requireComplete: flags.requireComplete === true,
   };
-  const onInt = (): void => onSignal('SIGINT');
-  const onTerm = (): void => onSignal('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
-
-  const progress = new ProgressLine(meta.name, flags.quiet === true, () => session.stats());
-  const events = (async () => {
-    for await (const e of session.events) {
-      if (e.type === 'warning' && !flags.quiet) progress.log(`warning: ${e.message}`);
-    }
-  })();
-  const started = Date.now();
-  try {
-    await session.start();
-    progress.start();
-    const end = await session.finished;
-    await events;
-    progress.stop();
-    if (end.kind === 'failed') throw end.error;
-    if (interrupted) throw new InterruptedError(interrupted);
-    if (!flags.quiet) {
-      const s = session.stats();
-      const secs = (Date.now() - started) / 1000;
-      process.stderr.write(
-        `done: ${meta.name} (${formatBytes(s.wantedBytes)}) in ${secs.toFixed(1)} s, ${formatBytes(s.downloaded / Math.max(secs, 0.001))}/s\n`,
-      );
-    }
-  } finally {
-    progress.stop();
-    process.off('SIGINT', onInt);
-    process.off('SIGTERM', onTerm);
-  }
 }
 
 /** `--select 0,2-4` (indexes as `torrent info` lists files: pad files not counted) -> meta.files indexes. */
@@ -131,51 +142,4 @@ function selection(meta: Metainfo, text: string): Set<number> {
     out.add(fileIndex);
   }
   return out;
-}
-
-/** A plain status line on stderr: redrawn each second on a terminal, a line every 5 s in logs. */
-class ProgressLine {
-  private timer: NodeJS.Timeout | null = null;
-  private readonly tty = process.stderr.isTTY === true;
-  private drawn = false;
-
-  constructor(
-    private readonly name: string,
-    private readonly quiet: boolean,
-    private readonly stats: () => SessionStats,
-  ) {}
-
-  start(): void {
-    if (this.quiet || this.timer) return;
-    this.timer = setInterval(() => this.draw(), this.tty ? 1000 : 5000);
-    this.timer.unref();
-  }
-
-  log(line: string): void {
-    this.clear();
-    process.stderr.write(`${line}\n`);
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    this.clear();
-  }
-
-  private clear(): void {
-    if (this.tty && this.drawn) process.stderr.write('\r\x1b[K');
-    this.drawn = false;
-  }
-
-  private draw(): void {
-    const s = this.stats();
-    const pct = s.wantedBytes === 0 ? 100 : (100 * s.verifiedBytes) / s.wantedBytes;
-    const line = `${this.name}: ${pct.toFixed(1)}% ${formatBytes(s.verifiedBytes)}/${formatBytes(s.wantedBytes)} ↓ ${formatBytes(s.downloadRate)}/s peers ${s.peers}/${s.knownPeers}`;
-    if (this.tty) {
-      process.stderr.write(`\r\x1b[K${line}`);
-      this.drawn = true;
-    } else {
-      process.stderr.write(`${line}\n`);
-    }
-  }
 }

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EXIT_INPUT, EXIT_RUNTIME, TorrentError } from '../errors.js';
-import { registerDownload } from './download.js';
+import { registerDownload, registerSeed } from './download.js';
 import { registerInfo } from './info.js';
 import { registerPeers } from './peers.js';
 import { registerTracker } from './tracker.js';
@@ -36,6 +36,7 @@ export function buildProgram(): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerInfo(program);
   registerDownload(program);
+  registerSeed(program);
   registerPeers(program);
   registerTracker(program);
   for (const cmd of program.commands) cmd.exitOverride();

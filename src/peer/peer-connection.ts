@@ -42,6 +42,8 @@ export interface PeerHandler {
   onOpen(peer: PeerConnection): void;
   onMessage(peer: PeerConnection, msg: Message): void;
   onClose(peer: PeerConnection, reason: CloseReason, detail: string): void;
+  /** The socket's write buffer emptied: more blocks may be sent. */
+  onDrain(peer: PeerConnection): void;
 }
 
 export interface PeerOptions {
@@ -53,6 +55,16 @@ export interface PeerOptions {
   handshakeTimeoutMs: number;
   now: () => number;
 }
+
+/** A block the peer asked us for (upload side). */
+export interface IncomingRequest {
+  index: number;
+  begin: number;
+  length: number;
+}
+
+/** Requests we queue per peer: what we advertise as `reqq`; more are dropped, never buffered. */
+export const MAX_INCOMING_REQUESTS = 500;
 
 export interface Outstanding {
   piece: number;
@@ -84,6 +96,12 @@ export class PeerConnection {
   reqq = 0;
 
   readonly outstanding = new Map<number, Outstanding>();
+  /** Blocks the peer asked for that we have not sent yet, oldest first. */
+  incoming: IncomingRequest[] = [];
+  /** Disk reads in flight for this peer's requests. */
+  reading = 0;
+  /** Requests that broke the rules (piece we lack, out of range, too long). */
+  invalidRequests = 0;
   /** Requests cancelled recently: a block for them may still arrive (BEP 3 allows the race). */
   readonly cancelled = new Map<number, number>();
   readonly download = new RateMeter();
@@ -112,6 +130,9 @@ export class PeerConnection {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (e: Error) => this.close('socket-error', e.message));
     socket.on('close', () => this.close('remote-closed', 'connection closed by peer'));
+    socket.on('drain', () => {
+      if (!this.closed) this.handler.onDrain(this);
+    });
     this.handshakeTimer = setTimeout(() => this.close('handshake-timeout', 'no handshake in time'), opts.handshakeTimeoutMs);
   }
 
@@ -154,6 +175,7 @@ export class PeerConnection {
     switch (msg.type) {
       case 'choke':
         this.amChoking = true;
+        this.incoming = []; // BEP 3: choking discards the peer's pending requests
         break;
       case 'unchoke':
         this.amChoking = false;

@@ -13,10 +13,11 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { encode, decode, isDict } from '../bencode/index.js';
 import { InputError, RuntimeError, TorrentError } from '../errors.js';
 import type { Metainfo } from '../metainfo/index.js';
-import { PeerConnection, type CloseReason, type PeerHandler, type PeerOptions } from '../peer/peer-connection.js';
+import { MAX_INCOMING_REQUESTS, PeerConnection, type CloseReason, type PeerHandler, type PeerOptions } from '../peer/peer-connection.js';
 import { PiecePicker } from '../picker/index.js';
 import { checkExisting } from '../storage/check.js';
 import { FileStorage } from '../storage/file-storage.js';
+import { ReadCache } from '../storage/read-cache.js';
 import { loadResume, resumePath, saveResume, type ResumeData } from '../storage/resume.js';
 import { Announcer, type TrackerWarning } from '../tracker/index.js';
 import { Bitfield } from '../util/bitfield.js';
@@ -30,6 +31,7 @@ import {
   validateHave,
   type Message,
 } from '../wire/index.js';
+import { chooseUnchoked, OPTIMISTIC_INTERVAL_MS, pickOptimistic, RECHOKE_INTERVAL_MS, REGULAR_UNCHOKE_SLOTS } from './choker.js';
 import { PeerPool, type Candidate } from './peer-pool.js';
 import { SmartBan } from './smart-ban.js';
 
@@ -66,6 +68,14 @@ export interface SessionOptions {
   cacheDir: string;
   /** Keep running after completion (seeding) instead of stopping. */
   seed: boolean;
+  /** Only seed what is on disk; never download (torrent seed). */
+  seedOnly?: boolean;
+  /** Stop seeding once uploaded >= ratio x the torrent's wanted bytes. */
+  seedRatio?: number | null;
+  /** Stop seeding after this long (ms). */
+  seedTimeMs?: number | null;
+  /** With seedOnly: fail (exit 1) instead of seeding incomplete data. */
+  requireComplete?: boolean;
   now?: () => number;
   random?: () => number;
 }
@@ -111,6 +121,14 @@ const MAX_QUEUE = 1000;
 const DEFAULT_REQQ = 250;
 /** Resume data written this often while pieces arrive (and on stop). */
 const RESUME_SAVE_MS = 5_000;
+/** Pieces kept in memory to serve uploads (whole pieces, LRU). */
+const READ_CACHE_BYTES = 32 * 1024 * 1024;
+/** Bytes queued in one peer's socket before we stop reading more blocks for it. */
+const UPLOAD_HIGH_WATER_BYTES = 1024 * 1024;
+/** Disk reads in flight per peer. */
+const MAX_READS_PER_PEER = 4;
+/** A peer that sends this many invalid requests is dropped. */
+const MAX_INVALID_REQUESTS = 20;
 /** BEP 10 extended handshake message id. */
 const EXTENDED_HANDSHAKE = 0;
 const CLIENT_VERSION = 'torrent 0.1.0';
@@ -158,6 +176,11 @@ export class TorrentSession {
   /** Resolves when the session stops (done, interrupted) or fails. */
   readonly finished: Promise<SessionState>;
   private readonly resumeFile: string;
+  private readonly readCache: ReadCache;
+  private lastRechokeAt = 0;
+  private lastOptimisticAt = 0;
+  private optimistic: number | null = null;
+  private seedingSince = 0;
 
   constructor(private readonly opts: SessionOptions) {
     const { meta } = opts;
@@ -175,6 +198,7 @@ export class TorrentSession {
     });
     this.storage = new FileStorage({ root: opts.outputDir, meta, selected: opts.selected });
     this.written = new Bitfield(meta.pieceCount);
+    this.readCache = new ReadCache(this.storage, READ_CACHE_BYTES);
     this.fileRemaining = meta.files.map((f) => (f.pad ? 0 : f.length));
     for (let p = 0; p < meta.pieceCount; p++) {
       const w = this.isWanted(p);
@@ -227,12 +251,28 @@ export class TorrentSession {
         this.accountFileBytes(p);
       }
       this.events.push({ type: 'checked', verifiedPieces: checked.verified.count, hashed: checked.hashed, trusted: checked.trusted });
-      await this.storage.createEmptyFiles();
-      if (this.picker.done) {
-        await this.complete();
-        if (!this.opts.seed) return;
+      if (this.opts.seedOnly) {
+        if (this.written.count === 0) {
+          throw new RuntimeError('ERR_DISK', `no complete piece of ${this.opts.meta.name} found in ${this.opts.outputDir}: nothing to seed`, {
+            hint: 'give the folder that holds the data (the one download -o used)',
+          });
+        }
+        if (this.opts.requireComplete && !this.picker.done) {
+          throw new RuntimeError(
+            'ERR_DISK',
+            `${this.opts.meta.name} is incomplete in ${this.opts.outputDir}: ${this.written.count} of ${this.wanted.pieces} pieces`,
+            { hint: 'finish it with torrent download, or seed what is there without --require-complete' },
+          );
+        }
+        this.startSeeding();
       } else {
-        this.transition({ kind: 'downloading' });
+        await this.storage.createEmptyFiles();
+        if (this.picker.done) {
+          await this.complete();
+          if (!this.opts.seed) return;
+        } else {
+          this.transition({ kind: 'downloading' });
+        }
       }
       this.startAnnouncer();
       for (const p of this.opts.peers) this.pool.add(p.host, p.port, 'manual', this.now());
@@ -305,9 +345,31 @@ export class TorrentSession {
     await this.saveResumeNow();
     this.announcer?.completed();
     if (this.opts.seed) {
-      this.transition({ kind: 'seeding' });
+      this.startSeeding();
       return;
     }
+    this.transition({ kind: 'stopped', reason: 'done' });
+    await this.shutdown();
+    this.settled(this.state);
+  }
+
+  private startSeeding(): void {
+    this.transition({ kind: 'seeding' });
+    this.seedingSince = this.now();
+    for (const p of this.peers.values()) {
+      if (p.isOpen && p.amInterested) p.send({ type: 'not-interested' });
+    }
+  }
+
+  /** Seeding ends (exit 0) at --seed-ratio or --seed-time. */
+  private seedGoalReached(now: number): boolean {
+    const { seedRatio, seedTimeMs } = this.opts;
+    if (seedRatio !== undefined && seedRatio !== null && this.uploadedBytes >= seedRatio * this.wanted.bytes) return true;
+    if (seedTimeMs !== undefined && seedTimeMs !== null && now - this.seedingSince >= seedTimeMs) return true;
+    return false;
+  }
+
+  private async finishSeeding(): Promise<void> {
     this.transition({ kind: 'stopped', reason: 'done' });
     await this.shutdown();
     this.settled(this.state);
@@ -398,7 +460,7 @@ export class TorrentSession {
   }
 
   private connectMore(): void {
-    if (this.state.kind !== 'downloading') return;
+    if (this.state.kind !== 'downloading' && this.state.kind !== 'seeding') return;
     let connecting = 0;
     for (const p of this.peers.values()) if (!p.isOpen) connecting++;
     const room = Math.min(this.opts.maxPeers - this.peers.size, MAX_HALF_OPEN - connecting);
@@ -425,6 +487,7 @@ export class TorrentSession {
     onOpen: (peer) => this.onPeerOpen(peer),
     onMessage: (peer, msg) => this.onPeerMessage(peer, msg),
     onClose: (peer, reason, detail) => this.onPeerClose(peer, reason, detail),
+    onDrain: (peer) => this.serve(peer),
   };
 
   private onPeerOpen(peer: PeerConnection): void {
@@ -503,9 +566,18 @@ export class TorrentSession {
         break;
       case 'interested':
         peer.peerInterested = true;
+        // A free slot is given at once rather than at the next rechoke.
+        if (peer.amChoking && this.unchokedCount() < REGULAR_UNCHOKE_SLOTS + 1) peer.send({ type: 'unchoke' });
         break;
       case 'not-interested':
         peer.peerInterested = false;
+        if (!peer.amChoking) peer.send({ type: 'choke' });
+        break;
+      case 'request':
+        this.onRequest(peer, msg.index, msg.begin, msg.length);
+        break;
+      case 'cancel':
+        peer.incoming = peer.incoming.filter((r) => !(r.index === msg.index && r.begin === msg.begin && r.length === msg.length));
         break;
       case 'piece':
         this.onBlock(peer, msg.index, msg.begin, msg.block);
@@ -514,7 +586,7 @@ export class TorrentSession {
         if (msg.id === EXTENDED_HANDSHAKE) this.onExtendedHandshake(peer, msg.payload);
         break;
       default:
-        // request/cancel: we do not upload yet (everyone stays choked); port, unknown: ignored.
+        // port (DHT, not yet), unknown message ids: ignored, as BEP 3 asks.
         break;
     }
   }
@@ -613,6 +685,74 @@ export class TorrentSession {
     peer.close('bad-data', why);
   }
 
+  // ---- uploads -----------------------------------------------------------------------------
+
+  private onRequest(peer: PeerConnection, index: number, begin: number, length: number): void {
+    if (peer.amChoking) return; // BEP 3: requests while choked are dropped
+    const valid =
+      index < this.opts.meta.pieceCount &&
+      this.written.has(index) &&
+      length > 0 &&
+      length <= BLOCK_SIZE &&
+      begin + length <= this.picker.pieceSize(index);
+    if (!valid) {
+      if (++peer.invalidRequests > MAX_INVALID_REQUESTS) peer.close('protocol-error', 'too many invalid requests');
+      return;
+    }
+    if (peer.incoming.length >= MAX_INCOMING_REQUESTS) return; // more than our reqq: dropped
+    peer.incoming.push({ index, begin, length });
+    this.serve(peer);
+  }
+
+  /** Sends queued blocks while the peer's socket has room; reads go through the read cache. */
+  private serve(peer: PeerConnection): void {
+    while (peer.incoming.length > 0 && peer.reading < MAX_READS_PER_PEER && peer.writeQueueBytes < UPLOAD_HIGH_WATER_BYTES) {
+      const r = peer.incoming.shift()!;
+      peer.reading++;
+      this.readCache.block(r.index, r.begin, r.length).then(
+        (block) => {
+          peer.reading--;
+          if (!peer.isOpen || peer.amChoking) return;
+          peer.sendPiece(r.index, r.begin, block);
+          this.uploadedBytes += block.length;
+          this.serve(peer);
+        },
+        (e: unknown) => {
+          peer.reading--;
+          this.warn(`cannot read piece ${r.index} for upload: ${(e as Error).message}`);
+        },
+      );
+    }
+  }
+
+  private unchokedCount(): number {
+    let n = 0;
+    for (const p of this.peers.values()) if (p.isOpen && !p.amChoking) n++;
+    return n;
+  }
+
+  /** Every 10 s: regular slots by rate; every 30 s: a new optimistic unchoke. */
+  private rechoke(now: number): void {
+    const open = [...this.peers.values()].filter((p) => p.isOpen);
+    const candidates = open.map((p) => ({
+      id: p.id,
+      interested: p.peerInterested,
+      downloadRate: p.download.rate(now),
+      uploadRate: p.upload.rate(now),
+    }));
+    const seeding = this.state.kind === 'seeding';
+    if (now - this.lastOptimisticAt >= OPTIMISTIC_INTERVAL_MS || (this.optimistic !== null && !this.peers.has(this.optimistic))) {
+      this.lastOptimisticAt = now;
+      const regular = chooseUnchoked(candidates, { seeding, optimistic: null });
+      this.optimistic = pickOptimistic(candidates, regular, this.random);
+    }
+    const unchoke = chooseUnchoked(candidates, { seeding, optimistic: this.optimistic });
+    for (const p of open) {
+      if (unchoke.has(p.id) && p.amChoking) p.send({ type: 'unchoke' });
+      else if (!unchoke.has(p.id) && !p.amChoking) p.send({ type: 'choke' });
+    }
+  }
+
   // ---- requests ----------------------------------------------------------------------------
 
   /** Pieces in `bits` that we want and lack: O(pieceCount), once per bitfield. */
@@ -624,7 +764,7 @@ export class TorrentSession {
 
   /** Interested exactly while the peer has a piece we want and lack (kept as a count per peer). */
   private updateInterest(peer: PeerConnection): void {
-    const wants = (this.interesting.get(peer.id) ?? 0) > 0;
+    const wants = this.state.kind === 'downloading' && (this.interesting.get(peer.id) ?? 0) > 0;
     if (wants && !peer.amInterested) peer.send({ type: 'interested' });
     else if (!wants && peer.amInterested) peer.send({ type: 'not-interested' });
     if (wants) this.fillRequests(peer);
@@ -693,6 +833,14 @@ export class TorrentSession {
       if (now - peer.lastSentAt > KEEPALIVE_MS) peer.send({ type: 'keep-alive' });
       if (this.state.kind === 'seeding' && peer.isSeed) peer.close('not-useful', 'both sides are seeds');
       else this.fillRequests(peer);
+    }
+    if (now - this.lastRechokeAt >= RECHOKE_INTERVAL_MS) {
+      this.lastRechokeAt = now;
+      this.rechoke(now);
+    }
+    if (this.state.kind === 'seeding' && this.seedGoalReached(now)) {
+      void this.finishSeeding().catch((e: unknown) => this.fail(e));
+      return;
     }
     this.connectMore();
     if (this.resumeDirty && now - this.lastResumeSaveAt > RESUME_SAVE_MS) void this.saveResumeNow().catch(() => undefined);

@@ -28,6 +28,10 @@ def settings(port):
         "enable_lsd": False,
         "enable_upnp": False,
         "enable_natpmp": False,
+        # uTP (BEP 29) is tried first by default and only falls back to TCP after a 3 s timeout;
+        # our client and aria2 speak TCP only, so every peer here uses TCP from the start.
+        "enable_outgoing_utp": False,
+        "enable_incoming_utp": False,
         "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification,
         "allow_multiple_connections_per_ip": True,
         "announce_to_all_trackers": True,
@@ -115,16 +119,22 @@ def leech():
     atp = lt.add_torrent_params()
     atp.ti = lt.torrent_info(torrent)
     atp.save_path = save
-    h = ses.add_torrent(atp)
-    for p in arg("--peer", multi=True):
-        host, _, pport = p.rpartition(":")
-        h.connect_peer((host.strip("[]"), int(pport)))
     t0 = time.time()
+    h = ses.add_torrent(atp)
+    peers = arg("--peer", multi=True)
+    next_connect = 0.0
+    # connect_peer is ignored while the torrent is still checking its (empty) files: retry until
+    # the peer is connected.
     while time.time() - t0 < timeout:
         st = h.status()
         if st.is_seeding:
             print(f"done {time.time() - t0:.3f} {st.total_wanted}", flush=True)
             return
+        if peers and st.num_peers == 0 and time.time() >= next_connect:
+            next_connect = time.time() + 1.0
+            for p in peers:
+                host, _, pport = p.rpartition(":")
+                h.connect_peer((host.strip("[]"), int(pport)))
         time.sleep(0.02)
     print("timeout", flush=True)
     sys.exit(1)

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 export interface Proc {
   child: ChildProcess;
   output(): string;
-  /** Resolves with the first stdout line matching `pattern`, or rejects after timeoutMs. */
+  /** Resolves with the first match of `pattern` in stdout and stderr, or rejects after timeoutMs. */
   waitFor(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
   exited: Promise<number | null>;
   kill(signal?: NodeJS.Signals): Promise<void>;
@@ -28,6 +28,7 @@ export function startProcess(cmd: string, args: string[], opts: { cwd?: string; 
   });
   child.stderr!.on('data', (d: Buffer) => {
     out += d.toString();
+    for (const l of listeners) l();
   });
   child.stdin!.on('error', () => {});
   const exited = new Promise<number | null>((resolve) => {
@@ -45,7 +46,7 @@ export function startProcess(cmd: string, args: string[], opts: { cwd?: string; 
     waitFor(pattern, timeoutMs) {
       return new Promise((resolve, reject) => {
         const check = (): void => {
-          const m = stdoutText.match(pattern);
+          const m = stdoutText.match(pattern) ?? out.match(pattern);
           if (m) {
             done();
             resolve(m);
