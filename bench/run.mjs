@@ -4,6 +4,8 @@
  */
 const cases = {
   info: () => import('./info.mjs'),
+  download: () => import('./download.mjs'),
+  create: () => import('./create.mjs'),
 };
 
 const wanted = process.argv.slice(2);

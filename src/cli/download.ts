@@ -8,6 +8,7 @@ import { defaultCacheDir } from '../storage/resume.js';
 import { readTorrentInput } from './input.js';
 import { collect, intOption } from './options.js';
 import { runSession } from './run-session.js';
+import type { StreamRange } from './stream-out.js';
 
 interface PeerFlags {
   port?: string;
@@ -15,6 +16,8 @@ interface PeerFlags {
   peer: string[];
   tracker: string[];
   quiet?: boolean;
+  json?: boolean;
+  files?: boolean;
   seedRatio?: string;
   seedTime?: string;
 }
@@ -24,6 +27,32 @@ interface DownloadFlags extends PeerFlags {
   select?: string;
   timeout?: string;
   seed?: boolean;
+  stdout?: boolean;
+  /** commander sets false for --no-save */
+  save?: boolean;
+}
+
+/** Read-ahead for --stdout: enough pieces in flight to keep a fast link busy. */
+const STREAM_WINDOW_BYTES = 32 * 1024 * 1024;
+const MIN_STREAM_WINDOW_PIECES = 8;
+
+/** The one file --stdout streams, as a byte range of the torrent. */
+function streamRange(meta: Metainfo, selected: Set<number> | null): StreamRange {
+  const candidates = meta.files.map((f, i) => ({ f, i })).filter(({ f, i }) => !f.pad && (selected === null || selected.has(i)));
+  if (candidates.length !== 1) {
+    throw new UsageError(`--stdout streams one file; this selection has ${candidates.length}`, {
+      hint: 'pick one with --select <index> (see torrent info)',
+    });
+  }
+  const { f } = candidates[0]!;
+  const end = Math.max(f.offset, f.offset + f.length - 1);
+  return {
+    offset: f.offset,
+    length: f.length,
+    firstPiece: Math.floor(f.offset / meta.pieceLength),
+    lastPiece: Math.floor(end / meta.pieceLength),
+    pieceLength: meta.pieceLength,
+  };
 }
 
 interface SeedFlags extends PeerFlags {
@@ -40,7 +69,9 @@ function peerOptions(cmd: Command): Command {
     .option('--tracker <url>', 'also announce to this tracker (repeatable; ignored for private torrents)', collect, [])
     .option('--seed-ratio <r>', 'stop seeding once uploaded = r x the size (exit 0)')
     .option('--seed-time <minutes>', 'stop seeding after this many minutes (exit 0)')
-    .option('-q, --quiet', 'no progress output');
+    .option('--json', 'newline-delimited JSON events on stdout (see README)')
+    .option('--files', 'on a terminal, also show one progress bar per file')
+    .option('-q, --quiet', 'no progress output on stderr');
 }
 
 export function registerDownload(program: Command): void {
@@ -52,18 +83,36 @@ export function registerDownload(program: Command): void {
       .option('-o, --output <dir>', 'folder to save into', '.')
       .option('--select <list>', 'file indexes to download, as `torrent info` lists them, e.g. 0,2-4')
       .option('--timeout <seconds>', 'give up (exit 1) when no data has arrived for this long')
-      .option('--seed', 'keep seeding after the download completes, until Ctrl-C, --seed-ratio or --seed-time'),
+      .option('--seed', 'keep seeding after the download completes, until Ctrl-C, --seed-ratio or --seed-time')
+      .option('--stdout', "write the file's bytes to stdout in order as they verify (one file: single-file torrent or --select of one)")
+      .option('--no-save', 'with --stdout: keep nothing on disk (memory stays bounded)'),
   ).action(async (arg: string, flags: DownloadFlags) => {
     const meta = await readTorrentFile(arg);
+    const selected = flags.select === undefined ? null : selection(meta, flags.select);
+    if (flags.save === false && !flags.stdout) throw new UsageError('--no-save only makes sense with --stdout');
+    if (flags.stdout && flags.json) throw new UsageError('--stdout and --json both want stdout: pick one');
+    const stream = flags.stdout ? streamRange(meta, selected) : null;
+    const noSave = flags.save === false;
+    if (noSave && (flags.seed || flags.seedRatio !== undefined || flags.seedTime !== undefined)) {
+      throw new UsageError('--no-save keeps nothing to seed: drop --seed');
+    }
     await runSession(
       meta,
       {
         ...sessionOptions(meta, flags, resolve(flags.output)),
-        selected: flags.select === undefined ? null : selection(meta, flags.select),
+        selected,
         timeoutMs: flags.timeout === undefined ? null : intOption('--timeout', flags.timeout, 1, 10 ** 7) * 1000,
         seed: flags.seed === true || flags.seedRatio !== undefined || flags.seedTime !== undefined,
+        noSave,
+        stream: stream && {
+          firstPiece: stream.firstPiece,
+          lastPiece: stream.lastPiece,
+          windowPieces: Math.max(MIN_STREAM_WINDOW_PIECES, Math.ceil(STREAM_WINDOW_BYTES / meta.pieceLength)),
+          hard: noSave,
+        },
       },
       flags,
+      stream,
     );
   });
 }

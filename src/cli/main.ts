@@ -6,10 +6,13 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EXIT_INPUT, EXIT_RUNTIME, TorrentError } from '../errors.js';
+import { registerCreate } from './create.js';
 import { registerDownload, registerSeed } from './download.js';
 import { registerInfo } from './info.js';
+import { registerMagnet } from './magnet.js';
 import { registerPeers } from './peers.js';
 import { registerTracker } from './tracker.js';
+import { registerVerify } from './verify.js';
 
 const EXIT_HELP = `
 Exit codes:
@@ -35,10 +38,13 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerInfo(program);
+  registerMagnet(program);
   registerDownload(program);
   registerSeed(program);
   registerPeers(program);
   registerTracker(program);
+  registerCreate(program);
+  registerVerify(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

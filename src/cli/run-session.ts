@@ -1,19 +1,52 @@
 /**
- * Runs one TorrentSession for a command (download, seed): signals -> graceful stop and exit
- * 130/143, warnings and the progress line on stderr, a summary at the end.
+ * Runs one TorrentSession for a command (download, seed): picks the reporters (--json events on
+ * stdout; a live display on a terminal, a plain line in logs, or nothing with --quiet, on
+ * stderr), turns SIGINT/SIGTERM into a graceful stop and exit 130/143, and reports the end.
  */
-import { InterruptedError } from '../errors.js';
+import { join } from 'node:path';
+import { InterruptedError, RuntimeError, TorrentError } from '../errors.js';
 import type { Metainfo } from '../metainfo/index.js';
 import { TorrentSession, type SessionOptions, type SessionStats } from '../session/torrent-session.js';
 import { formatBytes } from '../util/format.js';
+import { JsonReporter, PlainReporter, Reporters, TtyReporter, type FileView, type Reporter } from './reporters.js';
+import { StreamOut, type StreamRange } from './stream-out.js';
 
 export interface RunFlags {
   quiet?: boolean;
+  json?: boolean;
+  files?: boolean;
 }
 
-export async function runSession(meta: Metainfo, options: SessionOptions, flags: RunFlags): Promise<SessionStats> {
+/** Redraw period of the live display: at most ~10 a second. */
+const TTY_REFRESH_MS = 100;
+/** Without a terminal, a status line this often. */
+const PLAIN_REFRESH_MS = 5000;
+
+function pickReporters(flags: RunFlags): Reporter {
+  const all: Reporter[] = [];
+  if (flags.json) all.push(new JsonReporter());
+  if (!flags.quiet) {
+    all.push(process.stderr.isTTY ? new TtyReporter(process.stderr, flags.files === true) : new PlainReporter(process.stderr, PLAIN_REFRESH_MS));
+  }
+  return new Reporters(all);
+}
+
+export async function runSession(
+  meta: Metainfo,
+  options: SessionOptions,
+  flags: RunFlags,
+  stream: StreamRange | null = null,
+): Promise<SessionStats> {
   const session = new TorrentSession(options);
+  const reporter = pickReporters(flags);
   let interrupted: 'SIGINT' | 'SIGTERM' | null = null;
+  let readerGone = false;
+  const streamer = stream
+    ? new StreamOut(session, stream, process.stdout, () => {
+        readerGone = true;
+        void session.stop();
+      })
+    : null;
   const onSignal = (sig: 'SIGINT' | 'SIGTERM'): void => {
     if (interrupted) return;
     interrupted = sig;
@@ -24,13 +57,31 @@ export async function runSession(meta: Metainfo, options: SessionOptions, flags:
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
 
-  const progress = new ProgressLine(meta.name, flags.quiet === true, () => session.stats());
+  const pathOf = (i: number): string => meta.files[i]!.path.join('/');
+  const files: FileView[] = meta.files
+    .map((f, i) => ({ f, i }))
+    .filter(({ f }) => !f.pad)
+    .map(({ f, i }) => ({ path: pathOf(i), length: f.length, selected: session.isFileSelected(i) }));
+  const fileProgress = (): { path: string; length: number; done: number }[] =>
+    session
+      .fileProgress()
+      .filter((p) => session.isFileSelected(p.fileIndex))
+      .map((p) => ({ path: pathOf(p.fileIndex), length: p.length, done: p.done }));
+
   const events = (async () => {
     for await (const e of session.events) {
-      if (e.type === 'warning' && !flags.quiet) progress.log(`warning: ${e.message}`);
-      if (e.type === 'state' && e.state === 'seeding' && !flags.quiet) {
+      if (e.type === 'warning') reporter.warning(e.message);
+      else if (e.type === 'piece') streamer?.kick();
+      else if (e.type === 'file-done') reporter.fileDone(pathOf(e.fileIndex));
+      else if (e.type === 'state' && e.state === 'failed') streamer?.abort();
+      else if (e.type === 'state' && e.state === 'stopped') {
+        // Done: stream what is left, then storage may close. Interrupted: stop streaming now.
+        if (interrupted || readerGone) streamer?.abort();
+        else void streamer?.finish().catch(() => streamer.abort());
+      }
+      else if (e.type === 'state' && e.state === 'seeding') {
         const s = session.stats();
-        progress.log(
+        reporter.note(
           s.verifiedPieces === s.wantedPieces
             ? `seeding ${meta.name} on port ${session.port} (Ctrl-C to stop)`
             : `seeding ${s.verifiedPieces} of ${s.wantedPieces} pieces of ${meta.name} on port ${session.port}: the data is incomplete`,
@@ -39,15 +90,23 @@ export async function runSession(meta: Metainfo, options: SessionOptions, flags:
     }
   })();
   const started = Date.now();
+  let ticker: NodeJS.Timeout | null = null;
   try {
+    reporter.start(meta, files, join(options.outputDir, meta.name));
     await session.start();
-    progress.start();
+    streamer?.kick(); // pieces already on disk
+    ticker = setInterval(() => reporter.progress(session.stats(), fileProgress()), TTY_REFRESH_MS);
     const end = await session.finished;
     await events;
-    progress.stop();
+    clearInterval(ticker);
     if (end.kind === 'failed') throw end.error;
     if (interrupted) throw new InterruptedError(interrupted);
+    await streamer?.finish();
     const s = session.stats();
+    if (readerGone) return s; // the reader closed the pipe: a quiet, successful end
+    reporter.progress(s, fileProgress());
+    reporter.done(s, Date.now() - started);
+    await reporter.stop();
     if (!flags.quiet) {
       const secs = (Date.now() - started) / 1000;
       process.stderr.write(
@@ -56,58 +115,13 @@ export async function runSession(meta: Metainfo, options: SessionOptions, flags:
       );
     }
     return s;
+  } catch (e) {
+    reporter.error(e instanceof TorrentError ? e : new RuntimeError('ERR_INTERNAL', e instanceof Error ? e.message : String(e)));
+    throw e;
   } finally {
-    progress.stop();
+    if (ticker) clearInterval(ticker);
+    await reporter.stop();
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
-  }
-}
-
-/** A plain status line on stderr: redrawn each second on a terminal, a line every 5 s in logs. */
-class ProgressLine {
-  private timer: NodeJS.Timeout | null = null;
-  private readonly tty = process.stderr.isTTY === true;
-  private drawn = false;
-
-  constructor(
-    private readonly name: string,
-    private readonly quiet: boolean,
-    private readonly stats: () => SessionStats,
-  ) {}
-
-  start(): void {
-    if (this.quiet || this.timer) return;
-    this.timer = setInterval(() => this.draw(), this.tty ? 1000 : 5000);
-    this.timer.unref();
-  }
-
-  log(line: string): void {
-    this.clear();
-    process.stderr.write(`${line}\n`);
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    this.clear();
-  }
-
-  private clear(): void {
-    if (this.tty && this.drawn) process.stderr.write('\r\x1b[K');
-    this.drawn = false;
-  }
-
-  private draw(): void {
-    const s = this.stats();
-    const pct = s.wantedBytes === 0 ? 100 : (100 * s.verifiedBytes) / s.wantedBytes;
-    const line =
-      `${this.name}: ${pct.toFixed(1)}% ${formatBytes(s.verifiedBytes)}/${formatBytes(s.wantedBytes)} ` +
-      `↓ ${formatBytes(s.downloadRate)}/s ↑ ${formatBytes(s.uploadRate)}/s peers ${s.peers}/${s.knownPeers}`;
-    if (this.tty) {
-      process.stderr.write(`\r\x1b[K${line}`);
-      this.drawn = true;
-    } else {
-      process.stderr.write(`${line}\n`);
-    }
   }
 }

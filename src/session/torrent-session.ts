@@ -17,6 +17,9 @@ import { MAX_INCOMING_REQUESTS, PeerConnection, type CloseReason, type PeerHandl
 import { PiecePicker } from '../picker/index.js';
 import { checkExisting } from '../storage/check.js';
 import { FileStorage } from '../storage/file-storage.js';
+import { MemoryStorage } from '../storage/memory-storage.js';
+import { PieceMap } from '../storage/piece-map.js';
+import type { Storage } from '../storage/storage.js';
 import { ReadCache } from '../storage/read-cache.js';
 import { loadResume, resumePath, saveResume, type ResumeData } from '../storage/resume.js';
 import { Announcer, type TrackerWarning } from '../tracker/index.js';
@@ -76,6 +79,14 @@ export interface SessionOptions {
   seedTimeMs?: number | null;
   /** With seedOnly: fail (exit 1) instead of seeding incomplete data. */
   requireComplete?: boolean;
+  /**
+   * Stream a byte range in order (--stdout): pieces [firstPiece, lastPiece] are fetched in order,
+   * `windowPieces` ahead of the reader first. With `hard`, nothing beyond the window is fetched
+   * (memory stays bounded when nothing is saved); otherwise the rest follows at lower priority.
+   */
+  stream?: { firstPiece: number; lastPiece: number; windowPieces: number; hard: boolean } | null;
+  /** Keep verified pieces in memory only (--no-save); nothing is written to disk or uploaded. */
+  noSave?: boolean;
   now?: () => number;
   random?: () => number;
 }
@@ -129,6 +140,9 @@ const UPLOAD_HIGH_WATER_BYTES = 1024 * 1024;
 const MAX_READS_PER_PEER = 4;
 /** A peer that sends this many invalid requests is dropped. */
 const MAX_INVALID_REQUESTS = 20;
+/** Stream priorities: inside the read-ahead window first, then the rest (soft window). */
+const STREAM_WINDOW_PRIORITY = 2;
+const STREAM_BEHIND_PRIORITY = 1;
 /** BEP 10 extended handshake message id. */
 const EXTENDED_HANDSHAKE = 0;
 const CLIENT_VERSION = 'torrent 0.1.0';
@@ -142,7 +156,10 @@ export class TorrentSession {
   readonly events = new EventQueue<SessionEvent>();
   readonly peerId: Buffer;
   readonly picker: PiecePicker;
-  readonly storage: FileStorage;
+  readonly storage: Storage;
+  readonly map: PieceMap;
+  /** The disk backend, or null with noSave. */
+  private readonly files: FileStorage | null;
   private state: SessionState = { kind: 'checking' };
   private readonly now: () => number;
   private readonly random: () => number;
@@ -157,8 +174,14 @@ export class TorrentSession {
   private readonly written: Bitfield;
   private readonly peerOptions: PeerOptions;
   private readonly fileRemaining: number[];
-  /** The selection is fixed for the session: its totals are computed once. */
+  /** The selection is fixed for the session: its pieces and totals are computed once. */
   private readonly wanted = { pieces: 0, bytes: 0 };
+  private readonly wantedSet: Bitfield;
+  private readonly leases = new Set<Promise<void>>();
+  /** Wanted pieces written: the download is done when this reaches wanted.pieces. */
+  private writtenWanted = 0;
+  /** Pieces below this have been raised into the stream's read-ahead window. */
+  private streamWindowEnd = 0;
   private server: Server | null = null;
   private announcer: Announcer | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
@@ -196,17 +219,30 @@ export class TorrentSession {
       totalLength: meta.totalLength,
       random: this.random,
     });
-    this.storage = new FileStorage({ root: opts.outputDir, meta, selected: opts.selected });
+    this.map = new PieceMap(meta.files, meta.pieceLength, meta.totalLength);
+    this.files = opts.noSave ? null : new FileStorage({ root: opts.outputDir, meta, selected: opts.selected });
+    this.storage = this.files ?? new MemoryStorage((p) => this.map.pieceSize(p));
     this.written = new Bitfield(meta.pieceCount);
     this.readCache = new ReadCache(this.storage, READ_CACHE_BYTES);
     this.fileRemaining = meta.files.map((f) => (f.pad ? 0 : f.length));
+    this.wantedSet = new Bitfield(meta.pieceCount);
     for (let p = 0; p < meta.pieceCount; p++) {
       const w = this.isWanted(p);
       this.picker.setWanted(p, w);
       if (w) {
+        this.wantedSet.set(p);
         this.wanted.pieces++;
         this.wanted.bytes += this.picker.pieceSize(p);
       }
+    }
+    if (opts.stream) {
+      this.picker.setSequential(true);
+      this.streamWindowEnd = opts.stream.firstPiece;
+      for (let p = opts.stream.firstPiece; p <= opts.stream.lastPiece; p++) {
+        if (opts.stream.hard) this.picker.setPriority(p, 0);
+        else this.picker.setPriority(p, STREAM_BEHIND_PRIORITY);
+      }
+      this.setStreamCursor(opts.stream.firstPiece);
     }
     this.peerOptions = {
       infoHash: meta.infoHash,
@@ -237,27 +273,29 @@ export class TorrentSession {
     try {
       await this.listen();
       this.emitState();
-      const resume = await loadResume(this.resumeFile, this.opts.meta.infoHash!.toString('hex'), this.opts.meta.pieceCount, this.opts.meta.files.length);
-      const checked = await checkExisting({
-        storage: this.storage,
-        meta: this.opts.meta,
-        wanted: (p) => this.isWanted(p),
-        resume,
-      });
-      if (this.state.kind !== 'checking') return; // stopped while checking
-      for (const p of checked.verified.ones()) {
-        this.picker.setHave(p);
-        this.written.set(p);
-        this.accountFileBytes(p);
+      if (this.files) {
+        const resume = await loadResume(this.resumeFile, this.opts.meta.infoHash!.toString('hex'), this.opts.meta.pieceCount, this.opts.meta.files.length);
+        const checked = await checkExisting({
+          storage: this.files,
+          meta: this.opts.meta,
+          wanted: (p) => this.wantedSet.has(p),
+          resume,
+        });
+        if (this.state.kind !== 'checking') return; // stopped while checking
+        for (const p of checked.verified.ones()) {
+          this.picker.setHave(p);
+          this.markWritten(p);
+          this.accountFileBytes(p);
+        }
+        this.events.push({ type: 'checked', verifiedPieces: checked.verified.count, hashed: checked.hashed, trusted: checked.trusted });
       }
-      this.events.push({ type: 'checked', verifiedPieces: checked.verified.count, hashed: checked.hashed, trusted: checked.trusted });
       if (this.opts.seedOnly) {
         if (this.written.count === 0) {
           throw new RuntimeError('ERR_DISK', `no complete piece of ${this.opts.meta.name} found in ${this.opts.outputDir}: nothing to seed`, {
             hint: 'give the folder that holds the data (the one download -o used)',
           });
         }
-        if (this.opts.requireComplete && !this.picker.done) {
+        if (this.opts.requireComplete && !this.allWantedWritten()) {
           throw new RuntimeError(
             'ERR_DISK',
             `${this.opts.meta.name} is incomplete in ${this.opts.outputDir}: ${this.written.count} of ${this.wanted.pieces} pieces`,
@@ -266,8 +304,8 @@ export class TorrentSession {
         }
         this.startSeeding();
       } else {
-        await this.storage.createEmptyFiles();
-        if (this.picker.done) {
+        await this.files?.createEmptyFiles();
+        if (this.allWantedWritten()) {
           await this.complete();
           if (!this.opts.seed) return;
         } else {
@@ -289,6 +327,21 @@ export class TorrentSession {
     this.transition({ kind: 'stopped', reason: 'interrupted' });
     await this.shutdown();
     this.settled(this.state);
+  }
+
+  /** Bytes on disk (verified) per file of meta.files, pad files 0. */
+  fileProgress(): { fileIndex: number; length: number; done: number }[] {
+    return this.opts.meta.files.map((f, i) => ({
+      fileIndex: i,
+      length: f.pad ? 0 : f.length,
+      done: f.pad ? 0 : f.length - this.fileRemaining[i]!,
+    }));
+  }
+
+  /** Whether file `i` of meta.files is part of the download. */
+  isFileSelected(i: number): boolean {
+    const f = this.opts.meta.files[i]!;
+    return !f.pad && (this.opts.selected === null || this.opts.selected.has(i));
   }
 
   stats(): SessionStats {
@@ -397,6 +450,8 @@ export class TorrentSession {
       (async () => {
         await this.waitForDisk();
         await this.saveResumeNow().catch(() => undefined);
+        // A stream reader may still be reading the last pieces: storage closes after it.
+        await Promise.all([...this.leases]);
         await this.storage.close();
       })(),
     ]);
@@ -567,7 +622,7 @@ export class TorrentSession {
       case 'interested':
         peer.peerInterested = true;
         // A free slot is given at once rather than at the next rechoke.
-        if (peer.amChoking && this.unchokedCount() < REGULAR_UNCHOKE_SLOTS + 1) peer.send({ type: 'unchoke' });
+        if (this.files && peer.amChoking && this.unchokedCount() < REGULAR_UNCHOKE_SLOTS + 1) peer.send({ type: 'unchoke' });
         break;
       case 'not-interested':
         peer.peerInterested = false;
@@ -668,11 +723,12 @@ export class TorrentSession {
     this.diskQueueBytes -= size;
     this.updateReadPause();
     if (this.state.kind !== 'downloading' && this.state.kind !== 'seeding') return;
-    this.written.set(piece);
+    this.markWritten(piece);
     this.resumeDirty = true;
     this.events.push({ type: 'piece', index: piece });
     this.accountFileBytes(piece, true);
-    for (const p of this.peers.values()) if (p.isOpen) p.send({ type: 'have', index: piece });
+    // With noSave the piece is gone once streamed: it is not announced.
+    if (this.files) for (const p of this.peers.values()) if (p.isOpen) p.send({ type: 'have', index: piece });
     if (this.now() - this.lastResumeSaveAt > RESUME_SAVE_MS) void this.saveResumeNow().catch(() => undefined);
     if (this.allWantedWritten()) void this.complete().catch((e: unknown) => this.fail(e));
   }
@@ -688,7 +744,7 @@ export class TorrentSession {
   // ---- uploads -----------------------------------------------------------------------------
 
   private onRequest(peer: PeerConnection, index: number, begin: number, length: number): void {
-    if (peer.amChoking) return; // BEP 3: requests while choked are dropped
+    if (peer.amChoking || !this.files) return; // BEP 3: requests while choked are dropped
     const valid =
       index < this.opts.meta.pieceCount &&
       this.written.has(index) &&
@@ -834,7 +890,7 @@ export class TorrentSession {
       if (this.state.kind === 'seeding' && peer.isSeed) peer.close('not-useful', 'both sides are seeds');
       else this.fillRequests(peer);
     }
-    if (now - this.lastRechokeAt >= RECHOKE_INTERVAL_MS) {
+    if (this.files && now - this.lastRechokeAt >= RECHOKE_INTERVAL_MS) {
       this.lastRechokeAt = now;
       this.rechoke(now);
     }
@@ -861,23 +917,82 @@ export class TorrentSession {
   private isWanted(piece: number): boolean {
     const sel = this.opts.selected;
     if (!sel) return true;
-    for (const s of this.storage.map.pieceSpans(piece)) if (!s.pad && sel.has(s.fileIndex)) return true;
+    for (const s of this.map.pieceSpans(piece)) if (!s.pad && sel.has(s.fileIndex)) return true;
     return false;
   }
 
 
+  private markWritten(piece: number): void {
+    if (this.written.has(piece)) return;
+    this.written.set(piece);
+    if (this.wantedSet.has(piece)) this.writtenWanted++;
+  }
+
   private allWantedWritten(): boolean {
-    if (!this.picker.done) return false;
-    for (let p = 0; p < this.opts.meta.pieceCount; p++) if (this.picker.isWanted(p) && !this.written.has(p)) return false;
-    return true;
+    return this.writtenWanted === this.wanted.pieces;
+  }
+
+  /**
+   * The stream's reader has everything before `cursor`: raise the next window of pieces to the
+   * top priority (and, with a hard window, make them wanted at all; peers that have them become
+   * interesting again).
+   */
+  setStreamCursor(cursor: number): void {
+    const stream = this.opts.stream;
+    if (!stream) return;
+    const end = Math.min(stream.lastPiece + 1, cursor + stream.windowPieces);
+    for (let p = this.streamWindowEnd; p < end; p++) {
+      if (this.picker.has(p)) continue;
+      this.picker.setPriority(p, STREAM_WINDOW_PRIORITY);
+      if (!stream.hard) continue;
+      for (const peer of this.peers.values()) {
+        if (!peer.bitfield.has(p)) continue;
+        this.interesting.set(peer.id, (this.interesting.get(peer.id) ?? 0) + 1);
+        if (!peer.amInterested) this.updateInterest(peer);
+      }
+    }
+    this.streamWindowEnd = Math.max(this.streamWindowEnd, end);
+    for (const peer of this.peers.values()) this.fillRequests(peer);
+  }
+
+  /**
+   * Keeps storage open past the end of the session until the returned function is called (a
+   * stream reader finishing the last pieces). The holder must release it when it sees the
+   * session stop or fail.
+   */
+  acquireStorageLease(): () => void {
+    let release!: () => void;
+    const lease = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.leases.add(lease);
+    return () => {
+      this.leases.delete(lease);
+      release();
+    };
+  }
+
+  /** With noSave: the reader has consumed this piece; its memory is released. */
+  releasePiece(piece: number): void {
+    if (this.storage instanceof MemoryStorage) this.storage.release(piece);
+  }
+
+  /** Reads a written piece (for --stdout). */
+  readPiece(piece: number): Promise<Buffer | null> {
+    return this.storage.readPiece(piece);
+  }
+
+  /** Pieces already written (resume), for a stream reader that starts late. */
+  hasWritten(piece: number): boolean {
+    return this.written.has(piece);
   }
 
   /** Tracks bytes left per file to report files as they complete. */
   private accountFileBytes(piece: number, announce = false): void {
-    for (const s of this.storage.map.pieceSpans(piece)) {
+    for (const s of this.map.pieceSpans(piece)) {
       if (s.pad) continue;
       const left = (this.fileRemaining[s.fileIndex]! -= s.length);
-      if (left === 0 && announce && this.storage.pathOf(s.fileIndex)) this.events.push({ type: 'file-done', fileIndex: s.fileIndex });
+      if (left === 0 && announce && this.isFileSelected(s.fileIndex)) this.events.push({ type: 'file-done', fileIndex: s.fileIndex });
     }
   }
 
@@ -889,6 +1004,7 @@ export class TorrentSession {
   private saveResumeNow(): Promise<void> {
     this.lastResumeSaveAt = this.now();
     this.resumeDirty = false;
+    if (!this.files) return Promise.resolve();
     this.resumeChain = this.resumeChain.catch(() => undefined).then(() => this.writeResume());
     return this.resumeChain;
   }
@@ -899,7 +1015,7 @@ export class TorrentSession {
       infoHash: this.opts.meta.infoHash!.toString('hex'),
       pieceCount: this.opts.meta.pieceCount,
       verified: this.written.buffer.toString('base64'),
-      files: await this.storage.fileStats(),
+      files: await this.files!.fileStats(),
     };
     await saveResume(this.resumeFile, data);
   }
