@@ -14,7 +14,7 @@
  * RSS of the largest process; plus the sampled peak RssAnon of the tree (libtorrent 2.0 mmaps its
  * files, so its RSS includes file pages). Each output is checked by size and SHA-1.
  *
- * Env: BENCH_DOWNLOAD_RUNS (default 3), BENCH_DOWNLOAD_TIMEOUT_S (per client run, default 240),
+ * Env: BENCH_DOWNLOAD_CLIENTS (us,aria2c,lt: a subset), BENCH_DOWNLOAD_RUNS (default 3), BENCH_DOWNLOAD_TIMEOUT_S (per client run, default 240),
  * BENCH_DOWNLOAD_PROFILE=1 (one more run of ours on the 1 GiB torrent under --cpu-prof and
  * --trace-gc, summarised; the .cpuprofile is kept in bench/.work/).
  */
@@ -284,7 +284,9 @@ export async function run() {
     tracker = await startOpentracker(work, httpPort, udpPort, TORRENTS.map((t) => t.infoHash));
     console.error(`bench download: payload and torrents ready in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 
-    const list = clients(work);
+    // BENCH_DOWNLOAD_CLIENTS=us,aria2c,lt picks some of them (default all).
+    const only = process.env.BENCH_DOWNLOAD_CLIENTS?.split(',');
+    const list = clients(work).filter((c) => !only || only.includes(c.id));
     const notes = [];
     for (const t of TORRENTS) {
       seeder = startService(PY, [LT_PEER, 'seed', t.file, seedDir, '--port', '0']);

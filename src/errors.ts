@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'ERR_TIMEOUT'
   | 'ERR_PROTOCOL'
   | 'ERR_DISK'
+  | 'ERR_INCOMPLETE'
   | 'ERR_INTERRUPTED'
   | 'ERR_INTERNAL';
 

@@ -99,7 +99,7 @@ async function verify(arg: string, dir: string, flags: VerifyFlags): Promise<voi
   if (!complete) {
     const missing = files.filter((f) => !f.complete).length;
     throw new RuntimeError(
-      'ERR_DISK',
+      'ERR_INCOMPLETE',
       `${label}: incomplete in ${root}: ${verified.count} of ${meta.pieceCount} pieces verified, ${missing} of ${files.length} files incomplete`,
     );
   }

@@ -54,6 +54,12 @@ export interface PeerOptions {
   maxMessageBytes: number;
   handshakeTimeoutMs: number;
   now: () => number;
+  /**
+   * One buffer that outgoing connections read into (Node's `onread`), shared by all of them:
+   * messages handed to the handler are views of it, valid only during onMessage, so the
+   * handler copies what it keeps. No per-read allocation: the hot path allocates nothing.
+   */
+  readBuffer?: Buffer;
 }
 
 /** A block the peer asked us for (upload side). */
@@ -127,7 +133,8 @@ export class PeerConnection {
     this.lastSentAt = now;
     this.lastPieceAt = now;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    // Sockets created with a shared read buffer deliver through onread (see connect()).
+    if (!opts.readBuffer || !outgoing) socket.on('data', (chunk: Buffer) => this.onData(chunk, false));
     socket.on('error', (e: Error) => this.close('socket-error', e.message));
     socket.on('close', () => this.close('remote-closed', 'connection closed by peer'));
     socket.on('drain', () => {
@@ -143,8 +150,21 @@ export class PeerConnection {
     handler: PeerHandler,
     connectTimeoutMs: number,
   ): PeerConnection {
-    const socket = netConnect({ host: address.host, port: address.port });
-    const peer = new PeerConnection(socket, address, true, opts, handler);
+    let peer: PeerConnection | null = null;
+    const socket = opts.readBuffer
+      ? netConnect({
+          host: address.host,
+          port: address.port,
+          onread: {
+            buffer: opts.readBuffer,
+            callback: (n: number, buf: Uint8Array): boolean => {
+              peer?.onData(buf.subarray(0, n) as Buffer, true);
+              return true; // false would pause the socket; pausing is pauseReads()' job
+            },
+          },
+        })
+      : netConnect({ host: address.host, port: address.port });
+    peer = new PeerConnection(socket, address, true, opts, handler);
     socket.setTimeout(connectTimeoutMs, () => peer.close('connect-timeout', 'no answer'));
     socket.once('connect', () => {
       socket.setTimeout(0);
@@ -274,9 +294,14 @@ export class PeerConnection {
     this.socket.write(buf);
   }
 
-  private onData(chunk: Buffer): void {
+  /** `shared`: the chunk is the shared read buffer, reused after this call returns. */
+  private onData(chunk: Buffer, shared: boolean): void {
     if (this.closed) return;
     this.lastReceivedAt = this.opts.now();
+    // Everything the handler sends in answer to this chunk (requests, haves, cancels) leaves in
+    // one write instead of one per message: on loopback each small write costs a system call
+    // and the receiver's processing too.
+    this.socket.cork();
     try {
       this.framer.push(chunk);
       if (this.remote === null && !this.readHandshake()) return;
@@ -291,6 +316,9 @@ export class PeerConnection {
     } catch (e) {
       if (e instanceof ProtocolError) this.close('protocol-error', e.message);
       else this.close('protocol-error', `internal: ${(e as Error).message}`);
+    } finally {
+      if (shared && !this.closed) this.framer.detach();
+      if (!this.socket.destroyed) this.socket.uncork();
     }
   }
 

@@ -311,8 +311,13 @@ export class PiecePicker {
 
   // ---- requesting ----
 
-  pick(peer: number, peerHas: Bitfield, max: number): PickResult {
+  /**
+   * `opts.newPieces: false` limits the pick to pieces already in progress (the caller is at its
+   * memory cap for pieces being assembled and must finish some before starting others).
+   */
+  pick(peer: number, peerHas: Bitfield, max: number, opts: { newPieces?: boolean } = {}): PickResult {
     this.checkBitfield(peerHas);
+    const allowNew = opts.newPieces !== false;
     const blocks: BlockRef[] = [];
     if (!(max >= 1)) return { blocks, endgame: false };
     const seed = peerHas.complete;
@@ -323,7 +328,7 @@ export class PiecePicker {
       while (blocks.length < max && c < candidates.length && candidates[c]!.level === level && candidates[c]!.kind < SHARED) {
         this.takeFree(candidates[c++]!.piece, blocks, max);
       }
-      if (blocks.length < max) this.pickNew(level, peerHas, seed, blocks, max);
+      if (allowNew && blocks.length < max) this.pickNew(level, peerHas, seed, blocks, max);
       while (blocks.length < max && c < candidates.length && candidates[c]!.level === level) {
         this.takeFree(candidates[c++]!.piece, blocks, max);
       }

@@ -36,6 +36,7 @@ import {
 } from '../wire/index.js';
 import { chooseUnchoked, OPTIMISTIC_INTERVAL_MS, pickOptimistic, RECHOKE_INTERVAL_MS, REGULAR_UNCHOKE_SLOTS } from './choker.js';
 import { PeerPool, type Candidate } from './peer-pool.js';
+import { PieceBufferPool } from './piece-buffers.js';
 import { SmartBan } from './smart-ban.js';
 
 export type SessionState =
@@ -121,12 +122,16 @@ const MAX_HALF_OPEN = 16;
  * Bytes of received but unverified blocks held in memory. Past it, socket reads pause until
  * pieces verify (anacrolix's MaxUnverifiedBytes); memory does not grow with torrent size.
  */
-const MAX_UNVERIFIED_BYTES = 64 * 1024 * 1024;
+const MAX_UNVERIFIED_BYTES = 32 * 1024 * 1024;
+/** One read fetches up to this much from a socket: fewer system calls than Node's 64 KiB. */
+const READ_BUFFER_BYTES = 256 * 1024;
 /** Bytes handed to storage but not yet written; past it, reads pause (libtorrent's disk queue). */
-const DISK_HIGH_WATER_BYTES = 64 * 1024 * 1024;
+const DISK_HIGH_WATER_BYTES = 16 * 1024 * 1024;
 /** Request queue per peer: rate x this long, in blocks (libtorrent's request_queue_time). */
 const REQUEST_QUEUE_SECONDS = 2;
 const MIN_QUEUE = 4;
+/** Requests are topped up when at least this many (or a quarter of the queue) are missing. */
+const REQUEST_BATCH = 32;
 const MAX_QUEUE = 1000;
 /** Without a BEP 10 `reqq` we assume what libtorrent and most clients accept. */
 const DEFAULT_REQQ = 250;
@@ -148,7 +153,9 @@ const EXTENDED_HANDSHAKE = 0;
 const CLIENT_VERSION = 'torrent 0.1.0';
 
 interface InProgress {
-  blocks: (Buffer | undefined)[];
+  /** The piece's bytes as blocks arrive (from the buffer pool). */
+  data: Buffer;
+  /** Who sent each block (for smart ban). */
   senders: number[];
 }
 
@@ -166,8 +173,13 @@ export class TorrentSession {
   private readonly peers = new Map<number, PeerConnection>();
   private readonly peerCandidate = new Map<number, Candidate>();
   private readonly pool = new PeerPool();
-  private readonly banned = new Set<string>();
+  /** Banned IP addresses (loopback excepted: many local peers share it) and peer ids. */
+  private readonly bannedHosts = new Set<string>();
+  private readonly bannedPeerIds = new Set<string>();
   private readonly inProgress = new Map<number, InProgress>();
+  private readonly buffers: PieceBufferPool;
+  /** Outgoing connections read into this one buffer (see PeerOptions.readBuffer). */
+  private readonly readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
   /** Per peer: pieces it has that we want and lack (drives interested / not interested). */
   private readonly interesting = new Map<number, number>();
   private readonly smartBan = new SmartBan();
@@ -224,6 +236,7 @@ export class TorrentSession {
     this.storage = this.files ?? new MemoryStorage((p) => this.map.pieceSize(p));
     this.written = new Bitfield(meta.pieceCount);
     this.readCache = new ReadCache(this.storage, READ_CACHE_BYTES);
+    this.buffers = new PieceBufferPool(meta.pieceLength, Math.ceil((MAX_UNVERIFIED_BYTES + DISK_HIGH_WATER_BYTES) / meta.pieceLength) + 2);
     this.fileRemaining = meta.files.map((f) => (f.pad ? 0 : f.length));
     this.wantedSet = new Bitfield(meta.pieceCount);
     for (let p = 0; p < meta.pieceCount; p++) {
@@ -252,6 +265,7 @@ export class TorrentSession {
       maxMessageBytes: maxMessageBytes(meta.pieceCount),
       handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
       now: this.now,
+      readBuffer: this.readBuffer,
     };
     this.lastProgressAt = this.now();
     this.resumeFile = resumePath(opts.cacheDir, meta.infoHash.toString('hex'), opts.outputDir);
@@ -291,13 +305,13 @@ export class TorrentSession {
       }
       if (this.opts.seedOnly) {
         if (this.written.count === 0) {
-          throw new RuntimeError('ERR_DISK', `no complete piece of ${this.opts.meta.name} found in ${this.opts.outputDir}: nothing to seed`, {
+          throw new RuntimeError('ERR_INCOMPLETE', `no complete piece of ${this.opts.meta.name} found in ${this.opts.outputDir}: nothing to seed`, {
             hint: 'give the folder that holds the data (the one download -o used)',
           });
         }
         if (this.opts.requireComplete && !this.allWantedWritten()) {
           throw new RuntimeError(
-            'ERR_DISK',
+            'ERR_INCOMPLETE',
             `${this.opts.meta.name} is incomplete in ${this.opts.outputDir}: ${this.written.count} of ${this.wanted.pieces} pieces`,
             { hint: 'finish it with torrent download, or seed what is there without --require-complete' },
           );
@@ -530,7 +544,7 @@ export class TorrentSession {
 
   private onIncoming(socket: Socket): void {
     const host = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
-    if (this.peers.size >= this.opts.maxPeers || this.banned.has(host) || this.state.kind === 'stopped' || this.state.kind === 'failed') {
+    if (this.peers.size >= this.opts.maxPeers || this.bannedHosts.has(host) || this.state.kind === 'stopped' || this.state.kind === 'failed') {
       socket.destroy();
       return;
     }
@@ -546,6 +560,10 @@ export class TorrentSession {
   };
 
   private onPeerOpen(peer: PeerConnection): void {
+    if (this.bannedPeerIds.has(peer.remote!.peerId.toString('hex'))) {
+      peer.close('banned', 'this peer sent bad data before');
+      return;
+    }
     // One connection per peer id: a second one (both sides dialled) is dropped.
     for (const other of this.peers.values()) {
       if (other !== peer && other.isOpen && other.remote!.peerId.equals(peer.remote!.peerId)) {
@@ -570,7 +588,9 @@ export class TorrentSession {
     const c = this.peerCandidate.get(peer.id);
     this.peerCandidate.delete(peer.id);
     if (c) {
-      this.pool.markClosed(c, this.now(), peer.download.total > 0);
+      // A connection is worth redialling soon only if it delivered and did not misbehave.
+      const useful = peer.download.total > 0 && reason !== 'protocol-error' && reason !== 'bad-data';
+      this.pool.markClosed(c, this.now(), useful);
       if (reason === 'banned' || reason === 'bad-data' || reason === 'wrong-info-hash' || reason === 'self-connection') {
         this.pool.ban(c.host, c.port);
       }
@@ -676,13 +696,14 @@ export class TorrentSession {
     for (const otherId of r.otherPeers) this.peers.get(otherId)?.cancel(piece, ref.block);
     let ip = this.inProgress.get(piece);
     if (!ip) {
-      const n = this.picker.blocksInPiece(piece);
-      ip = { blocks: new Array<Buffer | undefined>(n), senders: new Array<number>(n).fill(0) };
+      const size = this.picker.pieceSize(piece);
+      ip = { data: this.buffers.take(size), senders: new Array<number>(this.picker.blocksInPiece(piece)).fill(0) };
       this.inProgress.set(piece, ip);
+      this.unverifiedBytes += size;
     }
-    ip.blocks[ref.block] = block;
+    // The one copy of the block: out of the socket's read buffer into its piece.
+    block.copy(ip.data, begin);
     ip.senders[ref.block] = peer.id;
-    this.unverifiedBytes += block.length;
     if (r.pieceComplete) this.verifyPiece(piece, ip);
     this.updateReadPause();
     this.fillRequests(peer);
@@ -691,15 +712,13 @@ export class TorrentSession {
   /** Verify, then write: SHA-1 first; only a verified piece reaches storage. */
   private verifyPiece(piece: number, ip: InProgress): void {
     this.inProgress.delete(piece);
-    const blocks = ip.blocks as Buffer[];
-    const size = blocks.reduce((n, b) => n + b.length, 0);
+    const size = ip.data.length;
     this.unverifiedBytes -= size;
-    const h = createHash('sha1');
-    for (const b of blocks) h.update(b);
     const expected = this.opts.meta.pieces!.subarray(piece * 20, piece * 20 + 20);
-    if (!h.digest().equals(expected)) {
+    if (!createHash('sha1').update(ip.data).digest().equals(expected)) {
       this.picker.pieceFailed(piece);
-      const proven = this.smartBan.pieceFailed(piece, blocks, ip.senders);
+      const proven = this.smartBan.pieceFailed(piece, this.blocksOf(ip.data), ip.senders);
+      this.buffers.give(ip.data);
       this.warn(`piece ${piece} failed its hash check; fetching it again`);
       for (const id of proven) this.banPeer(id, `sent bad data for piece ${piece}`);
       return;
@@ -711,12 +730,23 @@ export class TorrentSession {
       this.interesting.set(p.id, left);
       if (left === 0) this.updateInterest(p);
     }
-    for (const id of this.smartBan.pieceVerified(piece, blocks)) this.banPeer(id, `sent bad data for piece ${piece}`);
+    for (const id of this.smartBan.pieceVerified(piece, this.blocksOf(ip.data))) this.banPeer(id, `sent bad data for piece ${piece}`);
     this.diskQueueBytes += size;
-    this.storage.writePiece(piece, blocks).then(
-      () => this.onPieceWritten(piece, size),
+    this.storage.writePiece(piece, [ip.data]).then(
+      () => {
+        // A memory store keeps the buffer until the stream reader is done with it.
+        if (this.files) this.buffers.give(ip.data);
+        this.onPieceWritten(piece, size);
+      },
       (e: unknown) => void this.fail(e),
     );
+  }
+
+  /** A piece's blocks as views (for smart ban's per-block comparison). */
+  private blocksOf(data: Buffer): Buffer[] {
+    const out: Buffer[] = [];
+    for (let o = 0; o < data.length; o += BLOCK_SIZE) out.push(data.subarray(o, o + BLOCK_SIZE));
+    return out;
   }
 
   private onPieceWritten(piece: number, size: number): void {
@@ -736,7 +766,8 @@ export class TorrentSession {
   private banPeer(id: number, why: string): void {
     const peer = this.peers.get(id);
     if (!peer) return;
-    this.banned.add(peer.address.host);
+    if (!isLoopback(peer.address.host)) this.bannedHosts.add(peer.address.host);
+    if (peer.remote) this.bannedPeerIds.add(peer.remote.peerId.toString('hex'));
     this.warn(`banned ${peer.address.host}:${peer.address.port}: ${why}`);
     peer.close('bad-data', why);
   }
@@ -838,9 +869,13 @@ export class TorrentSession {
   private fillRequests(peer: PeerConnection): void {
     if (!peer.isOpen || peer.peerChoking || !peer.amInterested || this.readsPaused) return;
     if (this.state.kind !== 'downloading') return;
-    const want = this.desiredQueue(peer) - peer.outstanding.size;
-    if (want <= 0) return;
-    const { blocks } = this.picker.pick(peer.id, peer.bitfield, want);
+    const desired = this.desiredQueue(peer);
+    const want = desired - peer.outstanding.size;
+    // Top the queue up in batches, not one block per arriving block: fewer picks, fewer writes.
+    if (want <= 0 || (peer.outstanding.size > 0 && want < Math.min(REQUEST_BATCH, Math.ceil(desired / 4)))) return;
+    // At the cap for pieces being assembled: finish those before starting new ones.
+    const newPieces = this.unverifiedBytes + this.picker.pieceLength <= MAX_UNVERIFIED_BYTES;
+    const { blocks } = this.picker.pick(peer.id, peer.bitfield, want, { newPieces });
     for (const b of blocks) {
       this.picker.markRequested(peer.id, b);
       peer.request(b.piece, b.block, this.picker.blockLength(b.piece, b.block));
@@ -848,8 +883,10 @@ export class TorrentSession {
   }
 
   private updateReadPause(): void {
-    const over = this.unverifiedBytes > MAX_UNVERIFIED_BYTES || this.diskQueueBytes > DISK_HIGH_WATER_BYTES;
-    const under = this.unverifiedBytes < MAX_UNVERIFIED_BYTES / 2 && this.diskQueueBytes < DISK_HIGH_WATER_BYTES / 2;
+    // Pieces being assembled are capped where they start (fillRequests), so reads never wait
+    // for them; only a disk that cannot keep up pauses the sockets.
+    const over = this.diskQueueBytes > DISK_HIGH_WATER_BYTES;
+    const under = this.diskQueueBytes < DISK_HIGH_WATER_BYTES / 2;
     if (over && !this.readsPaused) {
       this.readsPaused = true;
       for (const p of this.peers.values()) p.pauseReads();
@@ -1023,6 +1060,10 @@ export class TorrentSession {
   private warn(message: string): void {
     this.events.push({ type: 'warning', message });
   }
+}
+
+function isLoopback(ip: string): boolean {
+  return ip.startsWith('127.') || ip === '::1';
 }
 
 function isLocalAddress(ip: string): boolean {

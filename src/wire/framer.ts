@@ -100,6 +100,32 @@ export class Framer {
     return message;
   }
 
+  /**
+   * Copies the bytes not yet returned into memory the framer owns, so the caller may reuse the
+   * buffers it pushed (a socket reading into one shared buffer). Costs one copy of the partial
+   * message at the end of each read, never of whole messages. Messages returned before the call
+   * stay views of the caller's buffer: use them before reusing it.
+   */
+  detach(): void {
+    this.throwIfFailed();
+    const n = this.endPos - this.readPos;
+    if (n === 0) {
+      this.chunks.length = 0;
+      this.head = 0;
+      this.offset = 0;
+      return;
+    }
+    const owned = Buffer.allocUnsafe(n);
+    let written = 0;
+    for (let i = this.head, off = this.offset; i < this.chunks.length; i++, off = 0) {
+      const c = this.chunks[i]!;
+      written += c.copy(owned, written, off);
+    }
+    this.chunks = [owned];
+    this.head = 0;
+    this.offset = 0;
+  }
+
   /** Bytes buffered but not yet returned (for backpressure decisions). */
   get bufferedBytes(): number {
     return this.endPos - this.readPos;
