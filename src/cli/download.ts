@@ -6,7 +6,7 @@ import { parsePeerAddress, parseSelect, type Metainfo } from '../metainfo/index.
 import type { SessionOptions } from '../session/torrent-session.js';
 import { defaultCacheDir } from '../storage/resume.js';
 import { readTorrentInput } from './input.js';
-import { collect, intOption } from './options.js';
+import { collect, intOption, rateOption } from './options.js';
 import { runSession } from './run-session.js';
 import type { StreamRange } from './stream-out.js';
 
@@ -20,6 +20,7 @@ interface PeerFlags {
   files?: boolean;
   seedRatio?: string;
   seedTime?: string;
+  uploadLimit?: string;
 }
 
 interface DownloadFlags extends PeerFlags {
@@ -69,6 +70,7 @@ function peerOptions(cmd: Command): Command {
     .option('--tracker <url>', 'also announce to this tracker (repeatable; ignored for private torrents)', collect, [])
     .option('--seed-ratio <r>', 'stop seeding once uploaded = r x the size (exit 0)')
     .option('--seed-time <minutes>', 'stop seeding after this many minutes (exit 0)')
+    .option('--upload-limit <rate>', 'upload at most this fast, e.g. 500K or 10M (bytes a second)')
     .option('--json', 'newline-delimited JSON events on stdout (see README)')
     .option('--files', 'on a terminal, also show one progress bar per file')
     .option('-q, --quiet', 'no progress output on stderr');
@@ -169,6 +171,7 @@ function sessionOptions(meta: Metainfo, flags: PeerFlags & { requireComplete?: b
     seedRatio,
     seedTimeMs: flags.seedTime === undefined ? null : intOption('--seed-time', flags.seedTime, 0, 10 ** 7) * 60_000,
     requireComplete: flags.requireComplete === true,
+    uploadLimit: flags.uploadLimit === undefined ? null : rateOption('--upload-limit', flags.uploadLimit),
   };
 }
 

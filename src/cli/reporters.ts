@@ -136,7 +136,8 @@ export class TtyReporter implements Reporter {
       },
       cliProgress.Presets.shades_classic,
     );
-    this.main = this.multibar.create(Math.max(1, meta.length), 0, this.payload(meta.name, null));
+    const total = files.filter((f) => f.selected).reduce((n, f) => n + f.length, 0);
+    this.main = this.multibar.create(Math.max(1, total), 0, { ...this.payload(meta.name, null), total: formatBytes(total) });
     if (this.withFiles) {
       for (const f of files) {
         if (f.selected) this.fileBars.set(f.path, this.multibar.create(Math.max(1, f.length), 0, { kind: 'file', name: f.path }));

@@ -106,6 +106,8 @@ export class PeerConnection {
   incoming: IncomingRequest[] = [];
   /** Disk reads in flight for this peer's requests. */
   reading = 0;
+  /** Set while this peer's uploads wait for the rate limit. */
+  serveTimer: NodeJS.Timeout | null = null;
   /** Requests that broke the rules (piece we lack, out of range, too long). */
   invalidRequests = 0;
   /** Requests cancelled recently: a block for them may still arrive (BEP 3 allows the race). */
@@ -285,6 +287,7 @@ export class PeerConnection {
     if (this.closed) return;
     this.closed = true;
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    if (this.serveTimer) clearTimeout(this.serveTimer);
     this.socket.destroy();
     this.handler.onClose(this, reason, detail);
   }

@@ -25,6 +25,7 @@ import { loadResume, resumePath, saveResume, type ResumeData } from '../storage/
 import { Announcer, type TrackerWarning } from '../tracker/index.js';
 import { Bitfield } from '../util/bitfield.js';
 import { EventQueue } from '../util/event-queue.js';
+import { TokenBucket } from '../util/token-bucket.js';
 import {
   BLOCK_SIZE,
   makePeerId,
@@ -88,6 +89,8 @@ export interface SessionOptions {
   stream?: { firstPiece: number; lastPiece: number; windowPieces: number; hard: boolean } | null;
   /** Keep verified pieces in memory only (--no-save); nothing is written to disk or uploaded. */
   noSave?: boolean;
+  /** Upload at most this many bytes a second (all peers together); null = unlimited. */
+  uploadLimit?: number | null;
   now?: () => number;
   random?: () => number;
 }
@@ -212,6 +215,7 @@ export class TorrentSession {
   readonly finished: Promise<SessionState>;
   private readonly resumeFile: string;
   private readonly readCache: ReadCache;
+  private readonly uploadBucket: TokenBucket | null;
   private lastRechokeAt = 0;
   private lastOptimisticAt = 0;
   private optimistic: number | null = null;
@@ -236,6 +240,7 @@ export class TorrentSession {
     this.storage = this.files ?? new MemoryStorage((p) => this.map.pieceSize(p));
     this.written = new Bitfield(meta.pieceCount);
     this.readCache = new ReadCache(this.storage, READ_CACHE_BYTES);
+    this.uploadBucket = opts.uploadLimit ? new TokenBucket(opts.uploadLimit, Math.max(opts.uploadLimit, 4 * BLOCK_SIZE), this.now()) : null;
     this.buffers = new PieceBufferPool(meta.pieceLength, Math.ceil((MAX_UNVERIFIED_BYTES + DISK_HIGH_WATER_BYTES) / meta.pieceLength) + 2);
     this.fileRemaining = meta.files.map((f) => (f.pad ? 0 : f.length));
     this.wantedSet = new Bitfield(meta.pieceCount);
@@ -794,6 +799,17 @@ export class TorrentSession {
   /** Sends queued blocks while the peer's socket has room; reads go through the read cache. */
   private serve(peer: PeerConnection): void {
     while (peer.incoming.length > 0 && peer.reading < MAX_READS_PER_PEER && peer.writeQueueBytes < UPLOAD_HIGH_WATER_BYTES) {
+      const wait = this.uploadBucket ? this.uploadBucket.take(peer.incoming[0]!.length, this.now()) : 0;
+      if (wait > 0) {
+        // Over --upload-limit: this peer's queue waits, then carries on where it stopped.
+        if (!peer.serveTimer) {
+          peer.serveTimer = setTimeout(() => {
+            peer.serveTimer = null;
+            this.serve(peer);
+          }, wait);
+        }
+        return;
+      }
       const r = peer.incoming.shift()!;
       peer.reading++;
       this.readCache.block(r.index, r.begin, r.length).then(
