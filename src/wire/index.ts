@@ -27,3 +27,23 @@ export {
 } from './messages.js';
 export { Framer } from './framer.js';
 export { BLOCK_SIZE, MAX_EXTENDED_BYTES, MAX_REQUEST_LENGTH, maxMessageBytes } from './limits.js';
+export {
+  decodeExtendedHandshake,
+  encodeExtendedHandshake,
+  EXTENDED_HANDSHAKE_ID,
+  MAX_EXTENDED_HANDSHAKE_BYTES,
+  type ExtendedHandshake,
+  type ExtendedHandshakeInput,
+} from './extended.js';
+export {
+  decodeMetadataMessage,
+  encodeMetadataMessage,
+  MAX_METADATA_BYTES,
+  MAX_METADATA_PIECES,
+  METADATA_PIECE_BYTES,
+  MetadataAssembler,
+  metadataPieceCount,
+  UnknownMetadataMessageError,
+  type MetadataMessage,
+} from './ut-metadata.js';
+export { decodePex, encodePex, MAX_PEX_PEERS, PEX_INTERVAL_MS, PexFlags, type PexMessage, type PexPeer } from './ut-pex.js';
