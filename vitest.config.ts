@@ -8,5 +8,8 @@ export default defineConfig({
     // Interop tests start real peers; two cores, so keep parallelism modest.
     maxWorkers: 2,
     reporters: ['default'],
+    // No test may reach the internet: every DHT started by a test (or by a CLI it spawns, which
+    // inherits this) bootstraps from loopback nodes only, or from none.
+    env: { TORRENT_DHT_BOOTSTRAP: '' },
   },
 });

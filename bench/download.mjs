@@ -95,7 +95,7 @@ function clients(work) {
       name: 'torrent (us)',
       id: 'us',
       cmd: process.execPath,
-      args: async (t, out, seedPort) => [BIN, 'download', t, '-o', out, '--port', '0', '--peer', `127.0.0.1:${seedPort}`, '--quiet'],
+      args: async (t, out, seedPort) => [BIN, 'download', t, '-o', out, '--port', '0', '--peer', `127.0.0.1:${seedPort}`, '--no-dht', '--quiet'],
       env: { TORRENT_CACHE_DIR: cacheDir },
       reset: () => rmSync(cacheDir, { recursive: true, force: true }),
     },

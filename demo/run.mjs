@@ -15,7 +15,8 @@ import { fileURLToPath } from 'node:url';
 
 const bin = fileURLToPath(new URL('../bin/torrent.js', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'torrent-demo-'));
-const env = { ...process.env, TORRENT_CACHE_DIR: join(work, 'cache') };
+// Loopback only: the DHT bootstraps from nowhere (no public routers).
+const env = { ...process.env, TORRENT_CACHE_DIR: join(work, 'cache'), TORRENT_DHT_BOOTSTRAP: '' };
 const children = new Set();
 
 function start(args, { inherit = false } = {}) {

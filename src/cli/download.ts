@@ -8,9 +8,11 @@ import { defaultCacheDir } from '../storage/resume.js';
 import { readTorrentInput } from './input.js';
 import { collect, intOption, rateOption } from './options.js';
 import { runSession } from './run-session.js';
+import { fetchMetadata, startDht, type DhtFlags } from './peer-sources.js';
+import type { Dht } from '../dht/index.js';
 import type { StreamRange } from './stream-out.js';
 
-interface PeerFlags {
+interface PeerFlags extends DhtFlags {
   port?: string;
   maxPeers: string;
   peer: string[];
@@ -31,6 +33,7 @@ interface DownloadFlags extends PeerFlags {
   stdout?: boolean;
   /** commander sets false for --no-save */
   save?: boolean;
+  saveTorrent?: string;
 }
 
 /** Read-ahead for --stdout: enough pieces in flight to keep a fast link busy. */
@@ -71,6 +74,9 @@ function peerOptions(cmd: Command): Command {
     .option('--seed-ratio <r>', 'stop seeding once uploaded = r x the size (exit 0)')
     .option('--seed-time <minutes>', 'stop seeding after this many minutes (exit 0)')
     .option('--upload-limit <rate>', 'upload at most this fast, e.g. 500K or 10M (bytes a second)')
+    .option('--no-dht', 'do not use the DHT (BEP 5) to find peers')
+    .option('--dht-port <n>', 'UDP port for the DHT (default: any)')
+    .option('--dht-bootstrap <host:port>', 'bootstrap the DHT from this node instead of the public routers (repeatable)', collect, [])
     .option('--json', 'newline-delimited JSON events on stdout (see README)')
     .option('--files', 'on a terminal, also show one progress bar per file')
     .option('-q, --quiet', 'no progress output on stderr');
@@ -81,15 +87,57 @@ export function registerDownload(program: Command): void {
     program
       .command('download')
       .description('download a torrent, verifying every piece before it is written')
-      .argument('<torrent>', 'a .torrent file (or - for stdin)')
+      .argument('<torrent>', 'a .torrent file, a magnet URI, or - for stdin')
       .option('-o, --output <dir>', 'folder to save into', '.')
+      .option('--save-torrent <file>', 'for a magnet URI: also write the fetched .torrent here')
       .option('--select <list>', 'file indexes to download, as `torrent info` lists them, e.g. 0,2-4')
       .option('--timeout <seconds>', 'give up (exit 1) when no data has arrived for this long')
       .option('--seed', 'keep seeding after the download completes, until Ctrl-C, --seed-ratio or --seed-time')
       .option('--stdout', "write the file's bytes to stdout in order as they verify (one file: single-file torrent or --select of one)")
       .option('--no-save', 'with --stdout: keep nothing on disk (memory stays bounded)'),
   ).action(async (arg: string, flags: DownloadFlags) => {
-    const meta = await readTorrentFile(arg);
+    const input = await readTorrentInput(arg);
+    const timeoutMs = flags.timeout === undefined ? null : intOption('--timeout', flags.timeout, 1, 10 ** 7) * 1000;
+    const warn = (m: string): void => {
+      if (!flags.quiet) process.stderr.write(`warning: ${m}\n`);
+    };
+    const dht = await startDht(flags, input.kind === 'torrent' && input.meta.private, warn);
+    try {
+      let meta: Metainfo;
+      let learned: { host: string; port: number }[] = [];
+      if (input.kind === 'magnet') {
+        if (!flags.quiet) process.stderr.write('fetching metadata from peers…\n');
+        const fetched = await fetchMetadata({
+          magnet: input.magnet,
+          extraTrackers: flags.tracker,
+          extraPeers: peerList(flags.peer),
+          dht,
+          port: flags.port === undefined ? DEFAULT_PORT : intOption('--port', flags.port, 0, 65535),
+          timeoutMs,
+          saveTorrent: flags.saveTorrent,
+          onWarning: warn,
+        });
+        meta = fetched.meta;
+        learned = fetched.peers;
+      } else {
+        if (flags.saveTorrent) throw new UsageError('--save-torrent is for magnet URIs: the .torrent is already a file');
+        meta = input.meta;
+      }
+      await downloadMeta(meta, flags, timeoutMs, learned, meta.private ? null : dht);
+    } finally {
+      await dht?.close();
+    }
+  });
+}
+
+async function downloadMeta(
+  meta: Metainfo,
+  flags: DownloadFlags,
+  timeoutMs: number | null,
+  learned: { host: string; port: number }[],
+  dht: Dht | null,
+): Promise<void> {
+  {
     const selected = flags.select === undefined ? null : selection(meta, flags.select);
     if (flags.save === false && !flags.stdout) throw new UsageError('--no-save only makes sense with --stdout');
     if (flags.stdout && flags.json) throw new UsageError('--stdout and --json both want stdout: pick one');
@@ -103,7 +151,9 @@ export function registerDownload(program: Command): void {
       {
         ...sessionOptions(meta, flags, resolve(flags.output)),
         selected,
-        timeoutMs: flags.timeout === undefined ? null : intOption('--timeout', flags.timeout, 1, 10 ** 7) * 1000,
+        timeoutMs,
+        peers: [...peerList(flags.peer), ...learned],
+        dht,
         seed: flags.seed === true || flags.seedRatio !== undefined || flags.seedTime !== undefined,
         noSave,
         stream: stream && {
@@ -116,6 +166,14 @@ export function registerDownload(program: Command): void {
       flags,
       stream,
     );
+  }
+}
+
+function peerList(list: string[]): { host: string; port: number }[] {
+  return list.map((p) => {
+    const a = parsePeerAddress(p);
+    if (!a) throw new UsageError(`--peer ${p}: expected host:port or [ipv6]:port`);
+    return a;
   });
 }
 
@@ -129,26 +187,29 @@ export function registerSeed(program: Command): void {
       .option('--require-complete', 'exit 1 instead of seeding when the data is incomplete'),
   ).action(async (arg: string, dir: string, flags: SeedFlags) => {
     const meta = await readTorrentFile(arg);
-    await runSession(meta, { ...sessionOptions(meta, flags, resolve(dir)), seedOnly: true, seed: true }, flags);
+    const dht = await startDht(flags, meta.private, (m) => {
+      if (!flags.quiet) process.stderr.write(`warning: ${m}\n`);
+    });
+    try {
+      await runSession(meta, { ...sessionOptions(meta, flags, resolve(dir)), seedOnly: true, seed: true, dht }, flags);
+    } finally {
+      await dht?.close();
+    }
   });
 }
 
 async function readTorrentFile(arg: string): Promise<Metainfo> {
   const input = await readTorrentInput(arg);
   if (input.kind === 'magnet') {
-    throw new InputError('ERR_BAD_MAGNET', 'a magnet URI needs metadata from peers, which this version cannot fetch yet', {
-      hint: 'download the .torrent file and pass it instead',
+    throw new InputError('ERR_BAD_MAGNET', 'seeding needs the data and its .torrent file, not a magnet URI', {
+      hint: 'torrent download <magnet> --save-torrent x.torrent writes one',
     });
   }
   return input.meta;
 }
 
 function sessionOptions(meta: Metainfo, flags: PeerFlags & { requireComplete?: boolean }, outputDir: string): SessionOptions {
-  const peers = flags.peer.map((p) => {
-    const a = parsePeerAddress(p);
-    if (!a) throw new UsageError(`--peer ${p}: expected host:port or [ipv6]:port`);
-    return a;
-  });
+  const peers = peerList(flags.peer);
   if (meta.private && flags.tracker.length > 0 && !flags.quiet) {
     process.stderr.write('torrent: warning: private torrent (BEP 27): --tracker ignored, only its own trackers are used\n');
   }

@@ -1,10 +1,22 @@
 /** `torrent info <file.torrent | magnet | ->`: metadata as text or one JSON object. */
 import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
+import { parsePeerAddress, type Magnet } from '../metainfo/index.js';
+import { collect, intOption } from './options.js';
+import { fetchMetadata, startDht, type DhtFlags } from './peer-sources.js';
 import { readTorrentInput } from './input.js';
 import { renderInfo } from './info-text.js';
 import { infoFromMagnet, infoFromTorrent } from './info-view.js';
 import { writeOut } from './output.js';
 import { styleFor } from './style.js';
+
+interface InfoFlags extends DhtFlags {
+  json?: boolean;
+  fetch?: boolean;
+  timeout: string;
+  tracker: string[];
+  peer: string[];
+}
 
 export function registerInfo(program: Command): void {
   program
@@ -12,14 +24,43 @@ export function registerInfo(program: Command): void {
     .description('show what a torrent or magnet URI says')
     .argument('<torrent>', 'a .torrent file, a magnet URI, or - to read a .torrent from stdin')
     .option('--json', 'print one JSON object (keys documented in README)')
-    .action(async (arg: string, opts: { json?: boolean }) => {
+    .option('--fetch', 'for a magnet URI: fetch the metadata from peers first and show it all')
+    .option('--timeout <seconds>', 'with --fetch: give up after this long without progress', '60')
+    .option('--tracker <url>', 'with --fetch: also ask this tracker (repeatable)', collect, [])
+    .option('--peer <host:port>', 'with --fetch: also ask this peer (repeatable)', collect, [])
+    .option('--no-dht', 'with --fetch: do not use the DHT')
+    .option('--dht-bootstrap <host:port>', 'with --fetch: bootstrap the DHT from this node (repeatable)', collect, [])
+    .action(async (arg: string, opts: InfoFlags) => {
       const input = await readTorrentInput(arg);
-      const view = input.kind === 'torrent' ? infoFromTorrent(input.meta) : infoFromMagnet(input.magnet);
+      let meta = input.kind === 'torrent' ? input.meta : null;
+      if (input.kind === 'magnet' && opts.fetch) {
+        const warn = (m: string): void => void process.stderr.write(`warning: ${m}\n`);
+        const dht = await startDht(opts, false, warn);
+        try {
+          meta = (
+            await fetchMetadata({
+              magnet: input.magnet,
+              extraTrackers: opts.tracker,
+              extraPeers: opts.peer.map((p) => {
+                const a = parsePeerAddress(p);
+                if (!a) throw new UsageError(`--peer ${p}: expected host:port`);
+                return a;
+              }),
+              dht,
+              port: 0,
+              timeoutMs: intOption('--timeout', opts.timeout, 1, 10 ** 6) * 1000,
+              onWarning: warn,
+            })
+          ).meta;
+        } finally {
+          await dht?.close();
+        }
+      }
+      const view = meta ? infoFromTorrent(meta) : infoFromMagnet((input as { magnet: Magnet }).magnet);
       if (opts.json) {
         await writeOut(`${JSON.stringify(view)}\n`);
       } else {
-        const warnings = input.kind === 'torrent' ? input.meta.warnings : [];
-        await writeOut(renderInfo(view, styleFor(process.stdout), warnings));
+        await writeOut(renderInfo(view, styleFor(process.stdout), meta?.warnings ?? []));
       }
     });
 }

@@ -43,6 +43,11 @@ export class PeerPool {
     return this.candidates.get(addressKey(host, port));
   }
 
+  /** Every candidate that is not banned. */
+  all(): Candidate[] {
+    return [...this.candidates.values()].filter((c) => !c.banned);
+  }
+
   get size(): number {
     return this.candidates.size;
   }

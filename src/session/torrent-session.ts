@@ -10,7 +10,6 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
-import { encode, decode, isDict } from '../bencode/index.js';
 import { InputError, RuntimeError, TorrentError } from '../errors.js';
 import type { Metainfo } from '../metainfo/index.js';
 import { MAX_INCOMING_REQUESTS, PeerConnection, type CloseReason, type PeerHandler, type PeerOptions } from '../peer/peer-connection.js';
@@ -31,12 +30,24 @@ import {
   makePeerId,
   maxMessageBytes,
   reservedBits,
+  decodeExtendedHandshake,
+  decodePex,
+  encodeExtendedHandshake,
+  encodeMetadataMessage,
+  encodePex,
+  EXTENDED_HANDSHAKE_ID,
+  METADATA_PIECE_BYTES,
+  MAX_METADATA_BYTES,
+  PEX_INTERVAL_MS,
+  type PexPeer,
   validateBitfield,
   validateHave,
   type Message,
 } from '../wire/index.js';
 import { chooseUnchoked, OPTIMISTIC_INTERVAL_MS, pickOptimistic, RECHOKE_INTERVAL_MS, REGULAR_UNCHOKE_SLOTS } from './choker.js';
-import { PeerPool, type Candidate } from './peer-pool.js';
+import type { Dht } from '../dht/index.js';
+import { decodeMetadataMessageOrSkip, UT_METADATA_ID, UT_PEX_ID } from './extensions.js';
+import { addressKey, PeerPool, type Candidate } from './peer-pool.js';
 import { PieceBufferPool } from './piece-buffers.js';
 import { SmartBan } from './smart-ban.js';
 
@@ -91,6 +102,8 @@ export interface SessionOptions {
   noSave?: boolean;
   /** Upload at most this many bytes a second (all peers together); null = unlimited. */
   uploadLimit?: number | null;
+  /** A running DHT to find peers and announce in (not used for private torrents, BEP 27). */
+  dht?: Dht | null;
   now?: () => number;
   random?: () => number;
 }
@@ -152,8 +165,15 @@ const MAX_INVALID_REQUESTS = 20;
 const STREAM_WINDOW_PRIORITY = 2;
 const STREAM_BEHIND_PRIORITY = 1;
 /** BEP 10 extended handshake message id. */
-const EXTENDED_HANDSHAKE = 0;
 const CLIENT_VERSION = 'torrent 0.1.0';
+/** BEP 11: at most 50 added and 50 dropped peers per message. */
+const PEX_MAX_PEERS = 50;
+/** How often we announce ourselves in the DHT (BEP 5 peers expire after ~30 min). */
+const DHT_ANNOUNCE_MS = 15 * 60_000;
+/** A DHT announce that found no node to tell is tried again after this long. */
+const DHT_RETRY_MS = 60_000;
+/** The first DHT announce waits for the lookup to have found nodes. */
+const DHT_FIRST_ANNOUNCE_MS = 10_000;
 
 interface InProgress {
   /** The piece's bytes as blocks arrive (from the buffer pool). */
@@ -185,6 +205,15 @@ export class TorrentSession {
   private readonly readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
   /** Per peer: pieces it has that we want and lack (drives interested / not interested). */
   private readonly interesting = new Map<number, number>();
+  /** Per peer, from its BEP 10 handshake: its ids for our extensions and its listen port. */
+  private readonly extensions = new Map<number, { metadata?: number; pex?: number; listenPort?: number }>();
+  /** Per peer: the addresses our last PEX messages told it about. */
+  private readonly pexSent = new Map<number, Set<string>>();
+  /** When each peer last got a PEX message from us. */
+  private readonly lastPexTo = new Map<number, number>();
+  private lastDhtAnnounceAt = 0;
+  /** The DHT, unless absent or the torrent is private. */
+  private readonly dht: Dht | null;
   private readonly smartBan = new SmartBan();
   private readonly written: Bitfield;
   private readonly peerOptions: PeerOptions;
@@ -227,6 +256,7 @@ export class TorrentSession {
       throw new InputError('ERR_BAD_TORRENT', 'v2-only torrents cannot be downloaded yet; only v1 and hybrid torrents');
     }
     this.now = opts.now ?? Date.now;
+    this.dht = opts.dht && !meta.private ? opts.dht : null;
     this.random = opts.random ?? Math.random;
     this.peerId = makePeerId((n) => randomBytes(n));
     this.picker = new PiecePicker({
@@ -265,7 +295,7 @@ export class TorrentSession {
     this.peerOptions = {
       infoHash: meta.infoHash,
       peerId: this.peerId,
-      reserved: reservedBits({ extensionProtocol: true }),
+      reserved: reservedBits({ extensionProtocol: true, dht: this.dht !== null }),
       pieceCount: meta.pieceCount,
       maxMessageBytes: maxMessageBytes(meta.pieceCount),
       handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
@@ -333,6 +363,14 @@ export class TorrentSession {
       }
       this.startAnnouncer();
       for (const p of this.opts.peers) this.pool.add(p.host, p.port, 'manual', this.now());
+      if (this.dht) {
+        this.dht.lookup(this.opts.meta.infoHash!, (p) => {
+          this.pool.add(p.host, p.port, 'dht', this.now());
+          this.connectMore();
+        });
+        // The first announce after the lookup has had time to find nodes, then every 15 min.
+        this.lastDhtAnnounceAt = this.now() - DHT_ANNOUNCE_MS + DHT_FIRST_ANNOUNCE_MS;
+      }
       this.tickTimer = setInterval(() => this.tick(), TICK_MS);
       this.connectMore();
     } catch (e) {
@@ -457,6 +495,7 @@ export class TorrentSession {
   }
 
   private async shutdown(): Promise<void> {
+    this.dht?.stopLookup(this.opts.meta.infoHash!);
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.tickTimer = null;
     for (const p of [...this.peers.values()]) p.close('shutdown');
@@ -578,15 +617,30 @@ export class TorrentSession {
     }
     this.events.push({ type: 'peer', address: `${peer.address.host}:${peer.address.port}`, event: 'connected' });
     if (peer.remote!.reserved[5]! & 0x10) {
-      const hs = encode({ m: {}, v: CLIENT_VERSION, reqq: 500, p: this.listenPort });
-      peer.send({ type: 'extended', id: EXTENDED_HANDSHAKE, payload: hs });
+      // Metadata larger than any peer would accept (BEP 9 limit) is not offered.
+      const servable = this.opts.meta.infoBytes.length <= MAX_METADATA_BYTES;
+      const m: Record<string, number> = servable ? { ut_metadata: UT_METADATA_ID } : {};
+      if (!this.opts.meta.private) m.ut_pex = UT_PEX_ID; // BEP 27: no PEX for private torrents
+      const payload = encodeExtendedHandshake({
+        m,
+        v: CLIENT_VERSION,
+        p: this.listenPort || undefined,
+        reqq: MAX_INCOMING_REQUESTS,
+        metadataSize: servable ? this.opts.meta.infoBytes.length : undefined,
+      });
+      peer.send({ type: 'extended', id: EXTENDED_HANDSHAKE_ID, payload });
     }
+    // BEP 5: tell DHT-capable peers where our DHT listens.
+    if (this.dht && peer.remote!.reserved[7]! & 0x01) peer.send({ type: 'port', port: this.dht.port });
     if (this.written.count > 0) peer.send({ type: 'bitfield', bitfield: this.written.buffer });
   }
 
   private onPeerClose(peer: PeerConnection, reason: CloseReason, detail: string): void {
     this.peers.delete(peer.id);
     this.interesting.delete(peer.id);
+    this.extensions.delete(peer.id);
+    this.pexSent.delete(peer.id);
+    this.lastPexTo.delete(peer.id);
     for (const o of peer.clearOutstanding()) this.picker.abortRequest(peer.id, { piece: o.piece, block: o.block });
     this.picker.abortPeer(peer.id);
     if (peer.remote) this.picker.removeBitfield(peer.bitfield);
@@ -663,22 +717,86 @@ export class TorrentSession {
         this.onBlock(peer, msg.index, msg.begin, msg.block);
         break;
       case 'extended':
-        if (msg.id === EXTENDED_HANDSHAKE) this.onExtendedHandshake(peer, msg.payload);
+        this.onExtended(peer, msg.id, msg.payload);
+        break;
+      case 'port':
+        this.dht?.addNode({ host: peer.address.host, port: msg.port });
         break;
       default:
-        // port (DHT, not yet), unknown message ids: ignored, as BEP 3 asks.
+        // unknown message ids: ignored, as BEP 3 asks.
         break;
     }
   }
 
-  private onExtendedHandshake(peer: PeerConnection, payload: Buffer): void {
-    try {
-      const d = decode(payload, { maxDepth: 4, maxItems: 1000 });
-      if (!isDict(d)) return;
-      const reqq = d.get('reqq');
-      if (typeof reqq === 'number' && reqq > 0) peer.reqq = Math.min(reqq, MAX_QUEUE);
-    } catch {
-      // a malformed extended handshake only costs us the peer's reqq
+  /** BEP 10 messages: the handshake, ut_metadata (BEP 9) requests, ut_pex (BEP 11). */
+  private onExtended(peer: PeerConnection, id: number, payload: Buffer): void {
+    if (id === EXTENDED_HANDSHAKE_ID) {
+      const hs = decodeExtendedHandshake(payload);
+      if (hs.reqq !== null && hs.reqq > 0) peer.reqq = Math.min(hs.reqq, MAX_QUEUE);
+      this.extensions.set(peer.id, {
+        metadata: hs.m.get('ut_metadata'),
+        pex: this.opts.meta.private ? undefined : hs.m.get('ut_pex'),
+        listenPort: hs.p ?? undefined,
+      });
+      return;
+    }
+    const ext = this.extensions.get(peer.id);
+    if (id === UT_METADATA_ID) {
+      const m = decodeMetadataMessageOrSkip(payload);
+      if (m?.type !== 'request' || ext?.metadata === undefined) return;
+      const info = this.opts.meta.infoBytes;
+      const start = m.piece * METADATA_PIECE_BYTES;
+      const reply =
+        start < info.length && info.length <= MAX_METADATA_BYTES
+          ? encodeMetadataMessage({ type: 'data', piece: m.piece, totalSize: info.length, data: info.subarray(start, start + METADATA_PIECE_BYTES) })
+          : encodeMetadataMessage({ type: 'reject', piece: m.piece });
+      peer.send({ type: 'extended', id: ext.metadata, payload: reply });
+    } else if (id === UT_PEX_ID && !this.opts.meta.private) {
+      const now = this.now();
+      for (const p of decodePex(payload).added) this.pool.add(p.host, p.port, 'pex', now);
+      this.connectMore();
+    }
+  }
+
+  /** Where each open peer accepts connections (for PEX): dialled address, or its BEP 10 `p`. */
+  private listenAddress(peer: PeerConnection): { host: string; port: number } | null {
+    if (peer.outgoing) return peer.address;
+    const port = this.extensions.get(peer.id)?.listenPort;
+    return port ? { host: peer.address.host, port } : null;
+  }
+
+  /**
+   * BEP 11: each PEX peer hears which of our peers came and went since its last message: the
+   * first soon after its handshake, then at most once a minute.
+   */
+  private sendPex(now: number): void {
+    const current = new Map<string, { host: string; port: number }>();
+    for (const p of this.peers.values()) {
+      if (!p.isOpen) continue;
+      const a = this.listenAddress(p);
+      if (a) current.set(addressKey(a.host, a.port), a);
+    }
+    for (const peer of this.peers.values()) {
+      const id = this.extensions.get(peer.id)?.pex;
+      if (!peer.isOpen || id === undefined) continue;
+      if (now - (this.lastPexTo.get(peer.id) ?? -Infinity) < PEX_INTERVAL_MS) continue;
+      const sent = this.pexSent.get(peer.id) ?? new Set<string>();
+      const self = this.listenAddress(peer);
+      const selfKey = self ? addressKey(self.host, self.port) : '';
+      const added: PexPeer[] = [];
+      for (const [k, a] of current) {
+        if (k !== selfKey && !sent.has(k) && added.length < PEX_MAX_PEERS) added.push({ ...a, flags: 0 });
+      }
+      const dropped: { host: string; port: number }[] = [];
+      for (const k of sent) {
+        if (!current.has(k) && dropped.length < PEX_MAX_PEERS) dropped.push(parseAddressKey(k));
+      }
+      if (added.length === 0 && dropped.length === 0) continue;
+      for (const a of added) sent.add(addressKey(a.host, a.port));
+      for (const d of dropped) sent.delete(addressKey(d.host, d.port));
+      this.pexSent.set(peer.id, sent);
+      this.lastPexTo.set(peer.id, now);
+      peer.send({ type: 'extended', id, payload: encodePex({ added, dropped }) });
     }
   }
 
@@ -943,6 +1061,13 @@ export class TorrentSession {
       if (this.state.kind === 'seeding' && peer.isSeed) peer.close('not-useful', 'both sides are seeds');
       else this.fillRequests(peer);
     }
+    if (!this.opts.meta.private) this.sendPex(now);
+    if (this.dht && now - this.lastDhtAnnounceAt >= DHT_ANNOUNCE_MS) {
+      this.lastDhtAnnounceAt = now;
+      // A DHT that knows no node yet has nobody to tell: try again in a minute.
+      if (this.dht.nodeCount > 0) void this.dht.announce(this.opts.meta.infoHash!, this.listenPort);
+      else this.lastDhtAnnounceAt = now - DHT_ANNOUNCE_MS + DHT_RETRY_MS;
+    }
     if (this.files && now - this.lastRechokeAt >= RECHOKE_INTERVAL_MS) {
       this.lastRechokeAt = now;
       this.rechoke(now);
@@ -1076,6 +1201,12 @@ export class TorrentSession {
   private warn(message: string): void {
     this.events.push({ type: 'warning', message });
   }
+}
+
+/** Inverse of addressKey: "1.2.3.4:5" or "[::1]:5". */
+function parseAddressKey(k: string): { host: string; port: number } {
+  const i = k.lastIndexOf(':');
+  return { host: k.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(k.slice(i + 1)) };
 }
 
 function isLoopback(ip: string): boolean {

@@ -147,7 +147,8 @@ describe('exit codes', () => {
     ['a bad --select', [multi, '--select', '7'], /the torrent has files 0 to 1/],
     ['a bad --upload-limit', [single, '--upload-limit', 'fast'], /--upload-limit fast/],
     ['a bad --peer', [single, '--peer', 'nowhere'], /--peer nowhere/],
-    ['a magnet URI', ['magnet:?xt=urn:btih:a0a9be0b4c8f3b5e2f5d0e6c6b1c0c0f1e2d3c4b'], /magnet URI needs metadata/],
+    ['--save-torrent with a .torrent', [single, '--save-torrent', join(work, 'x.torrent')], /--save-torrent is for magnet URIs/],
+    ['a malformed magnet URI', ['magnet:?xt=urn:btih:nothex'], /invalid info hash/],
   ])('2 for %s', async (_what, args, pattern) => {
     const r = await runCli(['download', ...args, '-o', join(work, 'never'), '--port', '0'], { env: { TORRENT_CACHE_DIR: cache() } });
     expect(r.code).toBe(2);

@@ -36,3 +36,10 @@ export async function ltSeed(torrent: string, saveDir: string): Promise<LtSeeder
 export function ltLeech(torrent: string, saveDir: string, peers: string[], timeoutS = 120): Proc {
   return startProcess(PY, [SCRIPT, 'leech', torrent, saveDir, '--timeout', String(timeoutS), ...peers.flatMap((p) => ['--peer', p])]);
 }
+
+/** A libtorrent peer with no data that stays connected to `peers`: others learn them by PEX. */
+export async function ltHub(torrent: string, emptyDir: string, peers: string[]): Promise<LtSeeder> {
+  const proc = startProcess(PY, [SCRIPT, 'hub', torrent, emptyDir, ...peers.flatMap((p) => ['--peer', p])]);
+  const m = await proc.waitFor(/ready (\d+)/, 60_000);
+  return { port: Number(m[1]), proc, stop: () => proc.kill() };
+}

@@ -7,6 +7,8 @@ Run with /usr/bin/python3 (Debian's modules are not visible to other pythons).
       makes a v1 torrent of a file or folder (--pad: pad files aligned to pieces, BEP 47)
   lt_peer.py seed <file.torrent> <save_dir> [--port N] [--tracker-only]
   lt_peer.py leech <file.torrent> <save_dir> [--port N] [--peer host:port]... [--timeout S]
+  lt_peer.py hub <file.torrent> <empty_dir> --peer host:port...
+      holds no data and never downloads, but stays connected to the peers: a PEX source only
 
 seed prints "ready <port>" on stdout once it listens and is seeding, then runs until stdin
 closes or it is killed. leech prints "done <seconds> <bytes>" when the torrent is complete and
@@ -32,6 +34,9 @@ def settings(port):
         # our client and aria2 speak TCP only, so every peer here uses TCP from the start.
         "enable_outgoing_utp": False,
         "enable_incoming_utp": False,
+        # Keep connections between peers that have nothing to trade (a seed and an upload-only
+        # hub): the PEX test needs the hub to stay connected to the seeder.
+        "close_redundant_connections": False,
         "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification,
         "allow_multiple_connections_per_ip": True,
         "announce_to_all_trackers": True,
@@ -140,5 +145,33 @@ def leech():
     sys.exit(1)
 
 
+def hub():
+    """A peer with none of the data that never downloads (upload mode) but stays connected to
+    the given peers: it can only point others at them, through PEX (BEP 11)."""
+    torrent, save = sys.argv[2], sys.argv[3]
+    ses = lt.session(settings(0))
+    atp = lt.add_torrent_params()
+    atp.ti = lt.torrent_info(torrent)
+    atp.save_path = save
+    atp.flags |= lt.torrent_flags.upload_mode
+    h = ses.add_torrent(atp)
+    peers = arg("--peer", multi=True)
+    deadline = time.time() + 30
+    while time.time() < deadline and h.status().num_peers < len(peers):
+        for p in peers:
+            host, _, pport = p.rpartition(":")
+            h.connect_peer((host.strip("[]"), int(pport)))
+        time.sleep(1.0)
+    print(f"ready {ses.listen_port()}", flush=True)
+    stop = threading.Event()
+    threading.Thread(target=wait_stdin_close, args=(stop,), daemon=True).start()
+    while not stop.is_set():
+        for p in peers:
+            if h.status().num_peers < len(peers):
+                host, _, pport = p.rpartition(":")
+                h.connect_peer((host.strip("[]"), int(pport)))
+        stop.wait(1.0)
+
+
 if __name__ == "__main__":
-    {"create": create, "seed": seed, "leech": leech}[sys.argv[1]]()
+    {"create": create, "seed": seed, "leech": leech, "hub": hub}[sys.argv[1]]()

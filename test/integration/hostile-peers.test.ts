@@ -106,7 +106,7 @@ describe('download with hostile peers', () => {
     const r = await download([honest]);
     expectComplete(r);
     expect(r.elapsedMs).toBeLessThan(15_000);
-    expect(warnings(r.stderr)).toEqual([]);
+    expect(warnings(r.stderr), r.stderr).toEqual([]);
     expect(honest.stats.connections).toHaveLength(1);
     expect(honest.stats.blockBytesSent).toBeGreaterThanOrEqual(data.length);
   }, TEST_TIMEOUT_MS);
@@ -135,7 +135,7 @@ describe('download with hostile peers', () => {
     const honest = await peer({ rateBytesPerSec: PACED });
     const r = await download([huge, honest]);
     expectComplete(r);
-    expect(warnings(r.stderr)).toEqual([]);
+    expect(warnings(r.stderr), r.stderr).toEqual([]);
     expect(huge.stats.requests).toEqual([]);
     const first = huge.stats.connections[0]!;
     expect(first.closedByRemote).toBe(true);
@@ -147,7 +147,7 @@ describe('download with hostile peers', () => {
     const honest = await peer({ rateBytesPerSec: PACED_PAST_REDIAL });
     const r = await download([wrong, honest]);
     expectComplete(r);
-    expect(warnings(r.stderr)).toEqual([]);
+    expect(warnings(r.stderr), r.stderr).toEqual([]);
     expect(wrong.stats.connections).toHaveLength(1);
     expect(wrong.stats.connections[0]!.closedByRemote).toBe(true);
     expect(wrong.stats.requests).toEqual([]);
@@ -159,7 +159,7 @@ describe('download with hostile peers', () => {
     const honest = await peer({ rateBytesPerSec: 200 * 1024 });
     const r = await download([slow, honest]);
     expectComplete(r);
-    expect(warnings(r.stderr)).toEqual([]);
+    expect(warnings(r.stderr), r.stderr).toEqual([]);
     expect(slow.stats.requests).toEqual([]);
     // It never got a whole handshake (68 bytes) out on any connection...
     expect(slow.stats.bytesSent).toBeLessThan(68 * slow.stats.connections.length);
@@ -174,7 +174,7 @@ describe('download with hostile peers', () => {
     const honest = await peer({ rateBytesPerSec: PACED });
     const r = await download([quitter, honest]);
     expectComplete(r);
-    expect(warnings(r.stderr)).toEqual([]);
+    expect(warnings(r.stderr), r.stderr).toEqual([]);
     expect(quitter.stats.requests.length).toBeGreaterThan(0);
   }, TEST_TIMEOUT_MS);
 
@@ -183,7 +183,7 @@ describe('download with hostile peers', () => {
     const honest = await peer({ rateBytesPerSec: PACED });
     const r = await download([pushy, honest]);
     expectComplete(r);
-    expect(warnings(r.stderr)).toEqual([]);
+    expect(warnings(r.stderr), r.stderr).toEqual([]);
     // The unsolicited block precedes the unchoke: the client hangs up before asking for anything.
     expect(pushy.stats.requests).toEqual([]);
     const first = pushy.stats.connections[0]!;

@@ -1,0 +1,27 @@
+/**
+ * A magnet's metadata (the info dictionary fetched with BEP 9) back into a whole .torrent: the
+ * info bytes exactly as received (their SHA-1 is the info hash), with the magnet's trackers and
+ * web seeds around them, then parsed like any other torrent file.
+ */
+import { encode } from '../bencode/index.js';
+import type { Magnet } from './magnet.js';
+import { parseTorrent } from './parse.js';
+import type { Metainfo } from './types.js';
+
+export function torrentFromMetadata(infoBytes: Buffer, magnet: Magnet): { bytes: Buffer; meta: Metainfo } {
+  const trackers = [...new Set(magnet.trackers)];
+  // Keys in byte order: announce, announce-list, info, url-list.
+  const before: Record<string, unknown> = {};
+  if (trackers.length > 0) {
+    before.announce = trackers[0];
+    if (trackers.length > 1) before['announce-list'] = [trackers];
+  }
+  const after: Record<string, unknown> = {};
+  if (magnet.urlList.length > 0) after['url-list'] = [...magnet.urlList];
+  const inner = (o: Record<string, unknown>): Buffer => {
+    const b = encode(o as never);
+    return b.subarray(1, b.length - 1); // without the dict's own 'd' … 'e'
+  };
+  const bytes = Buffer.concat([Buffer.from('d'), inner(before), Buffer.from('4:info'), infoBytes, inner(after), Buffer.from('e')]);
+  return { bytes, meta: parseTorrent(bytes) };
+}
