@@ -8,6 +8,9 @@
  * dictionary peers are dropped: resolving names a tracker hands us would let it point us at any
  * host, and no tracker we know of sends them.
  */
+import { formatIPv6, parseIPv6 } from '../util/ip.js';
+
+export { formatIPv6 };
 import { isIP } from 'node:net';
 import { isBytes, isDict, type BValue } from '../bencode/index.js';
 import type { PeerAddress } from './types.js';
@@ -112,60 +115,3 @@ export function normalizeIp(text: string): string | undefined {
   return undefined;
 }
 
-/** RFC 5952 text: lower case, no leading zeros, the longest run of 2+ zero groups as '::'. */
-export function formatIPv6(bytes: Buffer): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 8; i++) groups.push(bytes.readUInt16BE(i * 2));
-  // IPv4-mapped (::ffff:a.b.c.d): written with a dotted quad, as RFC 5952 section 5 recommends.
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
-    return `::ffff:${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
-  }
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hexes = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hexes.join(':');
-  const head = hexes.slice(0, bestStart).join(':');
-  const tail = hexes.slice(bestStart + bestLen).join(':');
-  return `${head}::${tail}`;
-}
-
-/** Parses IPv6 text (already known valid by net.isIP) into 16 bytes. */
-function parseIPv6(text: string): Buffer | undefined {
-  let t = text.toLowerCase();
-  const zone = t.indexOf('%');
-  if (zone >= 0) t = t.slice(0, zone);
-  const out = Buffer.alloc(16);
-  // A trailing dotted quad (::ffff:1.2.3.4) becomes two groups.
-  const lastColon = t.lastIndexOf(':');
-  const tailPart = t.slice(lastColon + 1);
-  if (tailPart.includes('.')) {
-    const q = tailPart.split('.').map(Number);
-    const g1 = ((q[0] ?? 0) << 8) | (q[1] ?? 0);
-    const g2 = ((q[2] ?? 0) << 8) | (q[3] ?? 0);
-    t = `${t.slice(0, lastColon + 1)}${g1.toString(16)}:${g2.toString(16)}`;
-  }
-  const [left, right] = t.split('::') as [string, string | undefined];
-  const l = left === '' ? [] : left.split(':');
-  const r = right === undefined || right === '' ? [] : right.split(':');
-  const groups = right === undefined ? l : [...l, ...new Array<string>(8 - l.length - r.length).fill('0'), ...r];
-  if (groups.length !== 8) return undefined;
-  for (let i = 0; i < 8; i++) {
-    const g = Number.parseInt(groups[i] ?? '', 16);
-    if (!Number.isInteger(g) || g < 0 || g > 0xffff) return undefined;
-    out.writeUInt16BE(g, i * 2);
-  }
-  return out;
-}

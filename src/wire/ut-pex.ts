@@ -28,6 +28,7 @@
  * which is read as all-zero flags (libtorrent drops the list instead; the contacts are as good
  * as those of a message without the optional flags).
  */
+import { formatIPv6, isV4Mapped, parseIPv6 } from '../util/ip.js';
 import { isIPv4, isIPv6 } from 'node:net';
 import { encode, isBytes, type BValue, type DecodeLimits } from '../bencode/index.js';
 import { decodeExtensionDict } from './extended.js';
@@ -209,34 +210,10 @@ function addressBytes(host: string): Buffer | null {
   if (isIPv4(host)) return Buffer.from(host.split('.').map(Number));
   if (!isIPv6(host) || host.includes('%')) return null; // a zone id has no compact form
   const bytes = parseIPv6(host);
+  if (!bytes) return null;
   return isV4Mapped(bytes) ? bytes.subarray(12) : bytes;
 }
 
-/** The 16 bytes of IPv6 text that net.isIPv6 accepted and that has no zone id. */
-function parseIPv6(text: string): Buffer {
-  let t = text.toLowerCase();
-  // A trailing dotted quad (::ffff:1.2.3.4, RFC 4291 section 2.2) becomes two hex groups.
-  const lastColon = t.lastIndexOf(':');
-  const tail = t.slice(lastColon + 1);
-  if (tail.includes('.')) {
-    const q = tail.split('.').map(Number);
-    const hi = ((q[0] ?? 0) << 8) | (q[1] ?? 0);
-    const lo = ((q[2] ?? 0) << 8) | (q[3] ?? 0);
-    t = `${t.slice(0, lastColon + 1)}${hi.toString(16)}:${lo.toString(16)}`;
-  }
-  const [left, right] = t.split('::') as [string, string | undefined];
-  const head = left === '' ? [] : left.split(':');
-  const rest = right === undefined || right === '' ? [] : right.split(':');
-  const groups = right === undefined ? head : [...head, ...new Array<string>(8 - head.length - rest.length).fill('0'), ...rest];
-  const out = Buffer.alloc(IPV6_BYTES);
-  for (let i = 0; i < 8; i++) out.writeUInt16BE(Number.parseInt(groups[i] ?? '0', 16), i * 2);
-  return out;
-}
-
-function isV4Mapped(bytes: Buffer): boolean {
-  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return false;
-  return bytes[10] === 0xff && bytes[11] === 0xff;
-}
 
 /** 0.0.0.0, :: or ::ffff:0.0.0.0: "any address", never a peer. */
 function isUnspecified(address: Buffer): boolean {
@@ -249,31 +226,3 @@ function formatIPv4(b: Buffer): string {
   return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
 }
 
-/**
- * RFC 5952 text: lower case, no leading zeros, the first longest run of two or more zero groups
- * as `::`, and IPv4-mapped addresses with a dotted quad (section 5), as tracker/peers.ts writes
- * them, so one peer learned from a tracker and from PEX has one spelling.
- */
-function formatIPv6(bytes: Buffer): string {
-  if (isV4Mapped(bytes)) return `::ffff:${formatIPv4(bytes.subarray(12))}`;
-  const groups: number[] = [];
-  for (let i = 0; i < 8; i++) groups.push(bytes.readUInt16BE(i * 2));
-  let bestStart = -1;
-  let bestLength = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i >= 2 && j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}`;
-}
