@@ -19,6 +19,7 @@
  * --trace-gc, summarised; the .cpuprofile is kept in bench/.work/).
  */
 import { spawnSync } from 'node:child_process';
+import { dropCaches, fmt, stats } from './lib/stats.mjs';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,15 +58,6 @@ const TORRENTS = [
   { id: 'multi', title: '~500 MiB, 20 files, 1 MiB pieces', top: 'multi', files: multiFiles(), pieceLength: MiB },
 ];
 
-function dropCaches() {
-  spawnSync('sync');
-  try {
-    writeFileSync('/proc/sys/vm/drop_caches', '3');
-    return 'ok';
-  } catch (e) {
-    return `denied (${e.code ?? e.message})`;
-  }
-}
 
 function cachedMiB() {
   const m = readFileSync('/proc/meminfo', 'utf8').match(/^Cached:\s+(\d+) kB/m);
@@ -74,19 +66,7 @@ function cachedMiB() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function stats(values) {
-  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
-  if (v.length === 0) return null;
-  const mid = v.length >> 1;
-  const median = v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
-  return { median, min: v[0], max: v[v.length - 1] };
-}
 
-function fmt(s, digits) {
-  if (!s) return '–';
-  if (s.min === s.max) return s.median.toFixed(digits);
-  return `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
-}
 
 function clients(work) {
   const cacheDir = join(work, 'cache');

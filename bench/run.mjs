@@ -6,6 +6,7 @@ const cases = {
   info: () => import('./info.mjs'),
   download: () => import('./download.mjs'),
   create: () => import('./create.mjs'),
+  upload: () => import('./upload.mjs'),
 };
 
 const wanted = process.argv.slice(2);

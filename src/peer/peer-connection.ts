@@ -217,8 +217,11 @@ export class PeerConnection {
   /** Sends a block without copying it: header, then the block itself. */
   sendPiece(index: number, begin: number, block: Buffer): void {
     if (this.closed) return;
+    // Header and block leave in one write (one segment, one system call), not two.
+    this.socket.cork();
     this.socket.write(encodePieceHeader(index, begin, block.length));
     this.sendRaw(block);
+    this.socket.uncork();
     this.upload.add(block.length, this.opts.now());
   }
 
