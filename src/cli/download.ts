@@ -1,4 +1,7 @@
-/** `torrent download <file.torrent>` and `torrent seed <file.torrent> [dir]`: flags -> SessionOptions. */
+/**
+ * `torrent download <file.torrent>` and `torrent seed <file.torrent> [dir]`: flags -> SessionOptions.
+ * The engine is imported when a command runs, so `torrent info` never loads it.
+ */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InputError, UsageError } from '../errors.js';
@@ -7,8 +10,7 @@ import type { SessionOptions } from '../session/torrent-session.js';
 import { defaultCacheDir } from '../storage/resume.js';
 import { readTorrentInput } from './input.js';
 import { collect, intOption, rateOption } from './options.js';
-import { runSession } from './run-session.js';
-import { fetchMetadata, startDht, type DhtFlags } from './peer-sources.js';
+import type { DhtFlags } from './peer-sources.js';
 import type { Dht } from '../dht/index.js';
 import type { StreamRange } from './stream-out.js';
 
@@ -96,6 +98,7 @@ export function registerDownload(program: Command): void {
       .option('--stdout', "write the file's bytes to stdout in order as they verify (one file: single-file torrent or --select of one)")
       .option('--no-save', 'with --stdout: keep nothing on disk (memory stays bounded)'),
   ).action(async (arg: string, flags: DownloadFlags) => {
+    const { fetchMetadata, startDht } = await import('./peer-sources.js');
     const input = await readTorrentInput(arg);
     const timeoutMs = flags.timeout === undefined ? null : intOption('--timeout', flags.timeout, 1, 10 ** 7) * 1000;
     const warn = (m: string): void => {
@@ -138,6 +141,7 @@ async function downloadMeta(
   dht: Dht | null,
 ): Promise<void> {
   {
+    const { runSession } = await import('./run-session.js');
     const selected = flags.select === undefined ? null : selection(meta, flags.select);
     if (flags.save === false && !flags.stdout) throw new UsageError('--no-save only makes sense with --stdout');
     if (flags.stdout && flags.json) throw new UsageError('--stdout and --json both want stdout: pick one');
@@ -186,6 +190,8 @@ export function registerSeed(program: Command): void {
       .argument('[dir]', 'the folder that holds the data (what download -o used)', '.')
       .option('--require-complete', 'exit 1 instead of seeding when the data is incomplete'),
   ).action(async (arg: string, dir: string, flags: SeedFlags) => {
+    const { startDht } = await import('./peer-sources.js');
+    const { runSession } = await import('./run-session.js');
     const meta = await readTorrentFile(arg);
     const dht = await startDht(flags, meta.private, (m) => {
       if (!flags.quiet) process.stderr.write(`warning: ${m}\n`);

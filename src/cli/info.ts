@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { parsePeerAddress, type Magnet } from '../metainfo/index.js';
 import { collect, intOption } from './options.js';
-import { fetchMetadata, startDht, type DhtFlags } from './peer-sources.js';
+import type { DhtFlags } from './peer-sources.js';
 import { readTorrentInput } from './input.js';
 import { renderInfo } from './info-text.js';
 import { infoFromMagnet, infoFromTorrent } from './info-view.js';
@@ -34,6 +34,7 @@ export function registerInfo(program: Command): void {
       const input = await readTorrentInput(arg);
       let meta = input.kind === 'torrent' ? input.meta : null;
       if (input.kind === 'magnet' && opts.fetch) {
+        const { fetchMetadata, startDht } = await import('./peer-sources.js');
         const warn = (m: string): void => void process.stderr.write(`warning: ${m}\n`);
         const dht = await startDht(opts, false, warn);
         try {

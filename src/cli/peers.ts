@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { InputError, RuntimeError, UsageError } from '../errors.js';
 import { formatHostPort } from '../metainfo/index.js';
-import { announceOnce } from '../tracker/index.js';
 import { makePeerId } from '../wire/index.js';
 import { readTorrentInput } from './input.js';
 import { writeOut } from './output.js';
@@ -26,6 +25,7 @@ export function registerPeers(program: Command): void {
     .option('--timeout <seconds>', 'how long to wait for trackers', '20')
     .option('--port <n>', 'the port to announce (peers may try to connect there)', '6881')
     .action(async (arg: string, flags: PeersFlags) => {
+      const { announceOnce } = await import('../tracker/index.js');
       const input = await readTorrentInput(arg);
       const infoHash = input.kind === 'torrent' ? input.meta.infoHash : input.magnet.infoHash;
       if (!infoHash) throw new InputError('ERR_BAD_TORRENT', 'a v2-only torrent has no v1 info hash to announce');
