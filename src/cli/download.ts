@@ -100,6 +100,7 @@ export function registerDownload(program: Command): void {
   ).action(async (arg: string, flags: DownloadFlags) => {
     const { fetchMetadata, startDht } = await import('./peer-sources.js');
     const input = await readTorrentInput(arg);
+    checkFlags(flags, input.kind === 'magnet');
     const timeoutMs = flags.timeout === undefined ? null : intOption('--timeout', flags.timeout, 1, 10 ** 7) * 1000;
     const warn = (m: string): void => {
       if (!flags.quiet) process.stderr.write(`warning: ${m}\n`);
@@ -123,7 +124,6 @@ export function registerDownload(program: Command): void {
         meta = fetched.meta;
         learned = fetched.peers;
       } else {
-        if (flags.saveTorrent) throw new UsageError('--save-torrent is for magnet URIs: the .torrent is already a file');
         meta = input.meta;
       }
       await downloadMeta(meta, flags, timeoutMs, learned, meta.private ? null : dht);
@@ -140,37 +140,42 @@ async function downloadMeta(
   learned: { host: string; port: number }[],
   dht: Dht | null,
 ): Promise<void> {
-  {
-    const { runSession } = await import('./run-session.js');
-    const selected = flags.select === undefined ? null : selection(meta, flags.select);
-    if (flags.save === false && !flags.stdout) throw new UsageError('--no-save only makes sense with --stdout');
-    if (flags.stdout && flags.json) throw new UsageError('--stdout and --json both want stdout: pick one');
-    const stream = flags.stdout ? streamRange(meta, selected) : null;
-    const noSave = flags.save === false;
-    if (noSave && (flags.seed || flags.seedRatio !== undefined || flags.seedTime !== undefined)) {
-      throw new UsageError('--no-save keeps nothing to seed: drop --seed');
-    }
-    await runSession(
-      meta,
-      {
-        ...sessionOptions(meta, flags, resolve(flags.output)),
-        selected,
-        timeoutMs,
-        peers: [...peerList(flags.peer), ...learned],
-        dht,
-        seed: flags.seed === true || flags.seedRatio !== undefined || flags.seedTime !== undefined,
-        noSave,
-        stream: stream && {
-          firstPiece: stream.firstPiece,
-          lastPiece: stream.lastPiece,
-          windowPieces: Math.max(MIN_STREAM_WINDOW_PIECES, Math.ceil(STREAM_WINDOW_BYTES / meta.pieceLength)),
-          hard: noSave,
-        },
+  const { runSession } = await import('./run-session.js');
+  const selected = flags.select === undefined ? null : selection(meta, flags.select);
+  const stream = flags.stdout ? streamRange(meta, selected) : null;
+  const noSave = flags.save === false;
+  const base = sessionOptions(meta, flags, resolve(flags.output));
+  await runSession(
+    meta,
+    {
+      ...base,
+      selected,
+      timeoutMs,
+      peers: [...base.peers, ...learned],
+      dht,
+      seed: wantsSeeding(flags),
+      noSave,
+      stream: stream && {
+        firstPiece: stream.firstPiece,
+        lastPiece: stream.lastPiece,
+        windowPieces: Math.max(MIN_STREAM_WINDOW_PIECES, Math.ceil(STREAM_WINDOW_BYTES / meta.pieceLength)),
+        hard: noSave,
       },
-      flags,
-      stream,
-    );
-  }
+    },
+    flags,
+    stream,
+  );
+}
+
+const wantsSeeding = (flags: DownloadFlags): boolean =>
+  flags.seed === true || flags.seedRatio !== undefined || flags.seedTime !== undefined;
+
+/** Flag combinations that cannot work, refused before anything starts (a magnet's fetch included). */
+function checkFlags(flags: DownloadFlags, isMagnet: boolean): void {
+  if (flags.save === false && !flags.stdout) throw new UsageError('--no-save only makes sense with --stdout');
+  if (flags.stdout && flags.json) throw new UsageError('--stdout and --json both want stdout: pick one');
+  if (flags.save === false && wantsSeeding(flags)) throw new UsageError('--no-save keeps nothing to seed: drop --seed');
+  if (flags.saveTorrent && !isMagnet) throw new UsageError('--save-torrent is for magnet URIs: the .torrent is already a file');
 }
 
 function peerList(list: string[]): { host: string; port: number }[] {
