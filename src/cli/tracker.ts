@@ -42,12 +42,14 @@ export function registerTracker(program: Command): void {
       } catch (e) {
         throw new RuntimeError('ERR_USAGE', `cannot start the tracker: ${(e as Error).message}`, { cause: e });
       }
-      // The announce URLs are data: scripts read them from stdout.
-      await writeOut(`${server.urls.join('\n')}\n`);
-      const signal = await new Promise<'SIGINT' | 'SIGTERM'>((resolve) => {
+      // Listen for signals before printing: a script may send one as soon as it reads the URLs.
+      const stopped = new Promise<'SIGINT' | 'SIGTERM'>((resolve) => {
         process.once('SIGINT', () => resolve('SIGINT'));
         process.once('SIGTERM', () => resolve('SIGTERM'));
       });
+      // The announce URLs are data: scripts read them from stdout.
+      await writeOut(`${server.urls.join('\n')}\n`);
+      const signal = await stopped;
       await server.close();
       throw new InterruptedError(signal);
     });
