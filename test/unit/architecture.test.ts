@@ -9,9 +9,12 @@ import { repoRoot } from '../helpers/corpus.js';
 
 const ALLOWED: Record<string, string[]> = {
   cli: ['session', 'metainfo', 'tracker', 'dht', 'storage', 'wire', 'errors', 'util'],
-  session: ['peer', 'picker', 'storage', 'tracker', 'dht', 'metainfo', 'wire', 'errors', 'util'],
+  session: ['peer', 'picker', 'storage', 'tracker', 'dht', 'metainfo', 'wire', 'mse', 'utp', 'errors', 'util'],
   dht: ['bencode', 'errors', 'util'],
   peer: ['wire', 'errors', 'util'],
+  // Byte-stream transports under a peer connection: MSE/PE encryption and uTP.
+  mse: ['errors', 'util'],
+  utp: ['errors', 'util'],
   wire: ['bencode', 'errors', 'util'],
   tracker: ['bencode', 'errors', 'util'],
   metainfo: ['bencode', 'errors', 'util'],
