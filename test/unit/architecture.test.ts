@@ -9,12 +9,14 @@ import { repoRoot } from '../helpers/corpus.js';
 
 const ALLOWED: Record<string, string[]> = {
   cli: ['session', 'metainfo', 'tracker', 'dht', 'storage', 'wire', 'errors', 'util'],
-  session: ['peer', 'picker', 'storage', 'tracker', 'dht', 'metainfo', 'wire', 'mse', 'utp', 'errors', 'util'],
+  session: ['peer', 'picker', 'storage', 'tracker', 'dht', 'metainfo', 'wire', 'mse', 'utp', 'webseed', 'errors', 'util'],
   dht: ['bencode', 'errors', 'util'],
   peer: ['wire', 'errors', 'util'],
   // Byte-stream transports under a peer connection: MSE/PE encryption and uTP.
   mse: ['errors', 'util'],
   utp: ['errors', 'util'],
+  // HTTP web seeds (BEP 19, BEP 17): byte ranges of the torrent's files over HTTP.
+  webseed: ['storage', 'metainfo', 'errors', 'util'],
   wire: ['bencode', 'errors', 'util'],
   tracker: ['bencode', 'errors', 'util'],
   metainfo: ['bencode', 'errors', 'util'],
