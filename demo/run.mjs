@@ -5,6 +5,12 @@
  * loopback, then runs `torrent download` of it in this terminal (live progress), verifies the
  * result (`torrent verify`) and cleans everything up, also on Ctrl-C. The seeder is held to
  * 32 MiB/s so there is something to watch.
+ *
+ * Cleanup order is the invariant: every child is stopped and has EXITED before the work folder is
+ * removed (the seeder and the tracker keep files in it until they exit; removing it under them
+ * failed with ENOTEMPTY). A child that ignores SIGINT gets SIGKILL after CHILD_EXIT_GRACE_MS; a
+ * second Ctrl-C skips the grace period, and the folder is still removed. Exit: 0 when the
+ * download verified, 1 on failure, 130 when interrupted.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,27 +19,39 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** How long a child may take to stop gracefully (a seeder announces `stopped`) before SIGKILL. */
+const CHILD_EXIT_GRACE_MS = 5_000;
+/** How long a background child may take to print that it is ready. */
+const READY_TIMEOUT_MS = 20_000;
+
 const bin = fileURLToPath(new URL('../bin/torrent.js', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'torrent-demo-'));
 // Loopback only: the DHT bootstraps from nowhere (no public routers).
 const env = { ...process.env, TORRENT_CACHE_DIR: join(work, 'cache'), TORRENT_DHT_BOOTSTRAP: '' };
-const children = new Set();
+/** child -> promise of its exit; a child leaves the map only once it has exited. */
+const children = new Map();
 
 function start(args, { inherit = false } = {}) {
-  const child = spawn(process.execPath, [bin, ...args], { env, stdio: inherit ? 'inherit' : ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  return child;
+  // stdin is never the terminal's: the demo runs unattended, and CI closes it.
+  const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', inherit ? 'inherit' : 'pipe', inherit ? 'inherit' : 'pipe'] });
+  const exited = new Promise((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('error', () => resolve({ code: null, signal: null }));
+  });
+  children.set(child, exited);
+  void exited.then(() => children.delete(child));
+  return { child, exited };
 }
 
-function run(args, opts) {
-  return new Promise((resolve) => start(args, opts).on('exit', (code) => resolve(code)));
+async function run(args, opts) {
+  const { code } = await start(args, opts).exited;
+  return code;
 }
 
 function firstLine(child, pattern, what) {
   return new Promise((resolve, reject) => {
     let text = '';
-    const timer = setTimeout(() => reject(new Error(`${what} did not start:\n${text}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`${what} did not start:\n${text}`)), READY_TIMEOUT_MS);
     const onData = (d) => {
       text += d;
       const m = text.match(pattern);
@@ -44,24 +62,61 @@ function firstLine(child, pattern, what) {
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`${what} exited with ${code}:\n${text}`)));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited with ${code}:\n${text}`));
+    });
   });
 }
 
+let cleaning = null;
+let hurry = false;
+
+/** Stops every child, waits until each has exited, then removes the work folder. Idempotent. */
 function cleanup() {
-  for (const c of children) c.kill('SIGINT');
-  rmSync(work, { recursive: true, force: true });
+  cleaning ??= (async () => {
+    const waits = [...children].map(async ([child, exited]) => {
+      child.kill('SIGINT');
+      let timer;
+      const grace = new Promise((resolve) => (timer = setTimeout(resolve, hurry ? 0 : CHILD_EXIT_GRACE_MS)));
+      await Promise.race([exited, grace]);
+      clearTimeout(timer);
+      if (children.has(child)) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    });
+    await Promise.all(waits);
+    rmSync(work, { recursive: true, force: true, maxRetries: 3 });
+  })();
+  return cleaning;
 }
 
+let interrupted = false;
 process.on('SIGINT', () => {
-  cleanup();
-  process.exit(130);
+  if (interrupted) {
+    // A second Ctrl-C: no more waiting for graceful exits, but the folder still goes.
+    hurry = true;
+    for (const child of children.keys()) child.kill('SIGKILL');
+    return;
+  }
+  interrupted = true;
+  say('interrupted: stopping the tracker and the seeder, then cleaning up');
+  void cleanup().then(
+    () => process.exit(130),
+    (e) => {
+      say(`cleanup failed: ${e.message}`);
+      process.exit(130);
+    },
+  );
 });
 
 const bold = process.stderr.isTTY && !process.env.NO_COLOR ? (s) => `\x1b[1m${s}\x1b[0m` : (s) => s;
-const say = (s) => process.stderr.write(`\n${bold('demo:')} ${s}\n`);
+function say(s) {
+  process.stderr.write(`\n${bold('demo:')} ${s}\n`);
+}
 
-try {
+async function demo() {
   say(`making a 160 MiB sample payload in ${work}`);
   const payload = join(work, 'seed', 'demo-album');
   mkdirSync(join(payload, 'extras'), { recursive: true });
@@ -69,7 +124,7 @@ try {
   for (const [name, mib] of files) writeFileSync(join(payload, name), randomBytes(mib * 1024 * 1024));
 
   say('starting a tracker on loopback: torrent tracker --host 127.0.0.1 --port 0');
-  const tracker = start(['tracker', '--host', '127.0.0.1', '--port', '0', '--interval', '5', '-q']);
+  const tracker = start(['tracker', '--host', '127.0.0.1', '--port', '0', '--interval', '5', '-q']).child;
   const [, announce] = await firstLine(tracker, /(http:\/\/\S+)\n/, 'the tracker');
 
   say(`creating the torrent: torrent create … --tracker ${announce}`);
@@ -77,7 +132,7 @@ try {
   if ((await run(['create', payload, '-o', torrent, '--tracker', announce, '-q'])) !== 0) throw new Error('torrent create failed');
 
   say('starting a seeder: torrent seed demo-album.torrent --upload-limit 32M');
-  const seeder = start(['seed', torrent, join(work, 'seed'), '--port', '0', '--upload-limit', '32M']);
+  const seeder = start(['seed', torrent, join(work, 'seed'), '--port', '0', '--upload-limit', '32M']).child;
   await firstLine(seeder, /seeding .* on port (\d+)/, 'the seeder');
 
   say('downloading it: torrent download demo-album.torrent -o downloads --files');
@@ -87,10 +142,25 @@ try {
 
   say('checking every piece: torrent verify demo-album.torrent downloads');
   if ((await run(['verify', torrent, downloads], { inherit: true })) !== 0) throw new Error('torrent verify failed');
-  say('done: the download matches the seed. Cleaning up.');
-  cleanup();
+  say('done: the download matches the seed. Stopping the seeder and the tracker, cleaning up.');
+}
+
+let exitCode = 0;
+try {
+  await demo();
 } catch (e) {
-  say(`failed: ${e.message}`);
-  cleanup();
-  process.exit(1);
+  // An interrupted child exits non-zero; the SIGINT handler owns that exit.
+  if (!interrupted) {
+    say(`failed: ${e.message}`);
+    exitCode = 1;
+  }
+}
+if (!interrupted) {
+  try {
+    await cleanup();
+  } catch (e) {
+    say(`cleanup failed: ${e.message}`);
+    exitCode = 1;
+  }
+  process.exit(exitCode);
 }
