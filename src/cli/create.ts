@@ -22,27 +22,29 @@
 import { readFileSync } from 'node:fs';
 import { lstat, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { InputError, RuntimeError, UsageError } from '../errors.js';
 import { buildTorrent, defaultPieceLength, isValidPieceLength, MIN_PIECE_LENGTH } from '../metainfo/build.js';
 import { MAX_FILES, MAX_PIECES, parseTorrent } from '../metainfo/index.js';
 import { MAX_PIECE_LENGTH } from '../metainfo/parse.js';
 import { hashAllPieces } from '../storage/hash-files.js';
 import { formatBytes } from '../util/format.js';
+import { urlArg } from './options.js';
 import { writeOut } from './output.js';
 
 /** Redraw the terminal progress line at most this often: fast enough to look live, cheap. */
 const PROGRESS_REDRAW_MS = 100;
 /** Tracker URL schemes clients announce to: BEP 3 (HTTP), BEP 15 (UDP), WebTorrent (WebSocket). */
-const TRACKER_SCHEMES = new Set(['http:', 'https:', 'udp:', 'ws:', 'wss:']);
+const TRACKER_SCHEMES = ['http:', 'https:', 'udp:', 'ws:', 'wss:'];
 /** BEP 19 web seeds are plain HTTP(S) or FTP servers. */
-const WEB_SEED_SCHEMES = new Set(['http:', 'https:', 'ftp:']);
+const WEB_SEED_SCHEMES = ['http:', 'https:', 'ftp:'];
 
 interface CreateFlags {
   output?: string;
   tracker?: string[];
   webSeed?: string[];
-  pieceLength?: string;
+  /** Bytes, checked at parse time. */
+  pieceLength?: number;
   private?: boolean;
   comment?: string;
   name?: string;
@@ -74,9 +76,9 @@ export function registerCreate(program: Command): void {
     .description('make a v1 .torrent of a file or a folder')
     .argument('<path>', 'the file or folder to share')
     .option('-o, --output <file>', 'where to write the torrent (default: <name>.torrent here; - for stdout)')
-    .option('--tracker <url>', 'announce URL; repeat for backup tiers, tried in order (BEP 12)', collectMany)
-    .option('--web-seed <url>', 'web seed URL (BEP 19; repeatable)', collectMany)
-    .option('--piece-length <bytes>', 'power of two from 16 KiB to 512 MiB; suffixes K, M (default: by size, as libtorrent)')
+    .option('--tracker <url>', 'announce URL; repeat for backup tiers, tried in order (BEP 12)', urlArg(TRACKER_SCHEMES))
+    .option('--web-seed <url>', 'web seed URL (BEP 19; repeatable)', urlArg(WEB_SEED_SCHEMES))
+    .option('--piece-length <bytes>', 'power of two from 16 KiB to 512 MiB; suffixes K, M (default: by size, as libtorrent)', pieceLengthArg)
     .option('--private', 'only the torrent\'s trackers may find peers (BEP 27: no DHT, PEX)')
     .option('--comment <text>', 'a free-text comment')
     .option('--name <name>', 'the torrent\'s name (default: the file or folder name)')
@@ -101,8 +103,8 @@ async function create(target: string, flags: CreateFlags): Promise<void> {
   const root = resolve(target);
   const name = flags.name ?? basename(root);
   checkName(name, flags.name !== undefined);
-  const trackers = (flags.tracker ?? []).map((u) => checkUrl('--tracker', u, TRACKER_SCHEMES));
-  const webSeeds = (flags.webSeed ?? []).map((u) => checkUrl('--web-seed', u, WEB_SEED_SCHEMES));
+  const trackers = flags.tracker ?? [];
+  const webSeeds = flags.webSeed ?? [];
   const toStdout = flags.output === '-';
   const out = toStdout ? null : resolve(flags.output ?? `${name}.torrent`);
   if (out) await checkOutput(out, flags.force === true);
@@ -117,7 +119,7 @@ async function create(target: string, flags: CreateFlags): Promise<void> {
       hint: scan.hiddenSkipped > 0 ? `${scan.hiddenSkipped} hidden entries were left out; --include-hidden adds them` : undefined,
     });
   }
-  const pieceLength = flags.pieceLength === undefined ? defaultPieceLength(total) : parsePieceLength(flags.pieceLength);
+  const pieceLength = flags.pieceLength ?? defaultPieceLength(total);
   const pieceCount = Math.ceil(total / pieceLength);
   if (pieceCount > MAX_PIECES) {
     throw new UsageError(`--piece-length ${flags.pieceLength}: ${pieceCount} pieces is more than ${MAX_PIECES}`, {
@@ -173,9 +175,6 @@ async function create(target: string, flags: CreateFlags): Promise<void> {
   }
 }
 
-/** Repeatable flag without a default, so --help does not print "(default: [])". */
-const collectMany = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
-
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
@@ -190,28 +189,14 @@ function checkName(name: string, given: boolean): void {
   }
 }
 
-function checkUrl(flag: string, value: string, schemes: ReadonlySet<string>): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new UsageError(`${flag} ${value}: not a URL`);
-  }
-  if (!schemes.has(url.protocol)) {
-    throw new UsageError(`${flag} ${value}: expected a ${[...schemes].map((s) => s.slice(0, -1)).join(', ')} URL`);
-  }
-  return value;
-}
-
-/** Bytes, with an optional binary suffix: 262144, 256K, 256KiB, 4M, 4MiB. */
-function parsePieceLength(value: string): number {
+/** argParser for --piece-length: bytes, with an optional binary suffix (262144, 256K, 256KiB, 4M, 4MiB). */
+function pieceLengthArg(value: string): number {
   const m = /^(\d+)\s*(k|kib|m|mib)?$/i.exec(value.trim());
   const unit = m?.[2]?.toLowerCase().startsWith('m') ? 1024 * 1024 : m?.[2] ? 1024 : 1;
   const n = m ? Number(m[1]) * unit : NaN;
   if (!isValidPieceLength(n)) {
-    throw new UsageError(
-      `--piece-length ${value}: expected a power of two from ${formatBytes(MIN_PIECE_LENGTH)} to ${formatBytes(MAX_PIECE_LENGTH)}`,
-      { hint: 'e.g. --piece-length 256K, or leave it out to choose by size' },
+    throw new InvalidArgumentError(
+      `expected a power of two from ${formatBytes(MIN_PIECE_LENGTH)} to ${formatBytes(MAX_PIECE_LENGTH)}, such as 256K`,
     );
   }
   return n;

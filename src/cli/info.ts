@@ -1,8 +1,7 @@
 /** `torrent info <file.torrent | magnet | ->`: metadata as text or one JSON object. */
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
-import { parsePeerAddress, type Magnet } from '../metainfo/index.js';
-import { collect, intOption } from './options.js';
+import type { Magnet } from '../metainfo/index.js';
+import { collect, intArg, peerArg } from './options.js';
 import type { DhtFlags } from './peer-sources.js';
 import { readTorrentInput } from './input.js';
 import { renderInfo } from './info-text.js';
@@ -10,12 +9,16 @@ import { infoFromMagnet, infoFromTorrent } from './info-view.js';
 import { writeOut } from './output.js';
 import { styleFor } from './style.js';
 
+/** Longest --timeout: about 11 days, far beyond any metadata fetch worth waiting for. */
+const MAX_TIMEOUT_S = 10 ** 6;
+
 interface InfoFlags extends DhtFlags {
   json?: boolean;
   fetch?: boolean;
-  timeout: string;
+  /** Seconds, checked at parse time. */
+  timeout: number;
   tracker: string[];
-  peer: string[];
+  peer: { host: string; port: number }[];
 }
 
 export function registerInfo(program: Command): void {
@@ -25,9 +28,9 @@ export function registerInfo(program: Command): void {
     .argument('<torrent>', 'a .torrent file, a magnet URI, or - to read a .torrent from stdin')
     .option('--json', 'print one JSON object (keys documented in README)')
     .option('--fetch', 'for a magnet URI: fetch the metadata from peers first and show it all')
-    .option('--timeout <seconds>', 'with --fetch: give up after this long without progress', '60')
+    .option('--timeout <seconds>', 'with --fetch: give up after this long without progress', intArg(1, MAX_TIMEOUT_S), 60)
     .option('--tracker <url>', 'with --fetch: also ask this tracker (repeatable)', collect, [])
-    .option('--peer <host:port>', 'with --fetch: also ask this peer (repeatable)', collect, [])
+    .option('--peer <host:port>', 'with --fetch: also ask this peer (repeatable)', peerArg, [])
     .option('--no-dht', 'with --fetch: do not use the DHT')
     .option('--dht-bootstrap <host:port>', 'with --fetch: bootstrap the DHT from this node (repeatable)', collect, [])
     .action(async (arg: string, opts: InfoFlags) => {
@@ -42,14 +45,10 @@ export function registerInfo(program: Command): void {
             await fetchMetadata({
               magnet: input.magnet,
               extraTrackers: opts.tracker,
-              extraPeers: opts.peer.map((p) => {
-                const a = parsePeerAddress(p);
-                if (!a) throw new UsageError(`--peer ${p}: expected host:port`);
-                return a;
-              }),
+              extraPeers: opts.peer,
               dht,
               port: 0,
-              timeoutMs: intOption('--timeout', opts.timeout, 1, 10 ** 6) * 1000,
+              timeoutMs: opts.timeout * 1000,
               onWarning: warn,
             })
           ).meta;

@@ -14,6 +14,11 @@ export async function readTorrentInput(arg: string, stdin: NodeJS.ReadableStream
   if (isMagnetUri(arg)) {
     return { kind: 'magnet', label: 'magnet URI', magnet: withLabel('magnet URI', () => parseMagnet(arg)) };
   }
+  if (/^(?:https?|ftp):\/\//i.test(arg)) {
+    throw new InputError('ERR_READ', `${arg}: a URL is not a file this version can read (no download by URL yet)`, {
+      hint: 'download the .torrent first (e.g. curl -o x.torrent <url>), then give its path',
+    });
+  }
   const label = arg === '-' ? 'stdin' : arg;
   const bytes = arg === '-' ? await readStream(stdin) : await readFileBounded(arg);
   return { kind: 'torrent', label, meta: withLabel(label, () => parseTorrent(bytes)), bytes };

@@ -1,11 +1,18 @@
 /**
  * The `torrent` program: commander wiring and the one place where errors become an exit code and
- * a stderr line (`torrent: <message>`, then the hint). Stack traces only for internal errors or
- * with --debug. Nothing imports this module.
+ * stderr text. Nothing imports this module.
+ *
+ * Invariant (the error edge): every failure prints exactly one line `torrent: <what is wrong>`,
+ * then at most one line `hint: <what to do>`, and nothing else (a stack trace only for internal
+ * errors or with --debug). That includes commander's own errors (unknown command or option,
+ * missing argument, an option value its argParser refused): commander is told to print nothing
+ * (`configureOutput`) and to throw instead of exiting (`exitOverride`), and `commanderFailure`
+ * rewrites what it threw. Exit codes: 0 done (and --help, --version), 1 runtime, 2 usage or
+ * input, 130/143 interrupted.
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { EXIT_INPUT, EXIT_RUNTIME, TorrentError } from '../errors.js';
+import { EXIT_OK, EXIT_RUNTIME, TorrentError, UsageError } from '../errors.js';
 import { registerCreate } from './create.js';
 import { registerDownload, registerSeed } from './download.js';
 import { registerInfo } from './info.js';
@@ -26,17 +33,21 @@ function version(): string {
   return pkg.version;
 }
 
-export function buildProgram(): Command {
+/** Commander's messages start with this; ours do not. */
+const COMMANDER_PREFIX = /^error: /;
+
+/**
+ * The program. `failedIn` is told which (sub)command commander failed in, so the hint can name
+ * it; it is called before commander throws.
+ */
+export function buildProgram(failedIn: (cmd: Command) => void = () => undefined): Command {
   const program = new Command();
   program
     .name('torrent')
     .description('A command-line BitTorrent client: strict, fast, safe on hostile input.')
     .version(version(), '-V, --version', 'print the version')
     .option('--debug', 'print stack traces for errors')
-    .showHelpAfterError('(add --help for usage)')
-    .addHelpText('after', EXIT_HELP)
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .addHelpText('after', EXIT_HELP);
   registerInfo(program);
   registerMagnet(program);
   registerDownload(program);
@@ -45,34 +56,82 @@ export function buildProgram(): Command {
   registerTracker(program);
   registerCreate(program);
   registerVerify(program);
-  for (const cmd of program.commands) cmd.exitOverride();
+  for (const cmd of [program, ...program.commands]) {
+    cmd.exitOverride().configureOutput({
+      // Help asked for goes to stdout as usual; commander's error text is replaced by ours.
+      writeErr: () => undefined,
+      outputError: () => failedIn(cmd),
+    });
+  }
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  let failed: Command | null = null;
+  const program = buildProgram((cmd) => (failed = cmd));
   const debug = argv.includes('--debug');
   try {
     await program.parseAsync(argv);
-    return 0;
+    return EXIT_OK;
   } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version asked for exit 0 (commander says so); `torrent` alone is a usage error.
+      if (e.exitCode === 0) return EXIT_OK;
+      const where = failed ?? program;
+      const { message, hint } = commanderFailure(e, where === program ? null : where.name());
+      return report(new UsageError(message, { hint, cause: e }), debug);
+    }
     return report(e, debug);
   }
 }
 
-function report(e: unknown, debug: boolean): number {
-  if (e instanceof CommanderError) {
-    // Help and version exit 0; every other commander error is a usage error (it printed itself).
-    return e.exitCode === 0 ? 0 : EXIT_INPUT;
+/**
+ * What commander threw, as one message and one hint. `command` is the subcommand it failed in
+ * (null: the program itself). Commander's wording is kept where it is already clear; its
+ * "(Did you mean ...?)" suggestion becomes the hint.
+ */
+function commanderFailure(e: CommanderError, command: string | null): { message: string; hint: string } {
+  const usage = command ? `torrent ${command} --help shows its usage` : 'torrent --help lists the commands';
+  if (e.code === 'commander.help') return { message: 'no command given', hint: usage };
+  const text = e.message.replace(COMMANDER_PREFIX, '');
+  const first = text.split('\n')[0] ?? '';
+  const suggestion = /\n\(Did you mean (.+)\?\)$/.exec(text)?.[1];
+  const hint = suggestion ? `did you mean ${suggestion}?` : usage;
+  const scope = command ? `${command}: ` : '';
+  if (e.code === 'commander.invalidArgument') {
+    // "option '-p, --port <n>' argument 'x' is invalid. <reason>" -> "--port x: <reason>"
+    const opt = /^option '(?:[^']*?)(--?[\w-]+)(?: [<[][^']*)?' argument '([\s\S]*)' is invalid\. ([\s\S]+)$/.exec(text);
+    if (opt) return { message: `${opt[1]} ${opt[2]}: ${opt[3]}`, hint: usage };
+    const arg = /^command-argument value '([\s\S]*)' is invalid for argument '([^']+)'\. ([\s\S]+)$/.exec(text);
+    if (arg) return { message: `${scope}<${arg[2]}> ${arg[1]}: ${arg[3]}`, hint: usage };
   }
+  if (e.code === 'commander.optionMissingArgument') {
+    const opt = /^option '([^']+)' argument missing$/.exec(first);
+    if (opt) return { message: `${scope}${opt[1]} needs a value`, hint: usage };
+  }
+  if (e.code === 'commander.excessArguments') {
+    const n = /Expected (\d+) arguments? but got (\d+)/.exec(first);
+    if (n) return { message: `${scope}too many arguments: expected ${n[1]}, got ${n[2]}`, hint: usage };
+  }
+  if (e.code === 'commander.unknownCommand') return { message: first, hint };
+  return { message: `${scope}${first.replace(/\.$/, '')}`, hint };
+}
+
+/** One line whatever the message holds: control characters (newlines, escapes) are shown escaped. */
+function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
+function report(e: unknown, debug: boolean): number {
   if (e instanceof TorrentError) {
-    process.stderr.write(`torrent: ${e.message}\n`);
-    if (e.hint) process.stderr.write(`hint: ${e.hint}\n`);
+    process.stderr.write(`torrent: ${oneLine(e.message)}\n`);
+    if (e.hint) process.stderr.write(`hint: ${oneLine(e.hint)}\n`);
     if (debug) process.stderr.write(`${e.stack ?? ''}\n`);
     return e.exitCode;
   }
   // A bug: say so, with the stack, so it can be reported.
-  process.stderr.write(`torrent: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.stderr.write(`torrent: internal error: ${oneLine(e instanceof Error ? e.message : String(e))}\n`);
   process.stderr.write(`${e instanceof Error ? (e.stack ?? '') : ''}\n`);
   return EXIT_RUNTIME;
 }

@@ -6,13 +6,19 @@ import { formatHostPort } from '../metainfo/index.js';
 import { makePeerId } from '../wire/index.js';
 import { readTorrentInput } from './input.js';
 import { writeOut } from './output.js';
-import { collect, intOption } from './options.js';
+import { intArg, urlArg } from './options.js';
+
+/** Longest --timeout: an hour; a tracker that has not answered by then will not. */
+const MAX_TIMEOUT_S = 3600;
+/** Trackers we can announce to: HTTP(S) (BEP 3) and UDP (BEP 15). */
+const TRACKER_SCHEMES = ['http:', 'https:', 'udp:'];
 
 interface PeersFlags {
   tracker: string[];
   json?: boolean;
-  timeout: string;
-  port: string;
+  /** Seconds. */
+  timeout: number;
+  port: number;
 }
 
 export function registerPeers(program: Command): void {
@@ -20,10 +26,10 @@ export function registerPeers(program: Command): void {
     .command('peers')
     .description("announce once to the torrent's trackers and print the peers they return")
     .argument('<torrent>', 'a .torrent file, a magnet URI, or - for stdin')
-    .option('--tracker <url>', 'also ask this tracker (repeatable; ignored for private torrents)', collect, [])
+    .option('--tracker <url>', 'also ask this tracker (repeatable; ignored for private torrents)', urlArg(TRACKER_SCHEMES), [])
     .option('--json', 'print one JSON array of {ip, port, tracker}')
-    .option('--timeout <seconds>', 'how long to wait for trackers', '20')
-    .option('--port <n>', 'the port to announce (peers may try to connect there)', '6881')
+    .option('--timeout <seconds>', 'how long to wait for trackers', intArg(1, MAX_TIMEOUT_S), 20)
+    .option('--port <n>', 'the port to announce (peers may try to connect there)', intArg(1, 65535), 6881)
     .action(async (arg: string, flags: PeersFlags) => {
       const { announceOnce } = await import('../tracker/index.js');
       const input = await readTorrentInput(arg);
@@ -38,8 +44,8 @@ export function registerPeers(program: Command): void {
       if (tiers.length === 0) {
         throw new UsageError(`${input.label}: no trackers to ask`, { hint: 'add one with --tracker <url>' });
       }
-      const deadlineMs = intOption('--timeout', flags.timeout, 1, 3600) * 1000;
-      const port = intOption('--port', flags.port, 1, 65535);
+      const deadlineMs = flags.timeout * 1000;
+      const port = flags.port;
       const request = {
         infoHash,
         peerId: makePeerId((n) => randomBytes(n)),

@@ -1,15 +1,19 @@
 /** `torrent tracker`: run an HTTP + UDP tracker (bittorrent-tracker's server) until stopped. */
 import type { Command } from 'commander';
-import { InterruptedError, RuntimeError } from '../errors.js';
+import { InterruptedError, RuntimeError, TorrentError } from '../errors.js';
 import { writeOut } from './output.js';
-import { intOption } from './options.js';
+import { intArg } from './options.js';
+
+/** Longest --interval: a day; clients treat longer intervals as "never". */
+const MAX_INTERVAL_S = 86_400;
 
 interface TrackerFlags {
-  port: string;
+  port: number;
   host: string;
   http?: boolean;
   udp?: boolean;
-  interval: string;
+  /** Seconds. */
+  interval: number;
   quiet?: boolean;
 }
 
@@ -17,11 +21,11 @@ export function registerTracker(program: Command): void {
   program
     .command('tracker')
     .description('run a BitTorrent tracker (HTTP and UDP) for sharing on a LAN or a cluster')
-    .option('--port <n>', 'port for both HTTP and UDP (0 = any)', '6969')
+    .option('--port <n>', 'port for both HTTP and UDP (0 = any)', intArg(0, 65535), 6969)
     .option('--host <addr>', 'address to listen on', '0.0.0.0')
     .option('--http', 'serve HTTP announces (default: both HTTP and UDP)')
     .option('--udp', 'serve UDP announces (BEP 15)')
-    .option('--interval <seconds>', 'announce interval asked of clients', '600')
+    .option('--interval <seconds>', 'announce interval asked of clients', intArg(1, MAX_INTERVAL_S), 600)
     .option('-q, --quiet', 'no warnings on stderr')
     .action(async (flags: TrackerFlags) => {
       const both = !flags.http && !flags.udp;
@@ -31,16 +35,21 @@ export function registerTracker(program: Command): void {
       try {
         server = await startTrackerServer({
           host: flags.host,
-          port: intOption('--port', flags.port, 0, 65535),
+          port: flags.port,
           http: both || flags.http === true,
           udp: both || flags.udp === true,
-          intervalS: intOption('--interval', flags.interval, 1, 86_400),
+          intervalS: flags.interval,
           onWarning: (m) => {
             if (!flags.quiet) process.stderr.write(`torrent: warning: ${m}\n`);
           },
         });
       } catch (e) {
-        throw new RuntimeError('ERR_USAGE', `cannot start the tracker: ${(e as Error).message}`, { cause: e });
+        if (e instanceof TorrentError) throw e;
+        const inUse = (e as NodeJS.ErrnoException).code === 'EADDRINUSE';
+        throw new RuntimeError('ERR_TRACKER', `cannot start the tracker: ${(e as Error).message}`, {
+          cause: e,
+          hint: inUse ? 'another program uses that port: choose another with --port, or --port 0 for any free one' : undefined,
+        });
       }
       // Listen for signals before printing: a script may send one as soon as it reads the URLs.
       const stopped = new Promise<'SIGINT' | 'SIGTERM'>((resolve) => {
