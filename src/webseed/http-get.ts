@@ -19,6 +19,8 @@
  *   (permanent: we do not read and discard a whole file to reach a piece in its middle);
  * - a Content-Length other than the asked length fails before any byte is read; a body that ends
  *   early fails with `short-body`;
+ * - a kept-alive socket that fails before any answer is retried once on another socket (the
+ *   server may close idle sockets at any time, or have left stray bytes on one);
  * - redirects: at most maxRedirects hops, a hop back to a URL already visited is a loop; targets
  *   must be http(s);
  * - every request is bounded by a whole-request deadline and a stall timeout on the injected
@@ -72,7 +74,12 @@ export function requestTimeoutMs(length: number, baseMs = REQUEST_TIMEOUT_BASE_M
   return baseMs + Math.ceil((length / MIN_SERVER_BYTES_PER_S) * 1000);
 }
 
-type HopResult = { redirect: string } | null;
+/**
+ * null: done; redirect: go there; stale-socket: a kept-alive socket failed before any answer (the
+ * server closed it while idle, or left bytes on it), so the same hop is worth one more try on
+ * another socket. This is the keep-alive race Node's docs describe for `request.reusedSocket`.
+ */
+type HopResult = { redirect: string } | { staleSocket: WebSeedError } | null;
 
 /** Runs one web-seed GET to completion: resolves when all `length` bytes went to `onData`. */
 export async function seedGet(req: SeedGet, ctx: SeedGetContext, onData: (offset: number, chunk: Buffer) => void): Promise<void> {
@@ -81,6 +88,7 @@ export async function seedGet(req: SeedGet, ctx: SeedGetContext, onData: (offset
   const visited = new Set<string>([req.url, url]);
   const totalMs = requestTimeoutMs(req.length, ctx.requestTimeoutBaseMs);
   const deadline = ctx.clock.now() + totalMs;
+  let staleRetried = false;
   for (let hops = 0; ; ) {
     let result: HopResult;
     try {
@@ -92,6 +100,11 @@ export async function seedGet(req: SeedGet, ctx: SeedGetContext, onData: (offset
     if (result === null) {
       if (url !== req.url) remember(ctx.redirects, req.url, url);
       return;
+    }
+    if ('staleSocket' in result) {
+      if (staleRetried) throw result.staleSocket;
+      staleRetried = true;
+      continue;
     }
     hops++;
     if (visited.has(result.redirect)) {
@@ -133,6 +146,7 @@ function oneHop(
     let stallTimer: TimerHandle | null = null;
     let deadlineTimer: TimerHandle | null = null;
     let response: http.IncomingMessage | null = null;
+    let received = 0;
 
     const cleanup = (): void => {
       stallTimer?.cancel();
@@ -162,7 +176,18 @@ function oneHop(
       agent: isHttps ? ctx.agents.https : ctx.agents.http,
     });
     request.on('error', (e: NodeJS.ErrnoException) => {
-      fail(hopError(response === null ? 'network' : 'short-body', e.code ?? e.message, { cause: e }));
+      // After the response began, a socket error is the body's fault: cut short, or bytes past its
+      // end that the parser refused (a server writing more than its Content-Length).
+      const kind = response === null ? 'network' : received >= req.length ? 'oversized-body' : 'short-body';
+      const err = hopError(kind, e.code ?? e.message, { cause: e });
+      if (response === null && request.reusedSocket && !settled) {
+        settled = true;
+        cleanup();
+        request.destroy();
+        resolve({ staleSocket: err });
+        return;
+      }
+      fail(err);
     });
 
     const armStall = (): void => {
@@ -236,7 +261,6 @@ function oneHop(
         fail(hopError('length-mismatch', `asked ${req.length} bytes, Content-Length says ${cl}`, { status }));
         return;
       }
-      let received = 0;
       res.on('data', (chunk: Buffer) => {
         if (settled) return;
         lastByteAt = ctx.clock.now();
