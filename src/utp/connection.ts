@@ -285,6 +285,13 @@ export class UtpConnection extends Duplex {
     if (this.connState === 'closed') return;
     this.stats.packetsReceived++;
     if (p.type === PacketType.reset) {
+      if (this.readEnded && this.finSeq !== null && this.outstanding.size === 1 && this.outstanding.has(this.finSeq)) {
+        // Both FINs were sent and theirs arrived: the peer closed after taking all our data and
+        // lost only the ack of our FIN. Nothing was lost; close cleanly.
+        this.finAcked = true;
+        this.destroy();
+        return;
+      }
       const errno: UtpErrno = this.connState === 'syn-sent' ? 'ECONNREFUSED' : 'ECONNRESET';
       this.destroy(new UtpError(errno, `utp: connection ${errno === 'ECONNREFUSED' ? 'refused' : 'reset'} by ${this.remoteAddress}:${this.remotePort}`));
       return;
@@ -773,6 +780,8 @@ export class UtpConnection extends Duplex {
           this.send(PacketType.reset, this.seqNr, Buffer.alloc(0), null);
         }
       }
+      // The ack of the peer's last packets (its FIN, often) must not die with us.
+      if (this.ackPending && this.connState === 'connected') this.sendState();
       this.connState = 'closed';
       this.cancelRto();
       this.probeTimer?.cancel();

@@ -36,6 +36,8 @@ interface LinkConfig {
   jitterMs: number;
   loss: number;
   duplicate: number;
+  /** Bottleneck rate in bytes/s (0: none): packets queue behind each other, so delay grows with load. */
+  rateBytesPerS: number;
   /** Drops every packet a → b (or b → a) for which this returns true, on top of `loss`. */
   dropAB?: (msg: Buffer, n: number) => boolean;
   dropBA?: (msg: Buffer, n: number) => boolean;
@@ -46,15 +48,20 @@ class SimLink {
   readonly cfg: LinkConfig;
   sentAB = 0;
   sentBA = 0;
+  /** Longest time a packet waited in the bottleneck queue a -> b, in ms. */
+  maxQueueAB = 0;
   private readonly ends: Record<'a' | 'b', UtpSocket | null> = { a: null, b: null };
   private readonly rng: () => number;
   private readonly clock: FakeClock;
+  /** Queue lengths are recorded after this time (slow start may overshoot before it). */
+  measureFrom = 0;
+  private readonly busyUntil: Record<'a' | 'b', number> = { a: 0, b: 0 };
   static readonly addr: Record<'a' | 'b', RemoteInfo> = { a: { address: '127.0.0.1', port: 1000 }, b: { address: '127.0.0.2', port: 2000 } };
 
   constructor(clock: FakeClock, seed: number, cfg: Partial<LinkConfig> = {}) {
     this.clock = clock;
     this.rng = prng(seed);
-    this.cfg = { delayMs: 10, jitterMs: 0, loss: 0, duplicate: 0, ...cfg };
+    this.cfg = { delayMs: 10, jitterMs: 0, loss: 0, duplicate: 0, rateBytesPerS: 0, ...cfg };
   }
 
   transport(side: 'a' | 'b'): DatagramTransport {
@@ -75,9 +82,17 @@ class SimLink {
     const drop = from === 'a' ? this.cfg.dropAB : this.cfg.dropBA;
     if (drop?.(msg, n)) return;
     if (this.rng() < this.cfg.loss) return;
+    let queued = 0;
+    if (this.cfg.rateBytesPerS > 0) {
+      const now = this.clock.now();
+      const start = Math.max(now, this.busyUntil[from]);
+      this.busyUntil[from] = start + (msg.length * 1000) / this.cfg.rateBytesPerS;
+      queued = this.busyUntil[from] - now;
+      if (from === 'a' && this.clock.now() > this.measureFrom) this.maxQueueAB = Math.max(this.maxQueueAB, queued);
+    }
     const copies = this.rng() < this.cfg.duplicate ? 2 : 1;
     for (let i = 0; i < copies; i++) {
-      const delay = this.cfg.delayMs + this.rng() * this.cfg.jitterMs;
+      const delay = queued + this.cfg.delayMs + this.rng() * this.cfg.jitterMs;
       const bytes = Buffer.from(msg);
       this.clock.setTimeout(() => this.ends[to]?.handleDatagram(bytes, SimLink.addr[from]), delay);
     }
@@ -200,7 +215,6 @@ describe('uTP connection: loss, reordering, delay', () => {
     // Loss happened and was repaired, duplicates were seen and dropped.
     expect(p.client.stats.retransmits).toBeGreaterThan(0);
     expect(p.server.stats.duplicatePackets).toBeGreaterThan(0);
-    console.log('loss', r.simMs, p.client.stats, p.server.stats, p.client.cwnd);
     await closeAll(p);
   });
 
@@ -210,7 +224,194 @@ describe('uTP connection: loss, reordering, delay', () => {
     const r = await transfer(p, p.client, p.server, data, 600_000, 50);
     expect(sha1(r.received)).toBe(sha1(data));
     expect(p.client.smoothedRttMs).toBeGreaterThanOrEqual(200);
-    console.log('200ms', r.simMs, p.client.stats, p.client.cwnd);
+    // Simulated time, not wall time: LEDBAT plus loss recovery keep the path busy.
+    expect(r.simMs).toBeLessThan(120_000);
     await closeAll(p);
+  });
+
+  it('survives a delay spike: 10 ms to 1.5 s for 3 s mid-transfer, then back', async () => {
+    const p = await makePair(5, { delayMs: 10, rateBytesPerS: 1_000_000 });
+    const data = pattern(2 << 20, 5);
+    const run = transfer(p, p.client, p.server, data, 300_000);
+    await p.clock.advance(200);
+    p.link.cfg.delayMs = 1500;
+    await p.clock.advance(3000);
+    p.link.cfg.delayMs = 10;
+    const r = await run;
+    expect(sha1(r.received)).toBe(sha1(data));
+    // The spike outlasted the RTO, so timers fired; the connection lived through them.
+    expect(p.client.stats.timeouts).toBeGreaterThan(0);
+    expect(p.client.state).toBe('connected');
+    await closeAll(p);
+  });
+
+  it('repairs a single lost packet by fast retransmit, not by the timer', async () => {
+    let dataSeen = 0;
+    const p = await makePair(6, {
+      delayMs: 25,
+      // Drops the 40th DATA packet a -> b (type nibble 0), once.
+      dropAB: (msg) => msg[0] === 0x01 && ++dataSeen === 40,
+    });
+    const data = pattern(512 * 1024, 6);
+    const r = await transfer(p, p.client, p.server, data, 60_000);
+    expect(sha1(r.received)).toBe(sha1(data));
+    expect(dataSeen).toBeGreaterThan(40);
+    expect(p.client.stats.fastRetransmits).toBe(1);
+    expect(p.client.stats.retransmits).toBe(1);
+    expect(p.client.stats.timeouts).toBe(0);
+    await closeAll(p);
+  });
+
+  it('wraps sequence numbers past 65535 without losing or reordering a byte', async () => {
+    // Every 16-bit value the sockets draw is 0xfff0: both sides start 16 packets before the wrap.
+    const random = (n: number): Buffer => Buffer.alloc(n, 0xff).fill(0xf0, n - 1);
+    const p = await makePair(7, { delayMs: 5, jitterMs: 10, loss: 0.02 }, { random });
+    const data = pattern(400 * 1380, 7);
+    const back = pattern(300 * 1380, 70);
+    const r2 = transfer(p, p.server, p.client, back, 120_000);
+    const r = await transfer(p, p.client, p.server, data, 120_000);
+    expect(sha1(r.received)).toBe(sha1(data));
+    expect(sha1((await r2).received)).toBe(sha1(back));
+    await closeAll(p);
+  });
+});
+
+describe('uTP connection: LEDBAT on a bottleneck', () => {
+  it('fills a 1 MB/s bottleneck while keeping its queue near the 100 ms target', async () => {
+    const p = await makePair(13, { delayMs: 20, rateBytesPerS: 1_000_000 });
+    p.link.measureFrom = p.clock.now() + 5_000;
+    const data = pattern(12 << 20, 13);
+    const r = await transfer(p, p.client, p.server, data, 120_000);
+    expect(sha1(r.received)).toBe(sha1(data));
+    // The link is kept busy: 12 MiB at 1 MB/s is 12.6 s; allow 15% for start-up and cuts.
+    expect(r.simMs).toBeLessThan(12.6 * 1000 * 1.15);
+    // And the queue stays bounded around the target instead of growing to the window's size.
+    expect(p.link.maxQueueAB).toBeLessThan(250);
+    expect(p.link.maxQueueAB).toBeGreaterThan(50);
+    await closeAll(p);
+  });
+});
+
+describe('uTP connection: back-pressure', () => {
+  it('a reader that stops reading closes the window; the writer stops, then resumes', async () => {
+    const recvBufferBytes = 64 * 1024;
+    const p = await makePair(8, { delayMs: 5 }, { recvBufferBytes });
+    p.server.pause();
+    const data = pattern(3 << 20, 8);
+    let writesRefused = 0;
+    let off = 0;
+    const pump = (): void => {
+      while (off < data.length) {
+        const ok = p.client.write(data.subarray(off, off + 16384));
+        off += 16384;
+        if (!ok) {
+          writesRefused++;
+          p.client.once('drain', pump);
+          return;
+        }
+      }
+    };
+    pump();
+    await p.clock.advance(5_000);
+    // The receiver holds at most its buffer; the window it advertises is closed.
+    expect(p.server.readableLength).toBeLessThanOrEqual(recvBufferBytes);
+    expect(p.server.readableLength).toBeGreaterThan(recvBufferBytes - 2 * 1400);
+    expect(p.client.peerWindow).toBeLessThan(1400);
+    expect(writesRefused).toBeGreaterThan(0);
+    expect(off).toBeLessThan(data.length);
+    // Reading again reopens the window and everything arrives.
+    const chunks: Buffer[] = [];
+    let got = 0;
+    p.server.on('data', (c: Buffer) => {
+      chunks.push(c);
+      got += c.length;
+    });
+    p.server.resume();
+    for (let i = 0; i < 2000 && got < data.length; i++) await p.clock.advance(20);
+    expect(sha1(Buffer.concat(chunks))).toBe(sha1(data));
+    await closeAll(p);
+  });
+});
+
+describe('uTP connection: ends', () => {
+  it('end() on both sides exchanges FINs and closes both, and the sockets forget them', async () => {
+    const p = await makePair(9, { delayMs: 10, loss: 0.1 });
+    const closed: string[] = [];
+    p.client.on('close', () => closed.push('client'));
+    p.server.on('close', () => closed.push('server'));
+    let serverEnded = false;
+    p.server.on('end', () => {
+      serverEnded = true;
+    });
+    p.server.resume();
+    p.client.resume();
+    p.client.end(Buffer.from('last words'));
+    for (let i = 0; i < 300 && closed.length < 2; i++) await p.clock.advance(100);
+    expect(serverEnded).toBe(true);
+    expect(closed.sort()).toEqual(['client', 'server']);
+    expect(p.a.connectionCount).toBe(0);
+    expect(p.b.connectionCount).toBe(0);
+    await closeAll(p);
+  });
+
+  it('destroy(err) sends a RESET: the peer fails with ECONNRESET', async () => {
+    const p = await makePair(10);
+    let err: unknown = null;
+    p.server.on('error', (e) => {
+      err = e;
+    });
+    p.client.on('error', () => {});
+    p.client.destroy(new Error('bye'));
+    await p.clock.advance(100);
+    expect(err).toBeInstanceOf(UtpError);
+    expect((err as UtpError).errno).toBe('ECONNRESET');
+    expect(p.server.destroyed).toBe(true);
+    await closeAll(p);
+  });
+
+  it('a peer that stops acking is timed out within its bound', async () => {
+    let blackhole = false;
+    const p = await makePair(11, { delayMs: 10, dropBA: () => blackhole });
+    let err: unknown = null;
+    let failedAt = 0;
+    p.client.on('error', (e) => {
+      err = e;
+      failedAt = p.clock.now();
+    });
+    p.server.on('error', () => {});
+    p.server.resume();
+    p.client.write(pattern(20_000, 11));
+    await p.clock.advance(500);
+    expect(p.client.outstandingPackets).toBe(0);
+    blackhole = true;
+    const start = p.clock.now();
+    p.client.write(pattern(200_000, 12));
+    // RTO doubles from at least MIN_RTO_MS; the bound is the sum of the doubling series.
+    const bound = MIN_RTO_MS * (2 ** MAX_CONSECUTIVE_TIMEOUTS - 1) + 1000;
+    for (let i = 0; i < 400 && err === null; i++) await p.clock.advance(100);
+    expect(err).toBeInstanceOf(UtpError);
+    expect((err as UtpError).errno).toBe('ETIMEDOUT');
+    expect(failedAt - start).toBeLessThanOrEqual(bound);
+    expect(p.client.stats.timeouts).toBe(MAX_CONSECUTIVE_TIMEOUTS);
+    expect(p.a.connectionCount).toBe(0);
+    await closeAll(p);
+  });
+
+  it('a SYN nobody answers fails with ETIMEDOUT after two timeouts (3 s)', async () => {
+    const clock = new FakeClock();
+    const sent: Buffer[] = [];
+    const sock = new UtpSocket({ send: (m) => sent.push(m), close: async () => {}, address: () => ({ address: '127.0.0.1', port: 1 }) }, { clock, random: randomBytes(prng(12)) });
+    const c = sock.connect('127.0.0.9', 9);
+    let err: unknown = null;
+    c.on('error', (e) => {
+      err = e;
+    });
+    await clock.advance(2_999);
+    expect(err).toBeNull();
+    expect(sent.length).toBe(2);
+    await clock.advance(1);
+    expect((err as UtpError).errno).toBe('ETIMEDOUT');
+    expect(sent.every((m) => m[0] === 0x41)).toBe(true);
+    await sock.close();
   });
 });
