@@ -1,4 +1,8 @@
-/** Human rendering of `torrent info`: a labelled summary, then files as a tree, then trackers. */
+/**
+ * Human rendering of `torrent info`: a labelled summary, then files as a tree, then trackers.
+ * Linear in the number of files and never spreads a list into call arguments (a torrent of
+ * 130,000 files would overflow the stack: arguments live on it).
+ */
 import type { ChalkInstance } from 'chalk';
 import { formatBytes } from '../util/format.js';
 import type { InfoFile, InfoJson } from './info-view.js';
@@ -25,7 +29,7 @@ export function renderInfo(v: InfoJson, c: ChalkInstance, warnings: readonly str
 
   if (v.files) {
     lines.push('', c.bold(`Files (${v.files.length.toLocaleString('en-US')})`));
-    lines.push(...renderTree(v.name ?? '', v.files, c));
+    for (const line of renderTree(v.name ?? '', v.files, c)) lines.push(line);
   }
   if (v.announce.length > 0) {
     lines.push('', c.bold('Trackers'));
@@ -66,10 +70,9 @@ function renderTree(root: string, files: InfoFile[], c: ChalkInstance): string[]
   }
   const out = [`  ${c.blue(`${root}/`)}  ${c.dim(formatBytes(top.size))}`];
   const walk = (d: Dir, indent: string): void => {
-    const entries: [string, Dir | number][] = [
-      ...[...d.dirs].map(([n, sub]): [string, Dir] => [n, sub]),
-      ...d.files.map((f): [string, number] => [f.name, f.length]),
-    ];
+    const entries: [string, Dir | number][] = [];
+    for (const [n, sub] of d.dirs) entries.push([n, sub]);
+    for (const f of d.files) entries.push([f.name, f.length]);
     entries.forEach(([name, e], i) => {
       const last = i === entries.length - 1;
       const branch = last ? '└─ ' : '├─ ';
