@@ -1,7 +1,16 @@
 /**
- * The start-up check: which pieces are already on disk and correct. Pieces recorded in resume
- * data are trusted while every file they touch is unchanged (same size and mtime); every other
- * piece whose data is present is read and SHA-1 verified. Missing data costs nothing.
+ * The start-up check: which pieces are already on disk and correct (BEP 3: a piece is had only
+ * when its bytes hash to the torrent's SHA-1).
+ *
+ * Trust rule for resume data: a recorded piece is taken without reading only when every file it
+ * touches exists now, was recorded as existing, has the recorded size, mtime (and inode, when
+ * recorded), and is long enough to hold the piece's bytes. A piece with bytes in the part file
+ * is never trusted (resume data does not describe that file). Every other piece whose data may
+ * be present is read and verified; missing data costs nothing. So a resume file that claims
+ * pieces over deleted, truncated or edited files, or that was edited itself, claims nothing.
+ *
+ * The stats seen here become the storage's baseline (FileStorage.recordChecked), so a file
+ * changed from outside later is noticed by FileStorage.changedFiles.
  */
 import { createHash } from 'node:crypto';
 import type { Metainfo } from '../metainfo/index.js';
@@ -32,9 +41,12 @@ export async function checkExisting(o: CheckOptions): Promise<CheckResult> {
   const verified = new Bitfield(meta.pieceCount);
   if (!meta.pieces) return { verified, hashed: 0, trusted: 0 };
   const stats = await storage.fileStats();
+  storage.recordChecked(stats);
   const present = stats.map((s) => s !== null && s.size > 0);
   const recorded = o.resume ? Buffer.from(o.resume.verified, 'base64') : null;
   const unchanged = stats.map((s, i) => sameStat(s, o.resume?.files[i] ?? null));
+  /** The file is as recorded and holds the span's bytes. */
+  const holds = (fileIndex: number, end: number): boolean => unchanged[fileIndex] === true && stats[fileIndex]!.size >= end;
   let hashed = 0;
   let trusted = 0;
   let checked = 0;
@@ -47,7 +59,10 @@ export async function checkExisting(o: CheckOptions): Promise<CheckResult> {
     // Spans of unselected files live in the part file, which resume data does not describe.
     const inPartFile = stored.length < spans.length;
     const trust =
-      recorded !== null && (recorded[p >> 3]! & (0x80 >> (p & 7))) !== 0 && stored.every((s) => unchanged[s.fileIndex]);
+      recorded !== null &&
+      !inPartFile &&
+      (recorded[p >> 3]! & (0x80 >> (p & 7))) !== 0 &&
+      stored.every((s) => holds(s.fileIndex, s.fileOffset + s.length));
     if (trust) {
       verified.set(p);
       trusted++;
@@ -64,7 +79,9 @@ export async function checkExisting(o: CheckOptions): Promise<CheckResult> {
   return { verified, hashed, trusted };
 }
 
-function sameStat(a: FileStat | null, b: FileStat | null): boolean {
-  if (a === null || b === null) return a === b;
-  return a.size === b.size && a.mtimeMs === b.mtimeMs;
+/** Both present and equal; an absent file is never "unchanged" (it holds nothing to trust). */
+function sameStat(now: FileStat | null, recorded: FileStat | null): boolean {
+  if (now === null || recorded === null) return false;
+  const inoKnown = now.ino !== undefined && recorded.ino !== undefined;
+  return now.size === recorded.size && now.mtimeMs === recorded.mtimeMs && (!inoKnown || now.ino === recorded.ino);
 }

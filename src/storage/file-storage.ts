@@ -10,13 +10,26 @@
  *   can still be served and re-verified; it is removed when the torrent closes if it is empty.
  * - Writes are positional (`writev` of the piece's blocks, no copy); at most MAX_OPEN_FILES
  *   descriptors are open at once (least recently used closed first).
+ * - No file is opened through a symbolic link that leads out of the output folder
+ *   (confined-open.ts): a planted link is refused with ERR_DISK, nothing is written through it.
+ * - Work over all files (stats, creating empty files, looking for outside changes) runs with
+ *   FILE_OP_CONCURRENCY operations in flight, so memory and descriptors do not grow with the
+ *   number of files.
+ * - For every file it wrote or checked, it remembers what it last saw (size, mtime, inode: the
+ *   baseline). changedFiles() compares the disk with it and names the pieces that can no longer
+ *   be claimed (a file deleted, truncated, replaced or touched from outside); resume data is
+ *   built from the baseline, never from what happens to be on disk when it is saved, so an
+ *   outside change is never blessed by a save (BEP 3 pieces are only "had" while their bytes are).
  */
 import { constants, type Stats } from 'node:fs';
-import { mkdir, open, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { RuntimeError } from '../errors.js';
+import { stat, unlink, type FileHandle } from 'node:fs/promises';
+import { RuntimeError, TorrentError } from '../errors.js';
 import type { Metainfo } from '../metainfo/index.js';
+import { Bitfield } from '../util/bitfield.js';
+import { FILE_OP_CONCURRENCY, mapBounded } from './bounded.js';
+import { ConfinedFolder } from './confined-open.js';
 import { PieceMap, type FileSpan } from './piece-map.js';
+import type { FileStat, ResumeData } from './resume.js';
 import { safeJoin } from './safe-path.js';
 import type { Storage } from './storage.js';
 
@@ -32,12 +45,35 @@ export interface FileStorageOptions {
   selected: ReadonlySet<number> | null;
 }
 
+/** Files whose data changed from outside, and the pieces that can therefore no longer be claimed. */
+export interface ChangedFiles {
+  /** Indexes into meta.files (the part file is not named here; its pieces are in `pieces`). */
+  files: number[];
+  /** Pieces among those asked about that touch a changed file, ascending. */
+  pieces: number[];
+}
+
+/** The outcome of resumeSnapshot: what may be recorded, and what had to be left out. */
+export interface ResumeSnapshot {
+  data: ResumeData;
+  changed: ChangedFiles;
+}
+
 export class FileStorage implements Storage {
   readonly map: PieceMap;
   private readonly paths: (string | null)[];
   private readonly partPath: string;
+  private readonly folder: ConfinedFolder;
   private readonly handles = new Map<string, HandleEntry>();
   private readonly writeQueues = new Map<string, Promise<void>>();
+  /**
+   * Baseline per file, index meta.files.length being the part file: what we last saw right after
+   * writing it or while checking it. Typed arrays: 25 bytes a file, whatever the file count.
+   */
+  private readonly baseSize: Float64Array;
+  private readonly baseMtime: Float64Array;
+  private readonly baseIno: Float64Array;
+  private readonly baseKnown: Uint8Array;
   private closed = false;
 
   constructor(private readonly opts: FileStorageOptions) {
@@ -49,6 +85,12 @@ export class FileStorage implements Storage {
       return safeJoin(root, meta.multiFile ? [meta.name, ...f.path] : f.path);
     });
     this.partPath = safeJoin(root, [`.${meta.name}.parts`]);
+    this.folder = new ConfinedFolder(root);
+    const slots = meta.files.length + 1;
+    this.baseSize = new Float64Array(slots);
+    this.baseMtime = new Float64Array(slots);
+    this.baseIno = new Float64Array(slots);
+    this.baseKnown = new Uint8Array(slots);
   }
 
   /** Absolute path of file `i`, or null when it is not stored as a file (pad, symlink, unselected). */
@@ -56,12 +98,28 @@ export class FileStorage implements Storage {
     return this.paths[i] ?? null;
   }
 
-  /** Creates the selected empty files (they have no pieces to bring them into being). */
+  /**
+   * Creates the selected empty files (they have no pieces to bring them into being), a bounded
+   * number at a time and outside the descriptor pool (they are opened once, then never again).
+   */
   async createEmptyFiles(): Promise<void> {
-    for (let i = 0; i < this.paths.length; i++) {
+    const files = this.opts.meta.files;
+    await mapBounded(this.paths.length, FILE_OP_CONCURRENCY, async (i) => {
       const p = this.paths[i];
-      if (p && this.opts.meta.files[i]!.length === 0) await this.withHandle(p, true, async () => undefined);
-    }
+      if (!p || files[i]!.length !== 0) return;
+      if (this.closed) throw new RuntimeError('ERR_DISK', 'storage is closed');
+      let h: FileHandle;
+      try {
+        h = await this.folder.open(p, OPEN_FLAGS, true);
+      } catch (e) {
+        throw diskError('create', p, e);
+      }
+      try {
+        this.recordBaseline(i, await h.stat());
+      } finally {
+        await h.close().catch(() => undefined);
+      }
+    });
   }
 
   async writePiece(piece: number, blocks: readonly Buffer[]): Promise<void> {
@@ -93,15 +151,99 @@ export class FileStorage implements Storage {
     if (st && st.size === 0) await unlink(this.partPath).catch(() => undefined);
   }
 
-  /** Size and mtime of each stored file (null when absent), for resume data. */
-  async fileStats(): Promise<({ size: number; mtimeMs: number } | null)[]> {
-    return Promise.all(
-      this.paths.map(async (p) => {
-        if (!p) return null;
-        const st: Stats | null = await stat(p).catch(() => null);
-        return st ? { size: st.size, mtimeMs: Math.floor(st.mtimeMs) } : null;
-      }),
+  /** Size, mtime and inode of each stored file now (null when absent or not stored). */
+  async fileStats(): Promise<(FileStat | null)[]> {
+    return mapBounded(this.paths.length, FILE_OP_CONCURRENCY, async (i) => {
+      const p = this.paths[i];
+      return p ? toFileStat(await stat(p).catch(() => null)) : null;
+    });
+  }
+
+  /**
+   * Takes `stats` (from fileStats(), before the pieces were hashed or trusted) as the baseline of
+   * every file present: the start-up check calls it, so later outside changes are measured from
+   * what the check saw.
+   */
+  recordChecked(stats: readonly (FileStat | null)[]): void {
+    stats.forEach((st, i) => {
+      if (st && this.paths[i]) this.setBaseline(i, st.size, st.mtimeMs, st.ino ?? 0);
+    });
+  }
+
+  /**
+   * Of the pieces `have` says are on disk, those whose files changed from outside since we wrote
+   * or checked them: missing, another inode, another size or mtime. Their baseline is dropped
+   * and their descriptors closed, so the next write makes the file again at its path (not into a
+   * deleted inode). Stored empty files we made are checked for existence (named in `files`, no
+   * piece). A file being written is stat'ed after its queued writes settle. Costs one stat per
+   * file holding a had piece, FILE_OP_CONCURRENCY at a time, plus O(pieces + files) memory reads.
+   */
+  async changedFiles(have: (piece: number) => boolean): Promise<ChangedFiles> {
+    const files = this.opts.meta.files;
+    const partSlot = files.length;
+    const candidates: number[] = [];
+    let partInUse = false;
+    for (let i = 0; i < files.length; i++) {
+      const f = files[i]!;
+      if (f.pad || f.symlink !== null) continue;
+      if (f.length === 0) {
+        if (this.paths[i] && this.baseKnown[i]) candidates.push(i);
+        continue;
+      }
+      if (!this.anyHad(i, have)) continue;
+      if (this.paths[i]) candidates.push(i);
+      else partInUse = true;
+    }
+    if (partInUse) candidates.push(partSlot);
+    const changedSlots = (
+      await mapBounded(candidates.length, FILE_OP_CONCURRENCY, async (k) => {
+        const slot = candidates[k]!;
+        const path = this.slotPath(slot);
+        await this.writeQueues.get(path)?.catch(() => undefined);
+        const now = toFileStat(await stat(path).catch(() => null));
+        if (now === null) return slot;
+        if (!this.baseKnown[slot]) {
+          // Nothing recorded (pieces the caller learnt elsewhere): what is there now is the baseline.
+          this.setBaseline(slot, now.size, now.mtimeMs, now.ino ?? 0);
+          return -1;
+        }
+        const same = now.size === this.baseSize[slot] && now.mtimeMs === this.baseMtime[slot] && (now.ino ?? 0) === this.baseIno[slot];
+        return same ? -1 : slot;
+      })
+    ).filter((slot) => slot >= 0);
+    const pieces = new Set<number>();
+    const changed: number[] = [];
+    for (const slot of changedSlots) {
+      this.baseKnown[slot] = 0;
+      this.dropHandles(this.slotPath(slot));
+      if (slot === partSlot) {
+        for (let i = 0; i < files.length; i++) {
+          if (!this.paths[i] && !files[i]!.pad && files[i]!.symlink === null) this.addHad(i, have, pieces);
+        }
+      } else {
+        changed.push(slot);
+        this.addHad(slot, have, pieces);
+      }
+    }
+    return { files: changed, pieces: [...pieces].sort((a, b) => a - b) };
+  }
+
+  /**
+   * Resume data for the pieces in `have`, minus those in files changed from outside (which are
+   * returned, for the caller to forget), with each file's baseline as its recorded stat: a later
+   * start trusts a piece only while its files still match what we saw when we wrote or checked it.
+   */
+  async resumeSnapshot(infoHashHex: string, have: Bitfield): Promise<ResumeSnapshot> {
+    const changed = await this.changedFiles((p) => have.has(p));
+    const verified = new Bitfield(have.length, have.buffer);
+    for (const p of changed.pieces) verified.clear(p);
+    const files: (FileStat | null)[] = this.opts.meta.files.map((_, i) =>
+      this.paths[i] && this.baseKnown[i] ? { size: this.baseSize[i]!, mtimeMs: this.baseMtime[i]!, ino: this.baseIno[i]! } : null,
     );
+    return {
+      data: { version: 1, infoHash: infoHashHex, pieceCount: have.length, verified: verified.buffer.toString('base64'), files },
+      changed,
+    };
   }
 
   /**
@@ -123,6 +265,7 @@ export class FileStorage implements Storage {
     const path = this.paths[s.fileIndex] ?? this.partPath;
     const position = this.paths[s.fileIndex] ? s.fileOffset : pieceBase + s.rangeOffset;
     const parts = slice(blocks, s.rangeOffset, s.length);
+    const slot = this.paths[s.fileIndex] ? s.fileIndex : this.opts.meta.files.length;
     try {
       await this.withHandle(path, true, async (h) => {
         let written = 0;
@@ -131,6 +274,8 @@ export class FileStorage implements Storage {
           if (r.bytesWritten <= 0) throw new Error('short write');
           written += r.bytesWritten;
         }
+        // Our own write moves mtime and size: the baseline follows, so only others' changes count.
+        this.recordBaseline(slot, await h.stat());
       });
     } catch (e) {
       throw diskError('write', path, e);
@@ -161,6 +306,7 @@ export class FileStorage implements Storage {
           });
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+          if (e instanceof TorrentError) throw e;
           throw diskError('read', path, e);
         }
       }),
@@ -182,10 +328,7 @@ export class FileStorage implements Storage {
       this.handles.delete(key); // re-insert: most recently used
     } else {
       entry = {
-        handle: (async () => {
-          if (create) await mkdir(dirname(path), { recursive: true });
-          return open(path, create ? OPEN_FLAGS : constants.O_RDONLY);
-        })(),
+        handle: this.folder.open(path, create ? OPEN_FLAGS : constants.O_RDONLY, create),
         users: 0,
         evicted: false,
       };
@@ -200,6 +343,46 @@ export class FileStorage implements Storage {
       entry.users--;
       if (entry.evicted && entry.users === 0) void closeQuietly(entry);
     }
+  }
+
+  /** Forgets the descriptors of `path` (both kinds); each closes once its last user is done. */
+  private dropHandles(path: string): void {
+    for (const key of [path, `${path}\0ro`]) {
+      const entry = this.handles.get(key);
+      if (!entry) continue;
+      this.handles.delete(key);
+      entry.evicted = true;
+      if (entry.users === 0) void closeQuietly(entry);
+    }
+  }
+
+  private slotPath(slot: number): string {
+    return slot === this.opts.meta.files.length ? this.partPath : this.paths[slot]!;
+  }
+
+  /** True when a piece holding any byte of file `i` is in `have`. */
+  private anyHad(i: number, have: (piece: number) => boolean): boolean {
+    const range = this.map.filePieces(i);
+    if (!range) return false;
+    for (let p = range[0]; p <= range[1]; p++) if (have(p)) return true;
+    return false;
+  }
+
+  private addHad(i: number, have: (piece: number) => boolean, into: Set<number>): void {
+    const range = this.map.filePieces(i);
+    if (!range) return;
+    for (let p = range[0]; p <= range[1]; p++) if (have(p)) into.add(p);
+  }
+
+  private recordBaseline(slot: number, st: Stats): void {
+    this.setBaseline(slot, st.size, Math.floor(st.mtimeMs), st.ino);
+  }
+
+  private setBaseline(slot: number, size: number, mtimeMs: number, ino: number): void {
+    this.baseSize[slot] = size;
+    this.baseMtime[slot] = mtimeMs;
+    this.baseIno[slot] = ino;
+    this.baseKnown[slot] = 1;
   }
 
   private evict(): void {
@@ -245,7 +428,12 @@ function slice(blocks: readonly Buffer[], offset: number, length: number): Buffe
   return out;
 }
 
-function diskError(op: string, path: string, e: unknown): RuntimeError {
+function toFileStat(st: Stats | null): FileStat | null {
+  return st ? { size: st.size, mtimeMs: Math.floor(st.mtimeMs), ino: st.ino } : null;
+}
+
+function diskError(op: string, path: string, e: unknown): TorrentError {
+  if (e instanceof TorrentError) return e;
   const err = e as NodeJS.ErrnoException;
   const why = err.code === 'ENOSPC' ? 'no space left on device' : err.code === 'EACCES' ? 'permission denied' : err.message;
   return new RuntimeError('ERR_DISK', `cannot ${op} ${path}: ${why}`, { cause: e });

@@ -3,7 +3,9 @@
  *
  * Pure. Built from the torrent's file list (pad files included, so offsets line up with the piece
  * hashes); pad-file spans are reported with `pad: true` so storage can skip writing them and
- * produce zeros when reading. Lookup is a binary search over file offsets: O(log files) per span.
+ * produce zeros when reading. Lookup is a binary search over the offsets of the non-empty files
+ * only: O(log files + spans) per call however many empty files share an offset (a torrent of
+ * 100,000 empty files and one byte maps that byte without walking the empty ones).
  */
 import type { TorrentFile } from '../metainfo/index.js';
 
@@ -19,14 +21,27 @@ export interface FileSpan {
 }
 
 export class PieceMap {
-  private readonly starts: number[];
+  /** Indexes (into files) of the files with at least one byte, in offset order. */
+  private readonly nonEmpty: Uint32Array;
+  /** Their offsets: starts[k] = files[nonEmpty[k]].offset (ascending, distinct). */
+  private readonly starts: Float64Array;
 
   constructor(
     readonly files: readonly TorrentFile[],
     readonly pieceLength: number,
     readonly totalLength: number,
   ) {
-    this.starts = files.map((f) => f.offset);
+    let n = 0;
+    for (const f of files) if (f.length > 0) n++;
+    this.nonEmpty = new Uint32Array(n);
+    this.starts = new Float64Array(n);
+    let k = 0;
+    files.forEach((f, i) => {
+      if (f.length === 0) return;
+      this.nonEmpty[k] = i;
+      this.starts[k] = f.offset;
+      k++;
+    });
   }
 
   get pieceCount(): number {
@@ -44,18 +59,19 @@ export class PieceMap {
       throw new RangeError(`range ${offset}+${length} outside the torrent's ${this.totalLength} bytes`);
     }
     const out: FileSpan[] = [];
-    let i = this.fileAt(offset);
+    let k = this.fileAt(offset);
     let pos = offset;
     const end = offset + length;
-    while (pos < end && i < this.files.length) {
+    while (pos < end && k < this.nonEmpty.length) {
+      const i = this.nonEmpty[k]!;
       const f = this.files[i]!;
       const fileEnd = f.offset + f.length;
-      if (f.length > 0 && pos < fileEnd) {
+      if (pos < fileEnd) {
         const n = Math.min(end, fileEnd) - pos;
         out.push({ fileIndex: i, fileOffset: pos - f.offset, rangeOffset: pos - offset, length: n, pad: f.pad });
         pos += n;
       }
-      i++;
+      k++;
     }
     return out;
   }
@@ -71,7 +87,7 @@ export class PieceMap {
     return [Math.floor(f.offset / this.pieceLength), Math.floor((f.offset + f.length - 1) / this.pieceLength)];
   }
 
-  /** Index of the last file starting at or before `offset` that is not empty-before-it. */
+  /** Position in nonEmpty of the last non-empty file starting at or before `offset` (0 if none). */
   private fileAt(offset: number): number {
     let lo = 0;
     let hi = this.starts.length - 1;
@@ -80,8 +96,6 @@ export class PieceMap {
       if (this.starts[mid]! <= offset) lo = mid;
       else hi = mid - 1;
     }
-    // Step back over empty files that share this offset so none is skipped by accident.
-    while (lo > 0 && this.starts[lo - 1] === this.starts[lo] ) lo--;
     return lo;
   }
 }

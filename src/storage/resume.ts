@@ -5,17 +5,30 @@
  * any moment leaves either the old or the new record.
  *
  * Trust rule (see check.ts): a recorded piece is trusted only while every file it touches still
- * has the recorded size and mtime; anything else is hashed again from disk.
+ * has the recorded size, mtime (and inode, when recorded) and is long enough to hold it; anything
+ * else is hashed again from disk. What is recorded comes from FileStorage.resumeSnapshot: the
+ * stats we saw when we wrote or checked each file, and only pieces whose files did not change
+ * since, so a save never records data that is not on disk now.
+ *
+ * Saving is best effort: saveResume never throws. A failure (cache folder not writable, the
+ * path taken by a folder, a full disk) comes back as a warning the caller may show or ignore;
+ * losing resume data only costs a re-check next time, never the download (issue 17, cause 7).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
 export interface FileStat {
   size: number;
+  /** Whole milliseconds (sub-millisecond parts do not survive every file system or JSON). */
   mtimeMs: number;
+  /** Inode number, when known: a file replaced by another of the same size and mtime differs here. */
+  ino?: number;
 }
+
+/** What a save did: `ok`, or a one-line warning saying what failed (nothing was thrown). */
+export type ResumeSaveResult = { ok: true } | { ok: false; warning: string };
 
 export interface ResumeData {
   version: 1;
@@ -59,16 +72,37 @@ export async function loadResume(path: string, infoHashHex: string, pieceCount: 
       Buffer.from(d.verified, 'base64').length === Math.ceil(pieceCount / 8) &&
       Array.isArray(d.files) &&
       d.files.length === fileCount &&
-      d.files.every((f) => f === null || (Number.isSafeInteger(f.size) && typeof f.mtimeMs === 'number'));
+      d.files.every(
+        (f) =>
+          f === null ||
+          (typeof f === 'object' &&
+            Number.isSafeInteger(f.size) &&
+            f.size >= 0 &&
+            typeof f.mtimeMs === 'number' &&
+            (f.ino === undefined || typeof f.ino === 'number')),
+      );
     return ok ? d : null;
   } catch {
     return null;
   }
 }
 
-export async function saveResume(path: string, data: ResumeData): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+/**
+ * Writes `data` atomically (temp file, then rename over `path`). Never throws: a failure leaves
+ * the previous record (or none), removes the temp file, and is returned as a warning.
+ */
+export async function saveResume(path: string, data: ResumeData): Promise<ResumeSaveResult> {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, JSON.stringify(data));
-  await rename(tmp, path);
+  try {
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(tmp, JSON.stringify(data));
+    await rename(tmp, path);
+    return { ok: true };
+  } catch (e) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    const err = e as NodeJS.ErrnoException;
+    const why =
+      err.code === 'EISDIR' ? 'a folder is in the way' : err.code === 'ENOSPC' ? 'no space left on device' : err.code === 'EACCES' ? 'permission denied' : err.message;
+    return { ok: false, warning: `could not save resume data to ${path}: ${why} (the next start re-checks the files instead)` };
+  }
 }
