@@ -6,19 +6,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PiecePicker, type BlockRef } from '../../src/picker/index.js';
 import { Bitfield } from '../../src/util/bitfield.js';
+import { seeded } from '../helpers/prng.js';
 
 const BLOCK = 16384;
-
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const peerId = fc.integer({ min: 0, max: 5 });
 const op = fc.oneof(

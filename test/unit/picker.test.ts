@@ -5,20 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { PiecePicker, type BlockRef, type PickResult } from '../../src/picker/index.js';
 import { Bitfield } from '../../src/util/bitfield.js';
+import { seeded } from '../helpers/prng.js';
 
 const BLOCK = 16384;
-
-/** Small seeded PRNG (mulberry32) so random choices replay. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Setup {
   /** Peers having each piece, one digit per piece (counted through addHave). */

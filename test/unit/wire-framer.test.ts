@@ -11,21 +11,10 @@ import {
   reservedBits,
   type Message,
 } from '../../src/wire/index.js';
+import { seeded as prng } from '../helpers/prng.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const MAX = maxMessageBytes(100);
-
-/** Deterministic PRNG (mulberry32) so a failing split can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A copy in memory of its own, so `.buffer` identity checks are not fooled by Node's pool. */
 function own(b: Buffer): Buffer {
