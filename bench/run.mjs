@@ -7,6 +7,7 @@ const cases = {
   download: () => import('./download.mjs'),
   create: () => import('./create.mjs'),
   upload: () => import('./upload.mjs'),
+  webseed: () => import('./webseed.mjs'),
 };
 
 const wanted = process.argv.slice(2);
