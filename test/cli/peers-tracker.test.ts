@@ -10,6 +10,7 @@ import { bin, runCli } from '../helpers/cli.js';
 import { ltCreate, ltSeed, type LtSeeder } from '../helpers/lt.js';
 import { bytes, makeTorrent } from '../helpers/make-torrent.js';
 import { startProcess, type Proc } from '../helpers/processes.js';
+import { pollUntil } from '../helpers/poll.js';
 
 const work = mkdtempSync(join(tmpdir(), 'torrent-cli-peers-'));
 let tracker: Proc;
@@ -42,16 +43,17 @@ describe('torrent tracker + torrent peers', () => {
   });
 
   it('finds the seeder over HTTP and over UDP, as text and as JSON', async () => {
-    const deadline = Date.now() + 20_000;
-    let lines: string[] = [];
-    while (Date.now() < deadline) {
-      const r = await runCli(['peers', torrent]);
-      expect(r.code, r.stderr).toBe(0);
-      lines = r.stdout.trim().split('\n');
-      if (lines.includes(`127.0.0.1:${seeder.port}`)) break;
-      await new Promise((res) => setTimeout(res, 500));
-    }
-    expect(lines).toContain(`127.0.0.1:${seeder.port}`);
+    // The seeder announces on start; poll until the tracker lists it.
+    let last = '';
+    await pollUntil(
+      async () => {
+        const r = await runCli(['peers', torrent]);
+        expect(r.code, r.stderr).toBe(0);
+        last = r.stdout;
+        return r.stdout.trim().split('\n').includes(`127.0.0.1:${seeder.port}`);
+      },
+      { timeoutMs: 20_000, intervalMs: 500, what: `the seeder's port ${seeder.port} from torrent peers`, detail: () => last },
+    );
     const j = await runCli(['peers', torrent, '--json', '--tracker', udpUrl]);
     expect(j.code, j.stderr).toBe(0);
     const peers = JSON.parse(j.stdout) as { ip: string; port: number; tracker: string }[];

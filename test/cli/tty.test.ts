@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bin } from '../helpers/cli.js';
 import { bytes, makeTorrent } from '../helpers/make-torrent.js';
 import { startProcess, type Proc } from '../helpers/processes.js';
+import { pollUntil } from '../helpers/poll.js';
 
 const work = mkdtempSync(join(tmpdir(), 'torrent-tty-'));
 const session = `torrent-tty-${process.pid}`;
@@ -20,14 +21,14 @@ let port = 0;
 const tmux = (...args: string[]): string => execFileSync('tmux', args, { encoding: 'utf8' });
 const screen = (): string => tmux('capture-pane', '-p', '-t', session);
 
-async function until(what: string, check: (s: string) => boolean, timeoutMs: number): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const s = screen();
-    if (check(s)) return s;
-    if (Date.now() > deadline) throw new Error(`${what} not seen within ${timeoutMs} ms; screen:\n${s}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+function until(what: string, check: (s: string) => boolean, timeoutMs: number): Promise<string> {
+  return pollUntil(
+    () => {
+      const s = screen();
+      return check(s) ? s : null;
+    },
+    { timeoutMs, what, intervalMs: 100, detail: () => `screen:\n${screen()}` },
+  );
 }
 
 beforeAll(async () => {

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { freeTcpPort } from './opentracker.js';
 import { startProcess, type Proc } from './processes.js';
+import { pollUntil } from './poll.js';
 
 export interface RealPeer {
   port: number;
@@ -13,19 +14,15 @@ export interface RealPeer {
 /** Waits until something accepts TCP connections on 127.0.0.1:port. */
 export async function waitForPort(port: number, timeoutMs: number, proc?: Proc): Promise<void> {
   const { connect } = await import('node:net');
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
+  const accepts = (): Promise<boolean> =>
+    new Promise<boolean>((resolve) => {
       const s = connect({ host: '127.0.0.1', port }, () => {
         s.destroy();
         resolve(true);
       });
       s.on('error', () => resolve(false));
     });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on ${port} after ${timeoutMs} ms:\n${proc?.output().slice(-2000) ?? ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await pollUntil(accepts, { timeoutMs, intervalMs: 100, what: `a listener on port ${port}`, detail: () => proc?.output().slice(-2000) ?? '' });
 }
 
 const ARIA2_COMMON = [

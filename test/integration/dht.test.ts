@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decode, encode, isBytes, isDict, type BDict } from '../../src/bencode/index.js';
 import { Dht, MAX_STATE_NODES, type DhtOptions } from '../../src/dht/index.js';
+import { pollUntil } from '../helpers/poll.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -43,13 +44,8 @@ async function network(n: number): Promise<Node[]> {
   return nodes;
 }
 
-async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const waitFor = (cond: () => boolean, timeoutMs: number, what: string): Promise<true> =>
+  pollUntil(cond, { timeoutMs, what, intervalMs: 25 });
 
 async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'torrent-dht-'));
@@ -83,10 +79,14 @@ describe('Dht on a loopback network', () => {
 
   it('an active lookup runs again and finds a peer announced after it started; stopLookup ends it', async () => {
     const [a, b, c] = (await network(3)) as [Node, Node, Node];
+    // A second torrent whose lookup keeps running: its repeats are the clock for the negative below.
+    const otherHash = Buffer.from('89abcdef0123456789abcdef0123456789abcdef', 'hex');
+    await b.dht.announce(otherHash, 6100);
     const found: number[] = [];
     const d = await node([c], { lookupIntervalMs: 200 });
     d.dht.lookup(infoHash, (p) => found.push(p.port));
-    await new Promise((r) => setTimeout(r, 300));
+    // The lookup has reached the network (answers came back) before the peer exists.
+    await waitFor(() => d.dht.stats.received > 0, 10_000, 'answers to the first lookup');
     expect(found).toEqual([]);
     await a.dht.announce(infoHash, 6000);
     await waitFor(() => found.includes(6000), 10_000, 'the later peer');
@@ -94,7 +94,10 @@ describe('Dht on a loopback network', () => {
     await waitFor(() => found.filter((p) => p === 6000).length >= 2, 10_000, 'a second run');
     d.dht.stopLookup(infoHash);
     const count = found.length;
-    await new Promise((r) => setTimeout(r, 600));
+    // Two runs of the other lookup, started after stopLookup, prove the interval passed twice.
+    const other: number[] = [];
+    d.dht.lookup(otherHash, (p) => other.push(p.port));
+    await waitFor(() => other.filter((p) => p === 6100).length >= 3, 10_000, 'three runs of the other lookup');
     expect(found.length).toBe(count);
     for (const n of [a, b, c, d]) expect(n.warnings).toEqual([]);
   });
@@ -102,8 +105,8 @@ describe('Dht on a loopback network', () => {
   it('with no bootstrap nodes and no state file it sends nothing at all', async () => {
     const lone = await node([]);
     lone.dht.lookup(infoHash, () => {});
+    // announce looks up first and returns once that lookup is over: nothing can be in flight.
     await lone.dht.announce(infoHash, 6881);
-    await new Promise((r) => setTimeout(r, 300));
     expect(lone.dht.stats.sent).toBe(0);
     expect(lone.dht.nodeCount).toBe(0);
     // announcing with nobody to tell is a warning, not an exception

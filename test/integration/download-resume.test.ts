@@ -16,6 +16,7 @@ import { bin, runCli } from '../helpers/cli.js';
 import { bytes, makeTorrent } from '../helpers/make-torrent.js';
 import { startProcess, type Proc } from '../helpers/processes.js';
 import { startScriptedPeer, type ScriptedPeer } from '../helpers/scripted-peer.js';
+import { pollUntil } from '../helpers/poll.js';
 
 const work = mkdtempSync(join(tmpdir(), 'torrent-resume-'));
 const PIECE_LENGTH = 256 * 1024;
@@ -62,14 +63,7 @@ async function seeder(): Promise<ScriptedPeer> {
   return p;
 }
 
-/** Resolves once `cond()` holds, polling; rejects after `timeoutMs`. */
-async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = (cond: () => boolean, timeoutMs: number, what: string): Promise<true> => pollUntil(cond, { timeoutMs, what });
 
 async function exitWithin(p: Proc, timeoutMs: number): Promise<number | null> {
   let timer: NodeJS.Timeout | undefined;

@@ -12,6 +12,7 @@ import { parseTorrent } from '../../src/metainfo/index.js';
 import { repoRoot } from '../helpers/corpus.js';
 import { bytes, makeTorrent } from '../helpers/make-torrent.js';
 import { startProcess, type Proc } from '../helpers/processes.js';
+import { pollUntil } from '../helpers/poll.js';
 
 const PY = '/usr/bin/python3';
 const SCRIPT = join(repoRoot, 'test', 'helpers', 'lt_dht.py');
@@ -51,13 +52,7 @@ async function ours(bootstrapPorts: number[]): Promise<{ dht: Dht; warnings: str
   return { dht, warnings };
 }
 
-async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const waitFor = (cond: () => boolean, timeoutMs: number, what: string): Promise<true> => pollUntil(cond, { timeoutMs, what });
 
 describe('DHT interop with libtorrent', () => {
   it('a lookup bootstrapped only from a libtorrent node finds the libtorrent seeder', { timeout: 90_000 }, async () => {

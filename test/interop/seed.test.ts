@@ -16,6 +16,7 @@ import { startOpentracker, type RunningOpentracker } from '../helpers/opentracke
 import { startProcess, type Proc } from '../helpers/processes.js';
 import { aria2Leech, transmissionConfig, transmissionRun } from '../helpers/real-clients.js';
 import { freeTcpPort } from '../helpers/opentracker.js';
+import { pollUntil } from '../helpers/poll.js';
 
 const work = mkdtempSync(join(tmpdir(), 'torrent-seed-'));
 const seedDir = join(work, 'seed');
@@ -40,12 +41,12 @@ async function startSeeder(name: string, extra: string[] = []): Promise<number> 
 }
 
 async function waitForFile(path: string, want: Buffer, timeoutMs: number, proc: Proc): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (existsSync(path) && readFileSync(path).equals(want)) return;
-    if (Date.now() > deadline) throw new Error(`${path} incomplete after ${timeoutMs} ms:\n${proc.output().slice(-1500)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  await pollUntil(() => existsSync(path) && readFileSync(path).equals(want), {
+    timeoutMs,
+    intervalMs: 250,
+    what: `${path} to be complete`,
+    detail: () => proc.output().slice(-1500),
+  });
 }
 
 beforeAll(async () => {

@@ -16,6 +16,7 @@ import { Announcer } from '../../src/tracker/announcer.js';
 import { createTracker } from '../../src/tracker/create-tracker.js';
 import type { AnnounceRequest, PeerAddress, Tracker } from '../../src/tracker/types.js';
 import { startBtTrackerServer, type RunningBtTracker } from '../helpers/bt-tracker-server.js';
+import { pollUntil } from '../helpers/poll.js';
 
 let srv: RunningBtTracker;
 beforeAll(async () => {
@@ -105,10 +106,7 @@ describe.each(transports)('bittorrent-tracker over $name', ({ name, url, host, l
       onWarning: (w) => warnings.push(w.message),
       trackerOptions: { udp: { baseTimeoutMs: 500 } },
     });
-    const until = async (cond: () => boolean): Promise<void> => {
-      for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));
-      expect(cond()).toBe(true);
-    };
+    const until = (cond: () => boolean): Promise<true> => pollUntil(cond, { timeoutMs: 2_000, intervalMs: 20, what: `announce ${events.length + 1}` });
     announcer.start();
     await until(() => events.length === 1);
     expect(seen).toEqual(listsPeers ? [{ ip: host, port: 7010 }] : []);
