@@ -103,6 +103,22 @@ export class InterruptedError extends TorrentError {
   }
 }
 
+/**
+ * A bug of ours: a broken invariant, an illegal state transition, an exception a handler threw.
+ * The CLI edge always prints its stack with a request to report it. Exit 1.
+ */
+export class InternalError extends TorrentError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_INTERNAL', message, EXIT_RUNTIME, options);
+  }
+}
+
+/** Anything thrown where it should not be, as an InternalError (kept as is if it already is a TorrentError). */
+export function asTorrentError(e: unknown): TorrentError {
+  if (e instanceof TorrentError) return e;
+  return new InternalError(e instanceof Error ? e.message : String(e), { cause: e });
+}
+
 export function isTorrentError(e: unknown): e is TorrentError {
   return e instanceof TorrentError;
 }

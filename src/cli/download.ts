@@ -6,12 +6,12 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InputError, UsageError } from '../errors.js';
 import { parsePeerAddress, parseSelect, type Metainfo } from '../metainfo/index.js';
-import type { SessionOptions } from '../session/torrent-session.js';
-import { defaultCacheDir } from '../storage/resume.js';
+import type { DhtStarter } from '../discovery/index.js';
+import type { SessionOptions, TorrentStorage } from '../session/index.js';
+import { defaultCacheDir, FileStorage, MemoryStorage } from '../storage/index.js';
 import { readTorrentInput } from './input.js';
 import { collect, intOption, rateOption } from './options.js';
-import type { DhtFlags } from './peer-sources.js';
-import type { Dht } from '../dht/index.js';
+import { dhtStarter, type DhtFlags } from './peer-sources.js';
 import type { StreamRange } from './stream-out.js';
 
 interface PeerFlags extends DhtFlags {
@@ -98,73 +98,40 @@ export function registerDownload(program: Command): void {
       .option('--stdout', "write the file's bytes to stdout in order as they verify (one file: single-file torrent or --select of one)")
       .option('--no-save', 'with --stdout: keep nothing on disk (memory stays bounded)'),
   ).action(async (arg: string, flags: DownloadFlags) => {
-    const { fetchMetadata, startDht } = await import('./peer-sources.js');
+    // Every flag is checked before anything starts (a magnet's metadata fetch included).
+    const peer = peerSettings(flags);
+    const timeoutMs = flags.timeout === undefined ? null : intOption('--timeout', flags.timeout, 1, 10 ** 7) * 1000;
     const input = await readTorrentInput(arg);
     checkFlags(flags, input.kind === 'magnet');
-    const timeoutMs = flags.timeout === undefined ? null : intOption('--timeout', flags.timeout, 1, 10 ** 7) * 1000;
-    const warn = (m: string): void => {
-      if (!flags.quiet) process.stderr.write(`warning: ${m}\n`);
-    };
-    const dht = await startDht(flags, input.kind === 'torrent' && input.meta.private, warn);
-    try {
-      let meta: Metainfo;
-      let learned: { host: string; port: number }[] = [];
-      if (input.kind === 'magnet') {
-        if (!flags.quiet) process.stderr.write('fetching metadata from peers…\n');
-        const fetched = await fetchMetadata({
-          magnet: input.magnet,
-          extraTrackers: flags.tracker,
-          extraPeers: peerList(flags.peer),
-          dht,
-          port: flags.port === undefined ? DEFAULT_PORT : intOption('--port', flags.port, 0, 65535),
-          timeoutMs,
-          saveTorrent: flags.saveTorrent,
-          onWarning: warn,
-        });
-        meta = fetched.meta;
-        learned = fetched.peers;
-      } else {
-        meta = input.meta;
-      }
-      await downloadMeta(meta, flags, timeoutMs, learned, meta.private ? null : dht);
-    } finally {
-      await dht?.close();
-    }
-  });
-}
-
-async function downloadMeta(
-  meta: Metainfo,
-  flags: DownloadFlags,
-  timeoutMs: number | null,
-  learned: { host: string; port: number }[],
-  dht: Dht | null,
-): Promise<void> {
-  const { runSession } = await import('./run-session.js');
-  const selected = flags.select === undefined ? null : selection(meta, flags.select);
-  const stream = flags.stdout ? streamRange(meta, selected) : null;
-  const noSave = flags.save === false;
-  const base = sessionOptions(meta, flags, resolve(flags.output));
-  await runSession(
-    meta,
-    {
-      ...base,
-      selected,
-      timeoutMs,
-      peers: [...base.peers, ...learned],
-      dht,
-      seed: wantsSeeding(flags),
-      noSave,
-      stream: stream && {
-        firstPiece: stream.firstPiece,
-        lastPiece: stream.lastPiece,
-        windowPieces: Math.max(MIN_STREAM_WINDOW_PIECES, Math.ceil(STREAM_WINDOW_BYTES / meta.pieceLength)),
-        hard: noSave,
+    const noSave = flags.save === false;
+    const outputDir = resolve(flags.output);
+    const select = (meta: Metainfo): Set<number> | null => (flags.select === undefined ? null : selection(meta, flags.select));
+    const { runSession } = await import('./run-session.js');
+    await runSession(
+      {
+        ...sessionOptions(peer, outputDir, input.kind === 'torrent' && input.meta.private, flags),
+        input: input.kind === 'magnet' ? { kind: 'magnet', magnet: input.magnet } : { kind: 'torrent', meta: input.meta },
+        openStorage: (meta) => openStorage(meta, outputDir, select(meta), noSave),
+        select,
+        timeoutMs,
+        seed: wantsSeeding(flags),
+        noSave,
+        stream: flags.stdout
+          ? (meta) => {
+              const r = streamRange(meta, select(meta));
+              return {
+                firstPiece: r.firstPiece,
+                lastPiece: r.lastPiece,
+                windowPieces: Math.max(MIN_STREAM_WINDOW_PIECES, Math.ceil(STREAM_WINDOW_BYTES / meta.pieceLength)),
+                hard: noSave,
+              };
+            }
+          : undefined,
       },
-    },
-    flags,
-    stream,
-  );
+      flags,
+      flags.stdout ? (meta) => streamRange(meta, select(meta)) : null,
+    );
+  });
 }
 
 const wantsSeeding = (flags: DownloadFlags): boolean =>
@@ -195,17 +162,22 @@ export function registerSeed(program: Command): void {
       .argument('[dir]', 'the folder that holds the data (what download -o used)', '.')
       .option('--require-complete', 'exit 1 instead of seeding when the data is incomplete'),
   ).action(async (arg: string, dir: string, flags: SeedFlags) => {
-    const { startDht } = await import('./peer-sources.js');
-    const { runSession } = await import('./run-session.js');
+    const peer = peerSettings(flags);
     const meta = await readTorrentFile(arg);
-    const dht = await startDht(flags, meta.private, (m) => {
-      if (!flags.quiet) process.stderr.write(`warning: ${m}\n`);
-    });
-    try {
-      await runSession(meta, { ...sessionOptions(meta, flags, resolve(dir)), seedOnly: true, seed: true, dht }, flags);
-    } finally {
-      await dht?.close();
-    }
+    const outputDir = resolve(dir);
+    const { runSession } = await import('./run-session.js');
+    await runSession(
+      {
+        ...sessionOptions(peer, outputDir, meta.private, flags),
+        input: { kind: 'torrent', meta },
+        openStorage: (m) => openStorage(m, outputDir, null, false),
+        timeoutMs: null,
+        seedOnly: true,
+        seed: true,
+        requireComplete: flags.requireComplete === true,
+      },
+      flags,
+    );
   });
 }
 
@@ -219,32 +191,69 @@ async function readTorrentFile(arg: string): Promise<Metainfo> {
   return input.meta;
 }
 
-function sessionOptions(meta: Metainfo, flags: PeerFlags & { requireComplete?: boolean }, outputDir: string): SessionOptions {
-  const peers = peerList(flags.peer);
-  if (meta.private && flags.tracker.length > 0 && !flags.quiet) {
-    process.stderr.write('torrent: warning: private torrent (BEP 27): --tracker ignored, only its own trackers are used\n');
-  }
+/** The flags shared by download and seed, parsed and checked. */
+interface PeerSettings {
+  port: number;
+  portSearch: boolean;
+  maxPeers: number;
+  peers: { host: string; port: number }[];
+  seedRatio: number | null;
+  seedTimeMs: number | null;
+  uploadLimit: number | null;
+  dht: DhtStarter | null;
+}
+
+function peerSettings(flags: PeerFlags): PeerSettings {
   const seedRatio = flags.seedRatio === undefined ? null : Number(flags.seedRatio);
   if (seedRatio !== null && !(seedRatio >= 0 && Number.isFinite(seedRatio))) {
     throw new UsageError(`--seed-ratio ${flags.seedRatio}: expected a number such as 1.5`);
   }
   return {
-    meta,
-    outputDir,
-    selected: null,
     port: flags.port === undefined ? DEFAULT_PORT : intOption('--port', flags.port, 0, 65535),
     portSearch: flags.port === undefined,
     maxPeers: intOption('--max-peers', flags.maxPeers, 1, 1000),
-    peers,
-    trackers: [...meta.announce, ...(meta.private ? [] : flags.tracker.map((t) => [t]))],
-    timeoutMs: null,
-    cacheDir: defaultCacheDir(),
-    seed: false,
+    peers: peerList(flags.peer),
     seedRatio,
     seedTimeMs: flags.seedTime === undefined ? null : intOption('--seed-time', flags.seedTime, 0, 10 ** 7) * 60_000,
-    requireComplete: flags.requireComplete === true,
     uploadLimit: flags.uploadLimit === undefined ? null : rateOption('--upload-limit', flags.uploadLimit),
+    dht: dhtStarter(flags, (m) => {
+      if (!flags.quiet) process.stderr.write(`warning: ${m}\n`);
+    }),
   };
+}
+
+function sessionOptions(
+  peer: PeerSettings,
+  outputDir: string,
+  isPrivate: boolean,
+  flags: PeerFlags,
+): Omit<SessionOptions, 'input' | 'openStorage' | 'timeoutMs' | 'seed'> {
+  if (isPrivate && flags.tracker.length > 0 && !flags.quiet) {
+    process.stderr.write('torrent: warning: private torrent (BEP 27): --tracker ignored, only its own trackers are used\n');
+  }
+  return {
+    outputDir,
+    port: peer.port,
+    portSearch: peer.portSearch,
+    maxPeers: peer.maxPeers,
+    peers: peer.peers,
+    trackers: flags.tracker,
+    cacheDir: defaultCacheDir(),
+    seedRatio: peer.seedRatio,
+    seedTimeMs: peer.seedTimeMs,
+    uploadLimit: peer.uploadLimit,
+    dht: peer.dht,
+  };
+}
+
+/** Where the data goes: files under outputDir, or memory only with --no-save. */
+function openStorage(meta: Metainfo, outputDir: string, selected: ReadonlySet<number> | null, noSave: boolean): TorrentStorage {
+  if (noSave) {
+    const last = meta.totalLength - meta.pieceLength * (meta.pieceCount - 1);
+    return { store: new MemoryStorage((p) => (p === meta.pieceCount - 1 ? last : meta.pieceLength)), disk: null };
+  }
+  const files = new FileStorage({ root: outputDir, meta, selected });
+  return { store: files, disk: files };
 }
 
 /** `--select 0,2-4` (indexes as `torrent info` lists files: pad files not counted) -> meta.files indexes. */

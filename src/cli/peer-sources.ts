@@ -1,15 +1,15 @@
 /**
- * The DHT flags (--no-dht, --dht-port, --dht-bootstrap) and the magnet metadata phase, shared by
- * `download` and `info --fetch`.
+ * The DHT flags (--no-dht, --dht-port, --dht-bootstrap) turned into a DhtStarter for the session
+ * (which starts the DHT in the background without holding up any other peer source), and
+ * `fetchMetadata` for `info --fetch`: a session that stops once the magnet's metadata is verified.
  *
  * TORRENT_DHT_BOOTSTRAP (comma-separated host:port, empty = none) replaces the public routers as
  * the default bootstrap: the test suite sets it empty so no test ever contacts the internet.
  */
-import { writeFile } from 'node:fs/promises';
 import type { Dht } from '../dht/index.js';
-import { InterruptedError, RuntimeError, UsageError } from '../errors.js';
-import { parsePeerAddress, torrentFromMetadata, type Magnet, type Metainfo } from '../metainfo/index.js';
-import { MetadataFetch } from '../session/metadata-fetch.js';
+import type { DhtStarter } from '../discovery/index.js';
+import { InternalError, InterruptedError, UsageError } from '../errors.js';
+import { parsePeerAddress, type Magnet, type Metainfo } from '../metainfo/index.js';
 import { defaultCacheDir } from '../storage/resume.js';
 import { intOption } from './options.js';
 
@@ -41,60 +41,94 @@ function bootstrapList(
   });
 }
 
-/** Starts the DHT unless --no-dht (or the torrent is private: BEP 27). */
-export async function startDht(flags: DhtFlags, isPrivate: boolean, onWarning: (m: string) => void): Promise<Dht | null> {
-  if (flags.dht === false || isPrivate) return null;
-  // Loaded only when a DHT is wanted: `torrent info` and friends never pay for the package.
-  const { DEFAULT_BOOTSTRAP, defaultDhtStateFile, Dht } = await import('../dht/index.js');
-  const bootstrap = bootstrapList(flags, process.env, DEFAULT_BOOTSTRAP);
+/**
+ * How the session may start the DHT, or null with --no-dht. The flags are checked now (a bad
+ * --dht-port is a usage error before anything starts); the DHT itself starts when the session
+ * asks, and a failure to start is a warning, not a failed download.
+ */
+export function dhtStarter(flags: DhtFlags, onWarning: (m: string) => void): DhtStarter | null {
+  if (flags.dht === false) return null;
   const port = flags.dhtPort === undefined ? 0 : intOption('--dht-port', flags.dhtPort, 0, 65535);
-  try {
-    return await Dht.start({ port, bootstrap, stateFile: defaultDhtStateFile(defaultCacheDir()), onWarning, lookupIntervalMs: LOOKUP_INTERVAL_MS });
-  } catch (e) {
-    onWarning(`DHT not started: ${(e as Error).message}`);
-    return null;
-  }
+  const env = process.env;
+  return async () => {
+    // Loaded only when a DHT is wanted: `torrent info` and friends never pay for the package.
+    const { DEFAULT_BOOTSTRAP, defaultDhtStateFile, Dht } = await import('../dht/index.js');
+    const bootstrap = bootstrapList(flags, env, DEFAULT_BOOTSTRAP);
+    try {
+      return await Dht.start({ port, bootstrap, stateFile: defaultDhtStateFile(defaultCacheDir()), onWarning, lookupIntervalMs: LOOKUP_INTERVAL_MS });
+    } catch (e) {
+      onWarning(`DHT not started: ${(e as Error).message}`);
+      return null;
+    }
+  };
+}
+
+/** A DHT started now (for callers that still hold one themselves). */
+export async function startDht(flags: DhtFlags, isPrivate: boolean, onWarning: (m: string) => void): Promise<Dht | null> {
+  const start = isPrivate ? null : dhtStarter(flags, onWarning);
+  return start ? start() : null;
 }
 
 export interface FetchedTorrent {
   meta: Metainfo;
   bytes: Buffer;
-  peers: { host: string; port: number }[];
 }
 
-/** The magnet's metadata from peers (BEP 9), verified against its info hash; --save-torrent writes it. */
+/** The magnet's metadata from peers (BEP 9), verified against its info hash, by a session that stops there. */
 export async function fetchMetadata(opts: {
   magnet: Magnet;
   extraTrackers: string[];
   extraPeers: { host: string; port: number }[];
-  dht: Dht | null;
+  dht: Dht | DhtStarter | null;
   port: number;
   timeoutMs: number | null;
-  saveTorrent?: string;
   onWarning: (m: string) => void;
 }): Promise<FetchedTorrent> {
-  if (!opts.magnet.infoHash) {
-    throw new RuntimeError('ERR_BAD_MAGNET', 'a v2-only magnet cannot be fetched yet (no v1 info hash)');
-  }
-  const trackers = [...opts.magnet.trackers, ...opts.extraTrackers];
-  const fetch = new MetadataFetch({
-    magnet: opts.magnet,
-    trackers: trackers.length > 0 ? [trackers] : [],
-    peers: [...opts.magnet.peers, ...opts.extraPeers],
-    dht: opts.dht,
+  const { TorrentSession } = await import('../session/index.js');
+  const dht = opts.dht;
+  const session = new TorrentSession({
+    input: { kind: 'magnet', magnet: opts.magnet },
+    metadataOnly: true,
+    outputDir: '.',
+    openStorage: () => {
+      throw new UsageError('info --fetch stores nothing');
+    },
     port: opts.port,
+    portSearch: false,
+    maxPeers: 50,
+    peers: opts.extraPeers,
+    trackers: opts.extraTrackers,
     timeoutMs: opts.timeoutMs,
-    onWarning: opts.onWarning,
+    cacheDir: null,
+    seed: false,
+    dht: dht === null ? null : typeof dht === 'function' ? dht : () => Promise.resolve(dht),
   });
-  const onInt = (): void => fetch.cancel(new InterruptedError('SIGINT'));
-  const onTerm = (): void => fetch.cancel(new InterruptedError('SIGTERM'));
+  let interrupted: 'SIGINT' | 'SIGTERM' | null = null;
+  const onInt = (): void => {
+    interrupted = 'SIGINT';
+    void session.stop();
+  };
+  const onTerm = (): void => {
+    interrupted = 'SIGTERM';
+    void session.stop();
+  };
   process.once('SIGINT', onInt);
   process.once('SIGTERM', onTerm);
+  let fetched: FetchedTorrent | null = null;
+  const events = (async () => {
+    for await (const e of session.events) {
+      if (e.type === 'metadata') fetched = { meta: e.meta, bytes: e.torrent };
+      else if (e.type === 'warning') opts.onWarning(e.message);
+    }
+  })();
   try {
-    const { infoBytes, peers } = await fetch.run();
-    const { bytes, meta } = torrentFromMetadata(infoBytes, opts.magnet);
-    if (opts.saveTorrent) await writeFile(opts.saveTorrent, bytes);
-    return { meta, bytes, peers };
+    await session.start();
+    const end = await session.finished;
+    await events;
+    if (end.kind === 'failed') throw end.error;
+    if (interrupted) throw new InterruptedError(interrupted);
+    if (!fetched) throw new InternalError('the metadata session ended without metadata');
+    return fetched;
   } finally {
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);

@@ -6,7 +6,7 @@
 import cliProgress from 'cli-progress';
 import type { TorrentError } from '../errors.js';
 import type { Metainfo } from '../metainfo/index.js';
-import type { SessionStats } from '../session/torrent-session.js';
+import type { SessionStats } from '../session/index.js';
 import { formatBytes } from '../util/format.js';
 import { writeOut } from './output.js';
 

@@ -3,7 +3,15 @@
  * before it are verified. Writes wait for stdout to drain (backpressure); a reader that goes away
  * (EPIPE: `| head -c 1000`) ends the stream quietly and asks the caller to stop the download.
  */
-import type { TorrentSession } from '../session/torrent-session.js';
+
+/** What the stream reads from: the session's view for --stdout. */
+export interface StreamSource {
+  acquireStorageLease(): () => void;
+  hasWritten(piece: number): boolean;
+  readPiece(piece: number): Promise<Buffer | null>;
+  releasePiece(piece: number): void;
+  setStreamCursor(cursor: number): void;
+}
 
 export interface StreamRange {
   /** Byte range of the file in the torrent's data. */
@@ -21,9 +29,11 @@ export class StreamOut {
   /** Set when the reader closed the pipe. */
   closed = false;
   private failure: unknown = null;
+  /** A write handed to stdout and not yet flushed (a reader that does not read holds it). */
+  private writing = false;
 
   constructor(
-    private readonly session: TorrentSession,
+    private readonly session: StreamSource,
     private readonly range: StreamRange,
     private readonly out: NodeJS.WriteStream,
     private readonly onReaderGone: () => void,
@@ -54,9 +64,15 @@ export class StreamOut {
     if (this.failure) throw this.failure;
   }
 
-  /** The download stopped: give storage back without waiting for more pieces. */
+  /**
+   * The download stopped: give storage back without waiting for more pieces. A write still
+   * waiting for a reader that does not read is abandoned (stdout is destroyed), so an
+   * interrupted run ends even when nobody reads the pipe.
+   */
   abort(): void {
+    this.closed = true;
     this.release();
+    if (this.writing) this.out.destroy();
   }
 
   private async pump(): Promise<void> {
@@ -78,8 +94,12 @@ export class StreamOut {
   /** Resolves once the chunk is handed to the OS, or failed (the reader is gone): backpressure. */
   private write(chunk: Buffer): Promise<void> {
     if (this.closed) return Promise.resolve();
+    this.writing = true;
     return new Promise((resolve) => {
-      this.out.write(chunk, () => resolve());
+      this.out.write(chunk, () => {
+        this.writing = false;
+        resolve();
+      });
     });
   }
 

@@ -242,7 +242,7 @@ export class Dht {
       await new Promise<void>((resolve) => impl.destroy(() => resolve()));
       const e = startError as NodeJS.ErrnoException | null;
       if (e?.code === 'EADDRINUSE' || e?.code === 'EACCES') {
-        throw new RuntimeError('ERR_USAGE', `cannot listen for the DHT on UDP ${host}:${opts.port}: ${e.code === 'EACCES' ? 'permission denied' : 'it is in use'}`, {
+        throw new UsageError(`cannot listen for the DHT on UDP ${host}:${opts.port}: ${e.code === 'EACCES' ? 'permission denied' : 'it is in use'}`, {
           hint: 'pick another with --dht-port, or 0 for any',
           cause: e,
         });

@@ -1,14 +1,25 @@
 /**
- * One peer connection: socket <-> framer, the handshake, choke/interest state, the outstanding
- * request list, rates and idle times. It reports to its handler in arrival order (onOpen once,
- * onMessage for each message, onClose exactly once with a CloseReason) and never throws into the
- * session. It makes no decisions about what to request or whom to unchoke: that is the session's.
+ * One peer connection over any byte stream (a TCP socket, an encrypted stream, a uTP socket, an
+ * in-memory pair in tests): stream <-> framer, the handshake, the four choke/interest flags, the
+ * outstanding request list, rates and idle times. That is all it owns: what to request, whom to
+ * unchoke and what a message means for the torrent are the session's.
  *
- * BEP 3 (handshake and messages), BEP 10 (reserved bit 0x10 in byte 5, extended handshake).
+ * It reports to its handler in arrival order: onOpen once (after the handshake), onMessage for
+ * each message, onClose exactly once with a CloseReason. It never throws into the session; an
+ * exception thrown BY the handler is not the peer's fault: it is passed to `onBug` and the
+ * connection closes as 'shutdown', never as the peer's protocol error.
+ *
+ * Bounds: the handshake must complete within handshakeTimeoutMs of creation (a trickle cannot
+ * extend it); bytes queued for the peer are bounded: above WRITE_PAUSE_BYTES we stop reading from
+ * it (a peer that does not read cannot make us produce more), and past WRITE_LIMIT_BYTES, or
+ * after WRITE_STALL_MS without the queue draining, the connection is closed.
+ *
+ * BEP 3 (handshake and messages), BEP 10 (reserved bit 0x10 in byte 5).
  */
-import { Socket, connect as netConnect } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { ProtocolError } from '../errors.js';
-import { Bitfield } from '../util/bitfield.js';
+import type { PeerAddr } from '../util/address.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
 import { RateMeter } from '../util/rate.js';
 import {
   BLOCK_SIZE,
@@ -33,44 +44,38 @@ export type CloseReason =
   | 'remote-closed'
   | 'socket-error'
   | 'idle'
+  | 'slow-reader'
   | 'not-useful'
   | 'duplicate'
   | 'banned'
+  | 'evicted'
   | 'shutdown';
 
 export interface PeerHandler {
   onOpen(peer: PeerConnection): void;
   onMessage(peer: PeerConnection, msg: Message): void;
   onClose(peer: PeerConnection, reason: CloseReason, detail: string): void;
-  /** The socket's write buffer emptied: more blocks may be sent. */
+  /** The stream's write queue emptied: more blocks may be sent. */
   onDrain(peer: PeerConnection): void;
+  /** The handler itself threw: a bug of ours, not the peer's doing. */
+  onBug(peer: PeerConnection, error: unknown): void;
 }
 
 export interface PeerOptions {
   infoHash: Buffer;
   peerId: Buffer;
   reserved: Buffer;
-  pieceCount: number;
   maxMessageBytes: number;
   handshakeTimeoutMs: number;
-  now: () => number;
-  /**
-   * One buffer that outgoing connections read into (Node's `onread`), shared by all of them:
-   * messages handed to the handler are views of it, valid only during onMessage, so the
-   * handler copies what it keeps. No per-read allocation: the hot path allocates nothing.
-   */
-  readBuffer?: Buffer;
+  clock: Clock;
 }
 
-/** A block the peer asked us for (upload side). */
-export interface IncomingRequest {
-  index: number;
-  begin: number;
-  length: number;
-}
-
-/** Requests we queue per peer: what we advertise as `reqq`; more are dropped, never buffered. */
-export const MAX_INCOMING_REQUESTS = 500;
+/** Above this many queued bytes we stop reading from the peer until it drains. */
+export const WRITE_PAUSE_BYTES = 2 * 1024 * 1024;
+/** A peer that lets this much pile up is not reading at all: closed. */
+export const WRITE_LIMIT_BYTES = 8 * 1024 * 1024;
+/** A write queue that has not drained for this long belongs to a peer that stopped reading. */
+export const WRITE_STALL_MS = 60_000;
 
 export interface Outstanding {
   piece: number;
@@ -80,108 +85,72 @@ export interface Outstanding {
   sentAt: number;
 }
 
-let nextPeerId = 1;
+export interface PeerStreamInit {
+  /** Session-unique number (the picker's peer id), given by the session's peer set. */
+  id: number;
+  stream: Duplex;
+  address: PeerAddr;
+  /** We dialled it (we send our handshake first). */
+  outgoing: boolean;
+  /**
+   * The transport delivers bytes by calling `ingest` itself (a TCP socket reading into a shared
+   * buffer through Node's `onread`); otherwise the connection listens to 'data'.
+   */
+  externalReads?: boolean;
+  /** What carries it, for display: 'tcp', 'tcp+rc4', 'utp'... */
+  transport?: string;
+}
 
 export class PeerConnection {
-  /** Session-unique number, used as the picker's peer id. */
-  readonly id = nextPeerId++;
+  readonly id: number;
+  readonly stream: Duplex;
+  readonly address: PeerAddr;
+  readonly outgoing: boolean;
+  readonly transport: string;
   readonly framer: Framer;
   remote: Handshake | null = null;
-  bitfield: Bitfield;
-  /** The peer has every piece (bitfield or haves say so). */
-  get isSeed(): boolean {
-    return this.bitfield.complete;
-  }
 
   amChoking = true;
   amInterested = false;
   peerChoking = true;
   peerInterested = false;
-  snubbed = false;
-  /** From the BEP 10 handshake: how many requests the peer queues (0 = unknown). */
-  reqq = 0;
 
   readonly outstanding = new Map<number, Outstanding>();
-  /** Blocks the peer asked for that we have not sent yet, oldest first. */
-  incoming: IncomingRequest[] = [];
-  /** Disk reads in flight for this peer's requests. */
-  reading = 0;
-  /** Set while this peer's uploads wait for the rate limit. */
-  serveTimer: NodeJS.Timeout | null = null;
-  /** Requests that broke the rules (piece we lack, out of range, too long). */
-  invalidRequests = 0;
   /** Requests cancelled recently: a block for them may still arrive (BEP 3 allows the race). */
   readonly cancelled = new Map<number, number>();
   readonly download = new RateMeter();
   readonly upload = new RateMeter();
   lastReceivedAt: number;
   lastSentAt: number;
-  lastPieceAt: number;
   private closed = false;
-  private handshakeTimer: NodeJS.Timeout | null = null;
-  private readsPaused = false;
+  private handshakeTimer: TimerHandle | null;
+  private stallTimer: TimerHandle | null = null;
+  /** Why reads are paused: the session's disk back-pressure, our own write queue, or both. */
+  private pausedBySession = false;
+  private pausedByWrites = false;
 
-  private constructor(
-    readonly socket: Socket,
-    readonly address: { host: string; port: number },
-    readonly outgoing: boolean,
+  constructor(
+    init: PeerStreamInit,
     private readonly opts: PeerOptions,
     private readonly handler: PeerHandler,
   ) {
+    this.id = init.id;
+    this.stream = init.stream;
+    this.address = init.address;
+    this.outgoing = init.outgoing;
+    this.transport = init.transport ?? 'tcp';
     this.framer = new Framer({ maxMessageBytes: opts.maxMessageBytes });
-    this.bitfield = new Bitfield(opts.pieceCount);
-    const now = opts.now();
+    const now = opts.clock.now();
     this.lastReceivedAt = now;
     this.lastSentAt = now;
-    this.lastPieceAt = now;
-    socket.setNoDelay(true);
-    // Sockets created with a shared read buffer deliver through onread (see connect()).
-    if (!opts.readBuffer || !outgoing) socket.on('data', (chunk: Buffer) => this.onData(chunk, false));
-    socket.on('error', (e: Error) => this.close('socket-error', e.message));
-    socket.on('close', () => this.close('remote-closed', 'connection closed by peer'));
-    socket.on('drain', () => {
-      if (!this.closed) this.handler.onDrain(this);
-    });
-    this.handshakeTimer = setTimeout(() => this.close('handshake-timeout', 'no handshake in time'), opts.handshakeTimeoutMs);
-  }
-
-  /** Dials a peer; the handshake is sent as soon as the TCP connection is up. */
-  static connect(
-    address: { host: string; port: number },
-    opts: PeerOptions,
-    handler: PeerHandler,
-    connectTimeoutMs: number,
-  ): PeerConnection {
-    let peer: PeerConnection | null = null;
-    const socket = opts.readBuffer
-      ? netConnect({
-          host: address.host,
-          port: address.port,
-          onread: {
-            buffer: opts.readBuffer,
-            callback: (n: number, buf: Uint8Array): boolean => {
-              peer?.onData(buf.subarray(0, n) as Buffer, true);
-              return true; // false would pause the socket; pausing is pauseReads()' job
-            },
-          },
-        })
-      : netConnect({ host: address.host, port: address.port });
-    peer = new PeerConnection(socket, address, true, opts, handler);
-    socket.setTimeout(connectTimeoutMs, () => peer.close('connect-timeout', 'no answer'));
-    socket.once('connect', () => {
-      socket.setTimeout(0);
-      peer.sendRaw(encodeHandshake({ reserved: opts.reserved, infoHash: opts.infoHash, peerId: opts.peerId }));
-    });
-    socket.once('error', (e: NodeJS.ErrnoException) => {
-      if (!socket.remoteAddress) peer.close('connect-failed', e.code ?? e.message);
-    });
-    return peer;
-  }
-
-  /** Wraps an incoming connection; we answer the handshake once we have read theirs. */
-  static accept(socket: Socket, opts: PeerOptions, handler: PeerHandler): PeerConnection {
-    const host = (socket.remoteAddress ?? '?').replace(/^::ffff:/, '');
-    return new PeerConnection(socket, { host, port: socket.remotePort ?? 0 }, false, opts, handler);
+    const s = this.stream;
+    if (!init.externalReads) s.on('data', (chunk: Buffer) => this.ingest(chunk, false));
+    s.on('error', (e: Error) => this.close('socket-error', e.message));
+    s.on('close', () => this.close('remote-closed', 'connection closed by peer'));
+    s.on('end', () => this.close('remote-closed', 'connection closed by peer'));
+    s.on('drain', () => this.onStreamDrain());
+    this.handshakeTimer = opts.clock.setTimeout(() => this.close('handshake-timeout', 'no handshake in time'), opts.handshakeTimeoutMs);
+    if (this.outgoing) this.sendRaw(encodeHandshake({ reserved: opts.reserved, infoHash: opts.infoHash, peerId: opts.peerId }));
   }
 
   get isOpen(): boolean {
@@ -197,7 +166,6 @@ export class PeerConnection {
     switch (msg.type) {
       case 'choke':
         this.amChoking = true;
-        this.incoming = []; // BEP 3: choking discards the peer's pending requests
         break;
       case 'unchoke':
         this.amChoking = false;
@@ -214,25 +182,24 @@ export class PeerConnection {
     this.sendRaw(encodeMessage(msg));
   }
 
-  /** Sends a block without copying it: header, then the block itself. */
+  /** Sends a block without copying it: header, then the block itself, in one write. */
   sendPiece(index: number, begin: number, block: Buffer): void {
     if (this.closed) return;
-    // Header and block leave in one write (one segment, one system call), not two.
-    this.socket.cork();
-    this.socket.write(encodePieceHeader(index, begin, block.length));
+    this.stream.cork();
+    this.sendRaw(encodePieceHeader(index, begin, block.length));
     this.sendRaw(block);
-    this.socket.uncork();
-    this.upload.add(block.length, this.opts.now());
+    this.stream.uncork();
+    this.upload.add(block.length, this.opts.clock.now());
   }
 
-  /** Bytes queued in the socket but not yet handed to the kernel (upload backpressure). */
+  /** Bytes queued in the stream but not yet handed to the kernel (upload back-pressure). */
   get writeQueueBytes(): number {
-    return this.socket.writableLength;
+    return this.stream.writableLength;
   }
 
   request(piece: number, block: number, length: number): void {
     const begin = block * BLOCK_SIZE;
-    this.outstanding.set(key(piece, block), { piece, block, begin, length, sentAt: this.opts.now() });
+    this.outstanding.set(key(piece, block), { piece, block, begin, length, sentAt: this.opts.clock.now() });
     this.send({ type: 'request', index: piece, begin, length });
   }
 
@@ -242,7 +209,7 @@ export class PeerConnection {
     const o = this.outstanding.get(k);
     if (!o) return;
     this.outstanding.delete(k);
-    this.cancelled.set(k, this.opts.now());
+    this.cancelled.set(k, this.opts.clock.now());
     this.send({ type: 'cancel', index: piece, begin: o.begin, length: o.length });
   }
 
@@ -251,6 +218,11 @@ export class PeerConnection {
     const all = [...this.outstanding.values()];
     this.outstanding.clear();
     return all;
+  }
+
+  /** Forgets cancelled requests older than `ms` (a late block for them is then unrequested). */
+  expireCancelled(now: number, ms: number): void {
+    for (const [k, at] of this.cancelled) if (now - at > ms) this.cancelled.delete(k);
   }
 
   /**
@@ -272,60 +244,103 @@ export class PeerConnection {
     return null;
   }
 
+  /** The session's disk is behind: stop reading (resumeReads undoes it). */
   pauseReads(): void {
-    if (!this.readsPaused && !this.closed) {
-      this.readsPaused = true;
-      this.socket.pause();
-    }
+    this.pausedBySession = true;
+    this.updatePause();
   }
 
   resumeReads(): void {
-    if (this.readsPaused && !this.closed) {
-      this.readsPaused = false;
-      this.socket.resume();
-    }
+    this.pausedBySession = false;
+    this.updatePause();
   }
 
   close(reason: CloseReason, detail = ''): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
-    if (this.serveTimer) clearTimeout(this.serveTimer);
-    this.socket.destroy();
+    this.handshakeTimer?.cancel();
+    this.stallTimer?.cancel();
+    this.stream.destroy();
     this.handler.onClose(this, reason, detail);
   }
 
-  private sendRaw(buf: Buffer): void {
-    this.lastSentAt = this.opts.now();
-    this.socket.write(buf);
-  }
-
-  /** `shared`: the chunk is the shared read buffer, reused after this call returns. */
-  private onData(chunk: Buffer, shared: boolean): void {
+  /**
+   * Bytes from the peer, in order. `shared`: the chunk is a buffer the transport reuses after
+   * this call returns (the framer then copies what it keeps).
+   */
+  ingest(chunk: Buffer, shared: boolean): void {
     if (this.closed) return;
-    this.lastReceivedAt = this.opts.now();
-    // Everything the handler sends in answer to this chunk (requests, haves, cancels) leaves in
-    // one write instead of one per message: on loopback each small write costs a system call
-    // and the receiver's processing too.
-    this.socket.cork();
+    this.lastReceivedAt = this.opts.clock.now();
+    // Everything sent in answer to this chunk (requests, haves, cancels) leaves in one write.
+    this.stream.cork();
     try {
       this.framer.push(chunk);
       if (this.remote === null && !this.readHandshake()) return;
       for (let msg = this.framer.next(); msg !== null; msg = this.framer.next()) {
-        if (msg.type === 'piece') {
-          this.download.add(msg.block.length, this.lastReceivedAt);
-          this.lastPieceAt = this.lastReceivedAt;
-        }
-        this.handler.onMessage(this, msg);
-        if (this.closed) return;
+        if (msg.type === 'piece') this.download.add(msg.block.length, this.lastReceivedAt);
+        if (!this.deliver(msg)) return;
       }
     } catch (e) {
-      if (e instanceof ProtocolError) this.close('protocol-error', e.message);
-      else this.close('protocol-error', `internal: ${(e as Error).message}`);
+      // Only the codecs run here outside deliver(): anything they throw is the peer's bytes.
+      this.close('protocol-error', e instanceof ProtocolError ? e.message : `undecodable: ${(e as Error).message}`);
     } finally {
       if (shared && !this.closed) this.framer.detach();
-      if (!this.socket.destroyed) this.socket.uncork();
+      if (!this.stream.destroyed) this.stream.uncork();
     }
+  }
+
+  /** Hands one message to the handler; false when the connection is gone afterwards. */
+  private deliver(msg: Message): boolean {
+    try {
+      this.handler.onMessage(this, msg);
+    } catch (e) {
+      if (e instanceof ProtocolError) {
+        // The session found the message invalid for this torrent (a bitfield of the wrong size).
+        this.close('protocol-error', e.message);
+      } else {
+        this.close('shutdown', 'internal error');
+        this.handler.onBug(this, e);
+      }
+      return false;
+    }
+    return !this.closed;
+  }
+
+  private sendRaw(buf: Buffer): void {
+    this.lastSentAt = this.opts.clock.now();
+    this.stream.write(buf);
+    const queued = this.stream.writableLength;
+    if (queued > WRITE_LIMIT_BYTES) {
+      this.close('slow-reader', `${queued} bytes queued and not read`);
+      return;
+    }
+    if (queued > WRITE_PAUSE_BYTES && !this.pausedByWrites) {
+      this.pausedByWrites = true;
+      this.updatePause();
+      this.stallTimer = this.opts.clock.setTimeout(() => this.close('slow-reader', 'stopped reading what we send'), WRITE_STALL_MS);
+    }
+  }
+
+  private onStreamDrain(): void {
+    if (this.closed) return;
+    if (this.pausedByWrites) {
+      this.pausedByWrites = false;
+      this.stallTimer?.cancel();
+      this.stallTimer = null;
+      this.updatePause();
+    }
+    try {
+      this.handler.onDrain(this);
+    } catch (e) {
+      this.close('shutdown', 'internal error');
+      this.handler.onBug(this, e);
+    }
+  }
+
+  private updatePause(): void {
+    if (this.closed) return;
+    if (this.pausedBySession || this.pausedByWrites) this.stream.pause();
+    else this.stream.resume();
   }
 
   private readHandshake(): boolean {
@@ -341,13 +356,16 @@ export class PeerConnection {
       this.close('self-connection', 'connected to ourselves');
       return false;
     }
-    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer?.cancel();
     this.handshakeTimer = null;
-    if (!this.outgoing) {
-      this.sendRaw(encodeHandshake({ reserved: this.opts.reserved, infoHash: this.opts.infoHash, peerId: this.opts.peerId }));
-    }
+    if (!this.outgoing) this.sendRaw(encodeHandshake({ reserved: this.opts.reserved, infoHash: this.opts.infoHash, peerId: this.opts.peerId }));
     this.remote = hs;
-    this.handler.onOpen(this);
+    try {
+      this.handler.onOpen(this);
+    } catch (e) {
+      this.close('shutdown', 'internal error');
+      this.handler.onBug(this, e);
+    }
     return !this.closed;
   }
 }

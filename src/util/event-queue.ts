@@ -1,17 +1,19 @@
 /**
  * A bounded queue the engine pushes typed events into and a consumer pulls from with
- * `for await`. The engine never waits on it and runs no consumer code; when the consumer falls
- * behind by more than `capacity` events, the oldest are dropped and counted.
+ * `for await`. The engine never waits on it and runs no consumer code. When the consumer falls
+ * behind by more than `capacity` events, the oldest droppable event (telemetry: pieces, peers,
+ * warnings) is dropped and counted; events pushed as not droppable (lifecycle) are never dropped
+ * (there are only a handful of them per session, so the bound still holds).
  */
 export class EventQueue<T> implements AsyncIterable<T> {
-  private readonly items: T[] = [];
+  private readonly items: { item: T; droppable: boolean }[] = [];
   private waiter: ((r: IteratorResult<T>) => void) | null = null;
   private ended = false;
   dropped = 0;
 
   constructor(private readonly capacity = 1000) {}
 
-  push(item: T): void {
+  push(item: T, droppable = true): void {
     if (this.ended) return;
     if (this.waiter) {
       const w = this.waiter;
@@ -19,10 +21,13 @@ export class EventQueue<T> implements AsyncIterable<T> {
       w({ value: item, done: false });
       return;
     }
-    this.items.push(item);
+    this.items.push({ item, droppable });
     if (this.items.length > this.capacity) {
-      this.items.shift();
-      this.dropped++;
+      const i = this.items.findIndex((e) => e.droppable);
+      if (i >= 0) {
+        this.items.splice(i, 1);
+        this.dropped++;
+      }
     }
   }
 
@@ -38,8 +43,8 @@ export class EventQueue<T> implements AsyncIterable<T> {
   [Symbol.asyncIterator](): AsyncIterator<T> {
     return {
       next: (): Promise<IteratorResult<T>> => {
-        const item = this.items.shift();
-        if (item !== undefined) return Promise.resolve({ value: item, done: false });
+        const e = this.items.shift();
+        if (e !== undefined) return Promise.resolve({ value: e.item, done: false });
         if (this.ended) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve) => {
           this.waiter = resolve;

@@ -1,0 +1,109 @@
+/**
+ * The session's side of one live connection: what the peer told us about the torrent (its
+ * pieces, its BEP 10 handshake), how we judge it (snubbed, how many of its pieces we want) and
+ * what it asked of us (the upload queue). The PeerConnection below keeps only wire state.
+ *
+ * Before the metadata is known (magnet phase) the piece count is unknown: the peer's bitfield
+ * and haves are held raw (bounded by the framer's message limit and MAX_PENDING_HAVES) and
+ * applied by `learnPieceCount`, so the connection survives into the download.
+ */
+import type { PeerConnection } from '../peer/index.js';
+import { Bitfield } from '../util/bitfield.js';
+import type { PeerEntry } from './peer-set.js';
+
+/** Haves remembered before the piece count is known; past it they are dropped (the bitfield
+ * and later haves still count). */
+export const MAX_PENDING_HAVES = 4096;
+
+export interface UploadRequest {
+  index: number;
+  begin: number;
+  length: number;
+}
+
+export interface PeerExtensions {
+  /** The peer's ids for our extensions (BEP 10 `m`). */
+  metadata?: number;
+  pex?: number;
+  /** Where it accepts connections (BEP 10 `p`). */
+  listenPort?: number;
+  /** BEP 9 metadata_size it announced. */
+  metadataSize?: number;
+}
+
+export class LivePeer {
+  /** Pieces it has; null until the piece count is known. */
+  bitfield: Bitfield | null = null;
+  private pendingBitfield: Buffer | null = null;
+  private pendingHaves = new Set<number>();
+  ext: PeerExtensions = {};
+  /** Whether its BEP 10 handshake has arrived. */
+  extendedSeen = false;
+  /** Requests it will queue for us (BEP 10 `reqq`); 0 = not said. */
+  reqq = 0;
+  snubbed = false;
+  /** Pieces it has that we want and lack: interested exactly while > 0. */
+  interesting = 0;
+  /** Blocks it asked for that we have not sent yet, oldest first (bounded by MAX_UPLOAD_QUEUE). */
+  uploadQueue: UploadRequest[] = [];
+  /** Disk reads in flight for its requests. */
+  reading = 0;
+  /** Set while its uploads wait for the upload limit. */
+  serveTimer: { cancel(): void } | null = null;
+  invalidRequests = 0;
+  /** Addresses our PEX messages told it about, and when we last sent one. */
+  pexSent = new Set<string>();
+  lastPexAt = -Infinity;
+  /** When it became live (eviction prefers long-idle peers). */
+  readonly since: number;
+  /** Rate limit on messages that make us answer (metadata requests): count in the current second. */
+  answerWindow = { start: 0, count: 0 };
+
+  constructor(
+    readonly conn: PeerConnection,
+    readonly entry: PeerEntry,
+    now: number,
+  ) {
+    this.since = now;
+  }
+
+  get id(): number {
+    return this.conn.id;
+  }
+
+  get isSeed(): boolean {
+    return this.bitfield !== null && this.bitfield.complete;
+  }
+
+  /** A bitfield message; raw until the piece count is known. Returns whether it was applied. */
+  setBitfield(bits: Buffer, pieceCount: number | null): boolean {
+    if (pieceCount === null) {
+      this.pendingBitfield = Buffer.from(bits);
+      return false;
+    }
+    this.bitfield = new Bitfield(pieceCount, bits);
+    return true;
+  }
+
+  /** A have before the piece count is known. */
+  holdHave(index: number): void {
+    if (this.pendingHaves.size < MAX_PENDING_HAVES) this.pendingHaves.add(index);
+  }
+
+  /**
+   * The metadata arrived: builds the bitfield from what was held. Returns the raw bitfield to
+   * validate (null if none came) and the haves to apply after it.
+   */
+  takePending(): { bitfield: Buffer | null; haves: number[] } {
+    const out = { bitfield: this.pendingBitfield, haves: [...this.pendingHaves] };
+    this.pendingBitfield = null;
+    this.pendingHaves = new Set();
+    return out;
+  }
+
+  /** Counts one more answer-worthy message this second; false past `perSecond`. */
+  allowAnswer(now: number, perSecond: number): boolean {
+    if (now - this.answerWindow.start >= 1000) this.answerWindow = { start: now, count: 0 };
+    return ++this.answerWindow.count <= perSecond;
+  }
+}

@@ -1,0 +1,249 @@
+/**
+ * The peer set: one entry per address, whatever told us of it, and the state it is in. Pure: time
+ * is passed in; the session dials what `toDial` returns and reports back.
+ *
+ * Entry states (one at a time; only the verbs below move them):
+ *   queued ──dialing──> connecting ──connected──> live ──closed──> backoff ──(time)──> queued
+ *      │                    └──────closed────────────────────────────┘
+ *      └─ any ──ban──> banned (never dialled or accepted again this session)
+ *   closed(notNeeded) ──> not-needed (both seeds, or a peer useless in this phase: not redialled
+ *   until `wakeNotNeeded`, e.g. when the session starts downloading again)
+ * Incoming connections get an entry too (state live, source 'incoming').
+ *
+ * Bounds and fairness (a hostile source must not crowd out an honest one):
+ * - at most MAX_ENTRIES addresses; when full, a new address evicts a failed or queued entry of
+ *   the source that holds the most entries (so a PEX or DHT flood evicts its own), never a live
+ *   or connecting one; if that source is the one adding, the newcomer replaces its own oldest;
+ * - `toDial` prefers fewer failures, then the more trusted source (manual, magnet, tracker,
+ *   incoming, dht, pex), then the oldest: a tracker's answer is dialled before a PEX flood;
+ * - live + connecting <= maxPeers; connecting <= maxHalfOpen;
+ * - a failed or unproductive connection waits RETRY_BASE_MS, doubling up to RETRY_MAX_MS;
+ * - banned: the address (and, off loopback, the whole host), at most MAX_BANNED remembered.
+ */
+import type { PeerSource } from '../discovery/index.js';
+import { InternalError } from '../errors.js';
+import { addrKey, isLoopback, type PeerAddr } from '../util/address.js';
+
+export type EntryState = 'queued' | 'connecting' | 'live' | 'backoff' | 'banned' | 'not-needed';
+
+export interface PeerEntry {
+  readonly key: string;
+  readonly addr: PeerAddr;
+  source: PeerSource;
+  state: EntryState;
+  failures: number;
+  nextAttemptAt: number;
+  readonly addedAt: number;
+  /** The connection's id while connecting or live. */
+  connId: number | null;
+}
+
+export const MAX_ENTRIES = 2000;
+export const MAX_BANNED = 10_000;
+export const MAX_HALF_OPEN = 16;
+export const RETRY_BASE_MS = 5_000;
+export const RETRY_MAX_MS = 5 * 60_000;
+
+const SOURCE_RANK: Record<PeerSource, number> = { manual: 0, magnet: 1, tracker: 2, incoming: 3, dht: 4, pex: 5 };
+
+export class PeerSet {
+  private readonly entries = new Map<string, PeerEntry>();
+  private readonly bannedHosts = new Set<string>();
+  private readonly bySource = new Map<PeerSource, number>();
+  private connecting = 0;
+  private live = 0;
+
+  constructor(
+    private readonly maxPeers: number,
+    private readonly maxHalfOpen = MAX_HALF_OPEN,
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get liveCount(): number {
+    return this.live;
+  }
+
+  get connectingCount(): number {
+    return this.connecting;
+  }
+
+  get(addr: PeerAddr): PeerEntry | undefined {
+    return this.entries.get(addrKey(addr));
+  }
+
+  isBanned(addr: PeerAddr): boolean {
+    return (!isLoopback(addr.host) && this.bannedHosts.has(addr.host)) || this.entries.get(addrKey(addr))?.state === 'banned';
+  }
+
+  /** Entries that could still be dialled, now or after their backoff. */
+  get usable(): number {
+    let n = 0;
+    for (const e of this.entries.values()) if (e.state !== 'banned' && e.state !== 'not-needed') n++;
+    return n;
+  }
+
+  /** A new address from `source`; known addresses keep their state (and their best source). */
+  add(addr: PeerAddr, source: PeerSource, now: number): 'added' | 'known' | 'banned' | 'full' {
+    const k = addrKey(addr);
+    const known = this.entries.get(k);
+    if (known) {
+      if (SOURCE_RANK[source] < SOURCE_RANK[known.source]) this.retag(known, source);
+      return known.state === 'banned' ? 'banned' : 'known';
+    }
+    if (this.isBanned(addr)) return 'banned';
+    if (this.entries.size >= MAX_ENTRIES && !this.evictFor(source)) return 'full';
+    const e: PeerEntry = { key: k, addr, source, state: 'queued', failures: 0, nextAttemptAt: now, addedAt: now, connId: null };
+    this.entries.set(k, e);
+    this.bySource.set(source, (this.bySource.get(source) ?? 0) + 1);
+    return 'added';
+  }
+
+  /** Room for more connections (outgoing or incoming). */
+  get hasRoom(): boolean {
+    return this.live + this.connecting < this.maxPeers;
+  }
+
+  /** Up to the free room, the entries to dial now, best first. Marks nothing: call dialing(). */
+  toDial(now: number): PeerEntry[] {
+    const room = Math.min(this.maxPeers - this.live - this.connecting, this.maxHalfOpen - this.connecting);
+    if (room <= 0) return [];
+    const ready: PeerEntry[] = [];
+    for (const e of this.entries.values()) {
+      if (e.state === 'backoff' && e.nextAttemptAt <= now) e.state = 'queued';
+      if (e.state === 'queued') ready.push(e);
+    }
+    ready.sort((a, b) => a.failures - b.failures || SOURCE_RANK[a.source] - SOURCE_RANK[b.source] || a.addedAt - b.addedAt);
+    return ready.slice(0, room);
+  }
+
+  dialing(e: PeerEntry, connId: number): void {
+    this.expect(e, ['queued']);
+    this.move(e, 'connecting');
+    e.connId = connId;
+  }
+
+  /** The handshake completed on an outgoing connection. */
+  connected(e: PeerEntry): void {
+    this.expect(e, ['connecting']);
+    this.move(e, 'live');
+  }
+
+  /**
+   * An incoming connection from `addr` (its source port: not where it listens). Null when
+   * banned or full; the entry is live at once (its handshake is the connection's business).
+   */
+  incoming(addr: PeerAddr, connId: number, now: number): PeerEntry | null {
+    if (this.isBanned(addr) || !this.hasRoom) return null;
+    const k = addrKey(addr);
+    let e = this.entries.get(k);
+    if (e && (e.state === 'live' || e.state === 'connecting')) return null;
+    if (!e) {
+      if (this.entries.size >= MAX_ENTRIES && !this.evictFor('incoming')) return null;
+      e = { key: k, addr, source: 'incoming', state: 'queued', failures: 0, nextAttemptAt: now, addedAt: now, connId: null };
+      this.entries.set(k, e);
+      this.bySource.set('incoming', (this.bySource.get('incoming') ?? 0) + 1);
+    }
+    this.move(e, 'live');
+    e.connId = connId;
+    return e;
+  }
+
+  /**
+   * The connection ended. `useful`: it delivered data (failures start over); `notNeeded`: do not
+   * redial until woken; `ban`: never again. Incoming entries are forgotten (their port was
+   * ephemeral) unless banned.
+   */
+  closed(e: PeerEntry, now: number, how: { useful: boolean; ban?: boolean; notNeeded?: boolean }): void {
+    this.expect(e, ['connecting', 'live']);
+    e.connId = null;
+    if (how.ban) {
+      this.ban(e);
+      return;
+    }
+    if (e.source === 'incoming') {
+      this.move(e, 'backoff');
+      this.remove(e);
+      return;
+    }
+    if (how.notNeeded) {
+      this.move(e, 'not-needed');
+      return;
+    }
+    e.failures = how.useful ? 0 : e.failures + 1;
+    e.nextAttemptAt = now + Math.min(RETRY_BASE_MS * 2 ** Math.max(0, e.failures - 1), RETRY_MAX_MS);
+    this.move(e, 'backoff');
+  }
+
+  ban(e: PeerEntry): void {
+    if (e.state === 'live' || e.state === 'connecting') e.connId = null;
+    this.move(e, 'banned');
+    if (!isLoopback(e.addr.host) && this.bannedHosts.size < MAX_BANNED) this.bannedHosts.add(e.addr.host);
+  }
+
+  /** Entries parked as not-needed may be dialled again (e.g. the phase changed). */
+  wakeNotNeeded(now: number): void {
+    for (const e of this.entries.values()) {
+      if (e.state === 'not-needed') {
+        this.move(e, 'backoff');
+        e.nextAttemptAt = now;
+      }
+    }
+  }
+
+  /** Every address that is not banned (for a summary or the next session). */
+  addresses(): PeerAddr[] {
+    return [...this.entries.values()].filter((e) => e.state !== 'banned').map((e) => e.addr);
+  }
+
+  /** One character per entry in insertion order (q c l b x n): tests read states from strings. */
+  toString(): string {
+    const ch: Record<EntryState, string> = { queued: 'q', connecting: 'c', live: 'l', backoff: 'b', banned: 'x', 'not-needed': 'n' };
+    return [...this.entries.values()].map((e) => ch[e.state]).join('');
+  }
+
+  private move(e: PeerEntry, to: EntryState): void {
+    if (e.state === 'connecting') this.connecting--;
+    if (e.state === 'live') this.live--;
+    if (to === 'connecting') this.connecting++;
+    if (to === 'live') this.live++;
+    e.state = to;
+  }
+
+  private expect(e: PeerEntry, states: EntryState[]): void {
+    if (!states.includes(e.state)) throw new InternalError(`peer set: ${e.key} is ${e.state}, expected ${states.join(' or ')}`);
+  }
+
+  private retag(e: PeerEntry, source: PeerSource): void {
+    this.bySource.set(e.source, (this.bySource.get(e.source) ?? 1) - 1);
+    this.bySource.set(source, (this.bySource.get(source) ?? 0) + 1);
+    e.source = source;
+  }
+
+  private remove(e: PeerEntry): void {
+    this.entries.delete(e.key);
+    this.bySource.set(e.source, (this.bySource.get(e.source) ?? 1) - 1);
+  }
+
+  /** Frees one slot for a newcomer from `source`; false if nothing may be evicted. */
+  private evictFor(source: PeerSource): boolean {
+    let biggest: PeerSource = source;
+    for (const [s, n] of this.bySource) if (n > (this.bySource.get(biggest) ?? 0)) biggest = s;
+    const victim = this.victimOf(biggest) ?? this.victimOf(source);
+    if (!victim) return false;
+    this.remove(victim);
+    return true;
+  }
+
+  /** The least promising idle entry of a source: most failures first, then the oldest. */
+  private victimOf(source: PeerSource): PeerEntry | null {
+    let best: PeerEntry | null = null;
+    for (const e of this.entries.values()) {
+      if (e.source !== source || (e.state !== 'queued' && e.state !== 'backoff' && e.state !== 'not-needed')) continue;
+      if (!best || e.failures > best.failures || (e.failures === best.failures && e.addedAt < best.addedAt)) best = e;
+    }
+    return best;
+  }
+}

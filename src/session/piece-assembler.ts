@@ -1,0 +1,174 @@
+/**
+ * The piece assembler: blocks in, verified pieces out to storage. Verify, then write: a piece's
+ * bytes reach storage only after its SHA-1 matched; on a mismatch the picker gets the piece back
+ * and smart ban learns who sent which block (a sole sender is proven bad at once).
+ *
+ * Owns: the buffers of pieces being assembled (each block copied once, from the socket's read
+ * buffer into its piece's pooled buffer), who sent each block, and the writes in flight.
+ * Invariants:
+ * - `unverifiedBytes` = the size of every piece being assembled; `diskQueueBytes` = the size of
+ *   every verified piece handed to storage and not yet written;
+ * - a piece is reported `written` only after storage resolved its write; a write that fails is
+ *   reported as a disk error at once (the session fails with it), never retried silently;
+ * - `drain()` resolves when every write in flight has settled (it awaits them, it does not poll).
+ */
+import { createHash } from 'node:crypto';
+import { RuntimeError } from '../errors.js';
+import type { PiecePicker } from '../picker/index.js';
+import type { Storage } from '../storage/storage.js';
+import { BLOCK_SIZE } from '../wire/index.js';
+import { PieceBufferPool } from './piece-buffers.js';
+import { SmartBan } from './smart-ban.js';
+
+/**
+ * Bytes of received but unverified blocks held in memory. Past it, requests go only to pieces
+ * already started (anacrolix's MaxUnverifiedBytes): memory does not grow with torrent size.
+ */
+export const MAX_UNVERIFIED_BYTES = 32 * 1024 * 1024;
+/** Bytes handed to storage but not yet written; past it, reads pause (libtorrent's disk queue). */
+export const DISK_HIGH_WATER_BYTES = 16 * 1024 * 1024;
+
+interface InProgress {
+  data: Buffer;
+  /** Who sent each block (for smart ban). */
+  senders: number[];
+}
+
+export interface AssemblerEvents {
+  /** A verified piece is on disk (or in the memory store). */
+  written(piece: number): void;
+  /** The piece failed its hash check; `liars` are proven to have sent bad blocks. */
+  failed(piece: number, liars: number[]): void;
+  /** A verified piece proved earlier senders of a bad copy wrong. */
+  liars(piece: number, liars: number[]): void;
+  /** Storage refused a write. */
+  diskError(error: RuntimeError): void;
+  /** The disk queue crossed its high-water mark (true) or went back under half of it (false). */
+  diskBusy(busy: boolean): void;
+}
+
+export class PieceAssembler {
+  private readonly inProgress = new Map<number, InProgress>();
+  private readonly writes = new Set<Promise<void>>();
+  private readonly smartBan = new SmartBan();
+  private readonly buffers: PieceBufferPool;
+  unverifiedBytes = 0;
+  diskQueueBytes = 0;
+  private busy = false;
+  private stopped = false;
+
+  constructor(
+    private readonly o: {
+      picker: PiecePicker;
+      storage: Storage;
+      /** The 20-byte SHA-1 of piece p. */
+      pieceHash: (piece: number) => Buffer;
+      pieceLength: number;
+      /** The store keeps the buffer (memory storage): do not recycle it. */
+      storeKeepsBuffers: boolean;
+      events: AssemblerEvents;
+    },
+  ) {
+    this.buffers = new PieceBufferPool(o.pieceLength, Math.ceil((MAX_UNVERIFIED_BYTES + DISK_HIGH_WATER_BYTES) / o.pieceLength) + 2);
+  }
+
+  /** Whether a new piece may be started without passing the unverified-bytes cap. */
+  get roomForNewPiece(): boolean {
+    return this.unverifiedBytes + this.o.pieceLength <= MAX_UNVERIFIED_BYTES;
+  }
+
+  get diskBusy(): boolean {
+    return this.busy;
+  }
+
+  /** A block the picker accepted (not a duplicate). Verifies the piece when it is complete. */
+  addBlock(peerId: number, piece: number, begin: number, block: Buffer, pieceComplete: boolean): void {
+    let ip = this.inProgress.get(piece);
+    if (!ip) {
+      const size = this.o.picker.pieceSize(piece);
+      ip = { data: this.buffers.take(size), senders: new Array<number>(this.o.picker.blocksInPiece(piece)).fill(0) };
+      this.inProgress.set(piece, ip);
+      this.unverifiedBytes += size;
+    }
+    // The one copy of the block: out of the socket's read buffer into its piece.
+    block.copy(ip.data, begin);
+    ip.senders[begin / BLOCK_SIZE] = peerId;
+    if (pieceComplete) this.verify(piece, ip);
+  }
+
+  /** Pieces being assembled (for status and tests). */
+  get piecesInProgress(): number {
+    return this.inProgress.size;
+  }
+
+  /** Resolves when every write in flight has settled. */
+  async drain(): Promise<void> {
+    while (this.writes.size > 0) await Promise.allSettled([...this.writes]);
+  }
+
+  /** Drops pieces being assembled (shutdown: only verified pieces were ever written). */
+  stop(): void {
+    this.stopped = true;
+    for (const ip of this.inProgress.values()) this.buffers.give(ip.data);
+    this.inProgress.clear();
+    this.unverifiedBytes = 0;
+  }
+
+  private verify(piece: number, ip: InProgress): void {
+    this.inProgress.delete(piece);
+    const size = ip.data.length;
+    this.unverifiedBytes -= size;
+    const { picker, events } = this.o;
+    if (!createHash('sha1').update(ip.data).digest().equals(this.o.pieceHash(piece))) {
+      picker.pieceFailed(piece);
+      const proven = this.smartBan.pieceFailed(piece, blocksOf(ip.data), ip.senders);
+      this.buffers.give(ip.data);
+      events.failed(piece, proven);
+      return;
+    }
+    picker.pieceVerified(piece);
+    const liars = this.smartBan.pieceVerified(piece, blocksOf(ip.data));
+    if (liars.length > 0) events.liars(piece, liars);
+    this.write(piece, ip.data);
+  }
+
+  private write(piece: number, data: Buffer): void {
+    this.diskQueueBytes += data.length;
+    this.updateBusy();
+    const w = this.o.storage.writePiece(piece, [data]).then(
+      () => {
+        this.diskQueueBytes -= data.length;
+        if (!this.o.storeKeepsBuffers) this.buffers.give(data);
+        this.updateBusy();
+        if (!this.stopped) this.o.events.written(piece);
+      },
+      (e: unknown) => {
+        this.diskQueueBytes -= data.length;
+        this.updateBusy();
+        const err = e instanceof RuntimeError ? e : new RuntimeError('ERR_DISK', `cannot write piece ${piece}: ${(e as Error).message}`, { cause: e });
+        this.o.events.diskError(err);
+      },
+    );
+    this.writes.add(w);
+    void w.finally(() => this.writes.delete(w));
+  }
+
+  private updateBusy(): void {
+    const over = this.diskQueueBytes > DISK_HIGH_WATER_BYTES;
+    const under = this.diskQueueBytes < DISK_HIGH_WATER_BYTES / 2;
+    if (over && !this.busy) {
+      this.busy = true;
+      this.o.events.diskBusy(true);
+    } else if (under && this.busy) {
+      this.busy = false;
+      this.o.events.diskBusy(false);
+    }
+  }
+}
+
+/** A piece's blocks as views (for smart ban's per-block comparison). */
+function blocksOf(data: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let o = 0; o < data.length; o += BLOCK_SIZE) out.push(data.subarray(o, o + BLOCK_SIZE));
+  return out;
+}

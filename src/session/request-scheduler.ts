@@ -1,0 +1,128 @@
+/**
+ * The request scheduler: for each live peer, what we should be asking of it, and the difference
+ * applied (as anacrolix's getDesiredRequestState / applyRequestState). Desired state, per peer:
+ * - interested  <=> we are downloading and the peer has a piece we want and lack
+ *   (`LivePeer.interesting`, kept as a count by the verbs below, O(1) per have);
+ * - requests    = desiredQueue(peer) blocks outstanding while it unchokes us and the disk keeps
+ *   up, chosen by the picker; new pieces are started only while the assembler has room.
+ * `update(peer)` applies the difference; every event that can change the desired state calls it
+ * (for that peer or, when blocks were freed, for all). Requests unanswered for REQUEST_TIMEOUT_MS
+ * go back to the picker and the peer is snubbed (one request at a time until it delivers).
+ *
+ * Owns nothing but the policy: the picker owns block states, the connection its outstanding list.
+ */
+import type { PiecePicker } from '../picker/index.js';
+import { BLOCK_SIZE } from '../wire/index.js';
+import type { LivePeer } from './live-peer.js';
+
+/** Queue depth: rate x this long, in blocks (libtorrent's request_queue_time). */
+export const REQUEST_QUEUE_SECONDS = 2;
+/** Depth before a rate is measured: enough to fill a fast link's first round trip. */
+export const MIN_QUEUE = 16;
+export const MAX_QUEUE = 1000;
+/** Without a BEP 10 `reqq` we assume what libtorrent and most clients accept. */
+export const DEFAULT_REQQ = 250;
+/** Requests are topped up when at least this many (or a quarter of the queue) are missing. */
+export const REQUEST_BATCH = 32;
+/** A request unanswered this long goes to other peers and its peer is snubbed. */
+export const REQUEST_TIMEOUT_MS = 15_000;
+
+export interface SchedulerContext {
+  picker: PiecePicker;
+  /** Downloading now (not fetching metadata, checking or seeding). */
+  downloading(): boolean;
+  /** The disk is behind: no new requests. */
+  diskBusy(): boolean;
+  /** New pieces may be started (the assembler's unverified-bytes cap). */
+  roomForNewPiece(): boolean;
+  now(): number;
+}
+
+export class RequestScheduler {
+  constructor(private readonly ctx: SchedulerContext) {}
+
+  /** Counts the wanted pieces a peer has (after its bitfield). O(pieceCount), once per bitfield. */
+  countInteresting(peer: LivePeer): void {
+    const { picker } = this.ctx;
+    let n = 0;
+    if (peer.bitfield) for (const p of peer.bitfield.ones()) if (picker.isWanted(p) && !picker.has(p)) n++;
+    peer.interesting = n;
+  }
+
+  /** The peer announced piece `p` (already added to its bitfield). */
+  onHave(peer: LivePeer, p: number): void {
+    const { picker } = this.ctx;
+    if (picker.isWanted(p) && !picker.has(p)) peer.interesting++;
+  }
+
+  /** Piece `p` became wanted (a stream window moved over it): its holders become interesting. */
+  onWanted(peers: Iterable<LivePeer>, p: number): void {
+    for (const peer of peers) if (peer.bitfield?.has(p)) peer.interesting++;
+  }
+
+  /** We now have piece `p`: it no longer makes its holders interesting. */
+  onVerified(peers: Iterable<LivePeer>, p: number): void {
+    for (const peer of peers) if (peer.bitfield?.has(p) && peer.interesting > 0) peer.interesting--;
+  }
+
+  /** Queue depth from the peer's measured rate (libtorrent's update_desired_queue_size). */
+  desiredQueue(peer: LivePeer): number {
+    if (peer.snubbed) return 1;
+    const rate = peer.conn.download.rate(this.ctx.now());
+    const fromRate = Math.ceil((rate * REQUEST_QUEUE_SECONDS) / BLOCK_SIZE);
+    const cap = peer.reqq > 0 ? peer.reqq : DEFAULT_REQQ;
+    return Math.min(Math.max(fromRate, MIN_QUEUE), MAX_QUEUE, cap);
+  }
+
+  /** Applies the desired interest and requests to one peer. */
+  update(peer: LivePeer): void {
+    const c = peer.conn;
+    if (!c.isOpen) return;
+    const wants = this.ctx.downloading() && peer.interesting > 0;
+    if (wants && !c.amInterested) c.send({ type: 'interested' });
+    else if (!wants && c.amInterested) c.send({ type: 'not-interested' });
+    if (wants) this.fill(peer);
+  }
+
+  updateAll(peers: Iterable<LivePeer>, except?: LivePeer): void {
+    for (const p of peers) if (p !== except) this.update(p);
+  }
+
+  /** The peer choked us or is gone: its outstanding requests go back to the picker. */
+  abortAll(peer: LivePeer): void {
+    for (const o of peer.conn.clearOutstanding()) this.ctx.picker.abortRequest(peer.id, { piece: o.piece, block: o.block });
+  }
+
+  /**
+   * Requests older than REQUEST_TIMEOUT_MS are cancelled and freed; the peer is snubbed.
+   * Returns whether any were (the caller then updates the other peers).
+   */
+  expire(peer: LivePeer, now: number): boolean {
+    let timedOut = false;
+    for (const o of [...peer.conn.outstanding.values()]) {
+      if (now - o.sentAt > REQUEST_TIMEOUT_MS) {
+        peer.conn.cancel(o.piece, o.block);
+        this.ctx.picker.abortRequest(peer.id, { piece: o.piece, block: o.block });
+        timedOut = true;
+      }
+    }
+    peer.conn.expireCancelled(now, REQUEST_TIMEOUT_MS);
+    if (timedOut) peer.snubbed = true;
+    return timedOut;
+  }
+
+  private fill(peer: LivePeer): void {
+    const c = peer.conn;
+    if (c.peerChoking || !c.amInterested || this.ctx.diskBusy() || !peer.bitfield) return;
+    const desired = this.desiredQueue(peer);
+    const want = desired - c.outstanding.size;
+    // Top the queue up in batches, not one block per arriving block: fewer picks, fewer writes.
+    if (want <= 0 || (c.outstanding.size > 0 && want < Math.min(REQUEST_BATCH, Math.ceil(desired / 4)))) return;
+    const { picker } = this.ctx;
+    const { blocks } = picker.pick(peer.id, peer.bitfield, want, { newPieces: this.ctx.roomForNewPiece() });
+    for (const b of blocks) {
+      picker.markRequested(peer.id, b);
+      c.request(b.piece, b.block, picker.blockLength(b.piece, b.block));
+    }
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * The uploader: who may download from us (the choker's decision applied), and serving their
+ * requests through the read cache within --upload-limit. Never advertises or serves what it
+ * cannot: a request is served only for a piece on disk (`canServe`), and a piece that cannot be
+ * read is reported so the session stops counting it as ours.
+ *
+ * Bounds: at most MAX_UPLOAD_QUEUE requests queued per peer (what we advertise as `reqq`; more
+ * are dropped, never buffered); at most MAX_READS_PER_PEER disk reads in flight per peer; blocks
+ * are read only while the peer's stream holds less than UPLOAD_HIGH_WATER_BYTES; a peer sending
+ * MAX_INVALID_REQUESTS invalid requests is dropped. BEP 3: requests while choked are dropped and
+ * choking a peer discards its queue.
+ */
+import type { ReadCache } from '../storage/read-cache.js';
+import type { Clock } from '../util/clock.js';
+import type { TokenBucket } from '../util/token-bucket.js';
+import { BLOCK_SIZE } from '../wire/index.js';
+import { chooseUnchoked, OPTIMISTIC_INTERVAL_MS, pickOptimistic, RECHOKE_INTERVAL_MS, REGULAR_UNCHOKE_SLOTS } from './choker.js';
+import type { LivePeer } from './live-peer.js';
+
+/** Requests we queue per peer: what we advertise as `reqq`. */
+export const MAX_UPLOAD_QUEUE = 500;
+/** Bytes queued in one peer's stream before we stop reading more blocks for it. */
+export const UPLOAD_HIGH_WATER_BYTES = 1024 * 1024;
+export const MAX_READS_PER_PEER = 4;
+export const MAX_INVALID_REQUESTS = 20;
+
+export interface UploaderOptions {
+  cache: ReadCache | null;
+  bucket: TokenBucket | null;
+  clock: Clock;
+  random: () => number;
+  /** We hold this piece on disk and may serve it. */
+  canServe: (piece: number) => boolean;
+  pieceSize: (piece: number) => number;
+  onUploaded: (bytes: number) => void;
+  /** A piece could not be read: the session stops claiming it. */
+  onReadError: (piece: number, error: Error) => void;
+}
+
+export class Uploader {
+  private lastRechokeAt = -Infinity;
+  private lastOptimisticAt = -Infinity;
+  private optimistic: number | null = null;
+
+  constructor(private readonly o: UploaderOptions) {}
+
+  /** Nothing to serve from (--no-save): never unchoke. */
+  get enabled(): boolean {
+    return this.o.cache !== null;
+  }
+
+  onRequest(peer: LivePeer, index: number, begin: number, length: number): void {
+    if (peer.conn.amChoking || !this.o.cache) return; // BEP 3: requests while choked are dropped
+    const valid = this.o.canServe(index) && length > 0 && length <= BLOCK_SIZE && begin + length <= this.o.pieceSize(index);
+    if (!valid) {
+      if (++peer.invalidRequests > MAX_INVALID_REQUESTS) peer.conn.close('protocol-error', 'too many invalid requests');
+      return;
+    }
+    if (peer.uploadQueue.length >= MAX_UPLOAD_QUEUE) return; // more than our reqq: dropped
+    peer.uploadQueue.push({ index, begin, length });
+    this.serve(peer);
+  }
+
+  onCancel(peer: LivePeer, index: number, begin: number, length: number): void {
+    const i = peer.uploadQueue.findIndex((r) => r.index === index && r.begin === begin && r.length === length);
+    if (i >= 0) peer.uploadQueue.splice(i, 1);
+  }
+
+  /** A free slot is given at once rather than at the next rechoke. */
+  onInterested(peer: LivePeer, peers: Iterable<LivePeer>): void {
+    if (!this.enabled || !peer.conn.amChoking) return;
+    let unchoked = 0;
+    for (const p of peers) if (p.conn.isOpen && !p.conn.amChoking) unchoked++;
+    if (unchoked < REGULAR_UNCHOKE_SLOTS + 1) this.unchoke(peer);
+  }
+
+  onNotInterested(peer: LivePeer): void {
+    if (!peer.conn.amChoking) this.choke(peer);
+  }
+
+  /** Sends queued blocks while the peer's stream has room; reads go through the read cache. */
+  serve(peer: LivePeer): void {
+    const c = peer.conn;
+    const cache = this.o.cache;
+    if (!cache) return;
+    while (peer.uploadQueue.length > 0 && peer.reading < MAX_READS_PER_PEER && c.writeQueueBytes < UPLOAD_HIGH_WATER_BYTES) {
+      const now = this.o.clock.now();
+      const wait = this.o.bucket ? this.o.bucket.take(peer.uploadQueue[0]!.length, now) : 0;
+      if (wait > 0) {
+        // Over --upload-limit: this peer's queue waits, then carries on where it stopped.
+        peer.serveTimer ??= this.o.clock.setTimeout(() => {
+          peer.serveTimer = null;
+          this.serve(peer);
+        }, wait);
+        return;
+      }
+      const r = peer.uploadQueue.shift()!;
+      peer.reading++;
+      cache.block(r.index, r.begin, r.length).then(
+        (block) => {
+          peer.reading--;
+          if (!c.isOpen || c.amChoking) return;
+          c.sendPiece(r.index, r.begin, block);
+          this.o.onUploaded(block.length);
+          this.serve(peer);
+        },
+        (e: unknown) => {
+          peer.reading--;
+          this.o.onReadError(r.index, e as Error);
+        },
+      );
+    }
+  }
+
+  /** Every RECHOKE_INTERVAL_MS: regular slots by rate; every OPTIMISTIC_INTERVAL_MS a new optimistic one. */
+  maybeRechoke(peers: readonly LivePeer[], seeding: boolean, now: number): void {
+    if (!this.enabled || now - this.lastRechokeAt < RECHOKE_INTERVAL_MS) return;
+    this.lastRechokeAt = now;
+    const open = peers.filter((p) => p.conn.isOpen);
+    const candidates = open.map((p) => ({
+      id: p.id,
+      interested: p.conn.peerInterested,
+      downloadRate: p.conn.download.rate(now),
+      uploadRate: p.conn.upload.rate(now),
+    }));
+    if (now - this.lastOptimisticAt >= OPTIMISTIC_INTERVAL_MS || (this.optimistic !== null && !open.some((p) => p.id === this.optimistic))) {
+      this.lastOptimisticAt = now;
+      this.optimistic = pickOptimistic(candidates, chooseUnchoked(candidates, { seeding, optimistic: null }), this.o.random);
+    }
+    const unchoke = chooseUnchoked(candidates, { seeding, optimistic: this.optimistic });
+    for (const p of open) {
+      if (unchoke.has(p.id) && p.conn.amChoking) this.unchoke(p);
+      else if (!unchoke.has(p.id) && !p.conn.amChoking) this.choke(p);
+    }
+  }
+
+  /** The peer is gone: its timer goes with it. */
+  drop(peer: LivePeer): void {
+    peer.serveTimer?.cancel();
+    peer.serveTimer = null;
+    peer.uploadQueue = [];
+  }
+
+  private unchoke(peer: LivePeer): void {
+    peer.conn.send({ type: 'unchoke' });
+  }
+
+  private choke(peer: LivePeer): void {
+    peer.conn.send({ type: 'choke' });
+    peer.uploadQueue = []; // BEP 3: choking discards the peer's pending requests
+  }
+}
