@@ -38,6 +38,11 @@ export const MAX_OPEN_FILES = 64;
 
 const OPEN_FLAGS = constants.O_RDWR | constants.O_CREAT;
 
+/** baseKnown values: nothing seen; size, mtime and inode seen; existence seen (empty files). */
+const UNKNOWN = 0;
+const FULL_STAT = 1;
+const EXISTS_ONLY = 2;
+
 export interface FileStorageOptions {
   root: string;
   meta: Metainfo;
@@ -73,6 +78,7 @@ export class FileStorage implements Storage {
   private readonly baseSize: Float64Array;
   private readonly baseMtime: Float64Array;
   private readonly baseIno: Float64Array;
+  /** UNKNOWN, FULL_STAT or EXISTS_ONLY per slot. */
   private readonly baseKnown: Uint8Array;
   private closed = false;
 
@@ -114,11 +120,9 @@ export class FileStorage implements Storage {
       } catch (e) {
         throw diskError('create', p, e);
       }
-      try {
-        this.recordBaseline(i, await h.stat());
-      } finally {
-        await h.close().catch(() => undefined);
-      }
+      await h.close().catch(() => undefined);
+      // An empty file holds no piece: only its existence is watched (and no fstat is spent on it).
+      this.baseKnown[i] = EXISTS_ONLY;
     });
   }
 
@@ -202,7 +206,8 @@ export class FileStorage implements Storage {
         await this.writeQueues.get(path)?.catch(() => undefined);
         const now = toFileStat(await stat(path).catch(() => null));
         if (now === null) return slot;
-        if (!this.baseKnown[slot]) {
+        if (this.baseKnown[slot] === EXISTS_ONLY) return -1;
+        if (this.baseKnown[slot] === UNKNOWN) {
           // Nothing recorded (pieces the caller learnt elsewhere): what is there now is the baseline.
           this.setBaseline(slot, now.size, now.mtimeMs, now.ino ?? 0);
           return -1;
@@ -214,7 +219,7 @@ export class FileStorage implements Storage {
     const pieces = new Set<number>();
     const changed: number[] = [];
     for (const slot of changedSlots) {
-      this.baseKnown[slot] = 0;
+      this.baseKnown[slot] = UNKNOWN;
       this.dropHandles(this.slotPath(slot));
       if (slot === partSlot) {
         for (let i = 0; i < files.length; i++) {
@@ -238,7 +243,7 @@ export class FileStorage implements Storage {
     const verified = new Bitfield(have.length, have.buffer);
     for (const p of changed.pieces) verified.clear(p);
     const files: (FileStat | null)[] = this.opts.meta.files.map((_, i) =>
-      this.paths[i] && this.baseKnown[i] ? { size: this.baseSize[i]!, mtimeMs: this.baseMtime[i]!, ino: this.baseIno[i]! } : null,
+      this.paths[i] && this.baseKnown[i] === FULL_STAT ? { size: this.baseSize[i]!, mtimeMs: this.baseMtime[i]!, ino: this.baseIno[i]! } : null,
     );
     return {
       data: { version: 1, infoHash: infoHashHex, pieceCount: have.length, verified: verified.buffer.toString('base64'), files },
@@ -382,7 +387,7 @@ export class FileStorage implements Storage {
     this.baseSize[slot] = size;
     this.baseMtime[slot] = mtimeMs;
     this.baseIno[slot] = ino;
-    this.baseKnown[slot] = 1;
+    this.baseKnown[slot] = FULL_STAT;
   }
 
   private evict(): void {
