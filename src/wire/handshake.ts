@@ -74,8 +74,9 @@ export function decodeHandshake(buf: Buffer): Handshake | null {
  * Reserved bits we read or set. Bytes are numbered 0..7 within the reserved field, bits by mask.
  * - extensionProtocol: BEP 10, "reserved_byte[5] & 0x10".
  * - dht: BEP 5, the last bit of the reserved bytes (byte 7, 0x01); such a peer also sends `port`.
- * - fast: BEP 6, "reserved[7] |= 0x04". Read only: we do not implement the fast extension, so
- *   `reservedBits` cannot set it (a peer seeing it would expect have-all/reject messages).
+ * - fast: BEP 6, "reserved[7] |= 0x04". Set it only when the connection speaks the Fast
+ *   extension (answers every request it will not serve with reject-request, may send have-all /
+ *   have-none instead of a bitfield); its messages are legal only when both sides set it.
  */
 export const Reserved = {
   extensionProtocol: { byte: 5, mask: 0x10 },
@@ -84,10 +85,11 @@ export const Reserved = {
 } as const;
 
 /** The 8 reserved bytes advertising the given extensions; every other bit zero. */
-export function reservedBits(opts: { extensionProtocol?: boolean; dht?: boolean }): Buffer {
+export function reservedBits(opts: { extensionProtocol?: boolean; dht?: boolean; fast?: boolean }): Buffer {
   const out = Buffer.alloc(RESERVED_BYTES);
   if (opts.extensionProtocol) out[Reserved.extensionProtocol.byte]! |= Reserved.extensionProtocol.mask;
   if (opts.dht) out[Reserved.dht.byte]! |= Reserved.dht.mask;
+  if (opts.fast) out[Reserved.fast.byte]! |= Reserved.fast.mask;
   return out;
 }
 

@@ -1,5 +1,6 @@
 /**
- * The peer wire protocol (BEP 3) as pure codecs: handshake, messages, size limits and the framer
+ * The peer wire protocol (BEP 3, with BEP 6's Fast extension messages) as pure codecs: handshake,
+ * messages, the allowed-fast set, size limits and the framer
  * that cuts a byte stream into messages. No sockets, timers or emitters live in this folder; the
  * peer connection owns the socket and drives these.
  */
@@ -26,6 +27,7 @@ export {
   type Message,
 } from './messages.js';
 export { Framer } from './framer.js';
+export { allowedFastSet, MAX_ALLOWED_FAST } from './fast.js';
 export { BLOCK_SIZE, MAX_EXTENDED_BYTES, MAX_REQUEST_LENGTH, maxMessageBytes } from './limits.js';
 export {
   decodeExtendedHandshake,

@@ -18,6 +18,11 @@
  *   7   piece           index, begin, block             BEP 3
  *   8   cancel          index, begin, length            BEP 3
  *   9   port            DHT port (u16)                  BEP 5
+ *   13  suggest piece   index                           BEP 6
+ *   14  have all        none                            BEP 6
+ *   15  have none       none                            BEP 6
+ *   16  reject request  index, begin, length            BEP 6
+ *   17  allowed fast    index                           BEP 6
  *   20  extended        extended id (u8), payload       BEP 10
  *
  * Invariants: decoding checks structure only (payload size for the id). Policy (request length,
@@ -26,6 +31,10 @@
  * views into the bytes given to the decoder, never copies: a caller that keeps one beyond the
  * current message must copy it (the Bitfield constructor does). Unknown ids decode to
  * `{ type: 'unknown' }`, which BEP 3 says to ignore.
+ *
+ * BEP 6 (Fast extension) messages decode whatever the handshake said: whether a peer may send
+ * them (both sides set reserved bit 0x04 of byte 7, `Reserved.fast`) is the peer connection's
+ * check, as is whether a reject names a request we made or an allowed-fast index is in range.
  */
 import { ProtocolError } from '../errors.js';
 import { Bitfield } from '../util/bitfield.js';
@@ -41,6 +50,11 @@ export const MessageId = {
   piece: 7,
   cancel: 8,
   port: 9,
+  suggestPiece: 13,
+  haveAll: 14,
+  haveNone: 15,
+  rejectRequest: 16,
+  allowedFast: 17,
   extended: 20,
 } as const;
 
@@ -56,6 +70,11 @@ export type Message =
   | { type: 'piece'; index: number; begin: number; block: Buffer }
   | { type: 'cancel'; index: number; begin: number; length: number }
   | { type: 'port'; port: number }
+  | { type: 'suggest-piece'; index: number }
+  | { type: 'have-all' }
+  | { type: 'have-none' }
+  | { type: 'reject-request'; index: number; begin: number; length: number }
+  | { type: 'allowed-fast'; index: number }
   | { type: 'extended'; id: number; payload: Buffer }
   | { type: 'unknown'; id: number; payload: Buffer };
 
@@ -70,6 +89,8 @@ const CHOKE: Message = Object.freeze({ type: 'choke' });
 const UNCHOKE: Message = Object.freeze({ type: 'unchoke' });
 const INTERESTED: Message = Object.freeze({ type: 'interested' });
 const NOT_INTERESTED: Message = Object.freeze({ type: 'not-interested' });
+const HAVE_ALL: Message = Object.freeze({ type: 'have-all' });
+const HAVE_NONE: Message = Object.freeze({ type: 'have-none' });
 
 const KNOWN_IDS: ReadonlySet<number> = new Set(Object.values(MessageId));
 
@@ -86,16 +107,25 @@ export function encodeMessage(m: Message): Buffer {
       return idOnly(MessageId.interested);
     case 'not-interested':
       return idOnly(MessageId.notInterested);
-    case 'have': {
-      const out = frame(MessageId.have, 4);
+    case 'have':
+    case 'suggest-piece':
+    case 'allowed-fast': {
+      const id = m.type === 'have' ? MessageId.have : m.type === 'suggest-piece' ? MessageId.suggestPiece : MessageId.allowedFast;
+      const out = frame(id, 4);
       out.writeUInt32BE(m.index, 5);
       return out;
     }
+    case 'have-all':
+      return idOnly(MessageId.haveAll);
+    case 'have-none':
+      return idOnly(MessageId.haveNone);
     case 'bitfield':
       return withPayload(MessageId.bitfield, m.bitfield);
     case 'request':
-    case 'cancel': {
-      const out = frame(m.type === 'request' ? MessageId.request : MessageId.cancel, 12);
+    case 'cancel':
+    case 'reject-request': {
+      const id = m.type === 'request' ? MessageId.request : m.type === 'cancel' ? MessageId.cancel : MessageId.rejectRequest;
+      const out = frame(id, 12);
       out.writeUInt32BE(m.index, 5);
       out.writeUInt32BE(m.begin, 9);
       out.writeUInt32BE(m.length, 13);
@@ -186,6 +216,21 @@ export function decodeMessageAt(buf: Buffer, start: number, length: number): Mes
     case MessageId.port:
       expectPayload('port', payloadBytes, 2);
       return { type: 'port', port: buf.readUInt16BE(p) };
+    case MessageId.suggestPiece:
+      expectPayload('suggest piece', payloadBytes, 4);
+      return { type: 'suggest-piece', index: buf.readUInt32BE(p) };
+    case MessageId.haveAll:
+      expectPayload('have all', payloadBytes, 0);
+      return HAVE_ALL;
+    case MessageId.haveNone:
+      expectPayload('have none', payloadBytes, 0);
+      return HAVE_NONE;
+    case MessageId.rejectRequest:
+      expectPayload('reject request', payloadBytes, 12);
+      return { type: 'reject-request', index: buf.readUInt32BE(p), begin: buf.readUInt32BE(p + 4), length: buf.readUInt32BE(p + 8) };
+    case MessageId.allowedFast:
+      expectPayload('allowed fast', payloadBytes, 4);
+      return { type: 'allowed-fast', index: buf.readUInt32BE(p) };
     case MessageId.extended:
       if (payloadBytes < 1) {
         throw new ProtocolError('extended message: empty payload, expected at least the extended message id');

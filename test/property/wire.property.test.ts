@@ -21,6 +21,11 @@ const message: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ index: u32, begin: u32, length: u32 }).map((r): Message => ({ type: 'cancel', ...r })),
   fc.record({ index: u32, begin: u32, block: bytes(300) }).map((r): Message => ({ type: 'piece', ...r })),
   fc.nat({ max: 0xffff }).map((port): Message => ({ type: 'port', port })),
+  // BEP 6 (Fast extension)
+  fc.constantFrom<Message>({ type: 'have-all' }, { type: 'have-none' }),
+  u32.map((index): Message => ({ type: 'suggest-piece', index })),
+  u32.map((index): Message => ({ type: 'allowed-fast', index })),
+  fc.record({ index: u32, begin: u32, length: u32 }).map((r): Message => ({ type: 'reject-request', ...r })),
   fc.record({ id: fc.nat({ max: 255 }), payload: bytes(60) }).map((r): Message => ({ type: 'extended', ...r })),
   fc
     .record({ id: fc.nat({ max: 255 }).filter((id) => !KNOWN.has(id)), payload: bytes(30) })

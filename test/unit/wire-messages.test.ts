@@ -38,7 +38,12 @@ const EVERY_MESSAGE: Message[] = [
   { type: 'port', port: 0 },
   { type: 'extended', id: 0, payload: Buffer.from('d1:md11:ut_metadatai1eee') },
   { type: 'extended', id: 255, payload: Buffer.alloc(0) },
-  { type: 'unknown', id: 13, payload: hex('00000001') },
+  { type: 'suggest-piece', index: 2 },
+  { type: 'have-all' },
+  { type: 'have-none' },
+  { type: 'reject-request', index: 1, begin: 16384, length: 16384 },
+  { type: 'allowed-fast', index: 0xffffffff },
+  { type: 'unknown', id: 21, payload: hex('00000001') },
   { type: 'unknown', id: 255, payload: Buffer.alloc(0) },
 ];
 
@@ -143,8 +148,8 @@ describe('malformed bodies', () => {
   });
 
   it('unknown ids are returned, not rejected (BEP 3)', () => {
-    expect(decodeMessage(hex('0d 00000001'))).toEqual({ type: 'unknown', id: 13, payload: hex('00000001') });
-    expect(decodeMessage(hex('0e'))).toEqual({ type: 'unknown', id: 14, payload: Buffer.alloc(0) });
+    expect(decodeMessage(hex('15 00000001'))).toEqual({ type: 'unknown', id: 21, payload: hex('00000001') });
+    expect(decodeMessage(hex('0c'))).toEqual({ type: 'unknown', id: 12, payload: Buffer.alloc(0) });
   });
 });
 
@@ -155,6 +160,10 @@ describe('encode refuses values that cannot go on the wire', () => {
     expect(() => encodeMessage({ type: 'port', port: 65536 })).toThrow(RangeError);
     expect(() => encodeMessage({ type: 'extended', id: 256, payload: Buffer.alloc(0) })).toThrow(RangeError);
     expect(() => encodeMessage({ type: 'unknown', id: 4, payload: Buffer.alloc(4) })).toThrow(/known/);
+    // BEP 6 ids are known too: they encode as their own types.
+    expect(() => encodeMessage({ type: 'unknown', id: 0x0e, payload: Buffer.alloc(0) })).toThrow(/known/);
+    expect(() => encodeMessage({ type: 'allowed-fast', index: 2 ** 32 })).toThrow(RangeError);
+    expect(() => encodeMessage({ type: 'reject-request', index: 0, begin: -1, length: 0 })).toThrow(RangeError);
   });
 });
 
