@@ -1,8 +1,11 @@
 /**
  * `torrent download` against an honest scripted seeder plus hostile scripted peers on loopback
- * (test/helpers/scripted-peer.ts): the download still completes with the right bytes within a time
- * bound, a peer proven to send bad data is banned and never used again, and when the only peer
- * lies the CLI gives up at --timeout with one error line instead of hanging.
+ * (test/helpers/scripted-peer.ts): the download still completes with the right bytes, a peer proven
+ * to send bad data is banned and never used again, a peer that breaks the protocol is dropped
+ * while the download is still going (before the honest peer's last request), and when the only
+ * peer lies the CLI gives up at --timeout with one error line instead of hanging. No assertion is
+ * on a duration: how fast belongs in `npm run bench`; here the download's own --timeout and the
+ * runner's kill bound every run.
  *
  * Runs the built CLI (dist/): `npx tsc -p .` first.
  */
@@ -24,8 +27,6 @@ const data = bytes(4 * 1024 * 1024 + 12_345, 42);
 const torrentBytes = makeTorrent({ name: 'hostile.bin', data, pieceLength: PIECE_LENGTH });
 const infoHash = parseTorrent(torrentBytes).infoHash!;
 const torrentPath = join(work, 'hostile.torrent');
-/** Generous: the honest peer alone takes about a second; --timeout is 30 s. */
-const BOUND_MS = 40_000;
 const TEST_TIMEOUT_MS = 90_000;
 /** An honest seeder paced at this rate takes about 4 s, so hostile peers act during the download. */
 const PACED = 1024 * 1024;
@@ -58,7 +59,6 @@ async function peer(misbehaviour: Partial<ScriptedPeerOptions> = {}): Promise<Sc
 
 interface Run extends CliResult {
   out: string;
-  elapsedMs: number;
 }
 
 /** One download into a fresh folder with a fresh resume cache; not --quiet, so warnings show. */
@@ -68,12 +68,11 @@ async function download(via: ScriptedPeer[], extra: string[] = [], quiet = false
   const out = join(work, `out-${n}`);
   const cache = join(work, `cache-${n}`);
   const args = ['download', torrentPath, '-o', out, '--port', '0', ...via.flatMap((p) => ['--peer', p.address])];
-  const started = Date.now();
   const r = await runCli([...args, ...(extra.length > 0 ? extra : ['--timeout', '30']), ...(quiet ? ['--quiet'] : [])], {
     env: { TORRENT_CACHE_DIR: cache },
     timeoutMs: 80_000,
   });
-  return { ...r, out, elapsedMs: Date.now() - started };
+  return { ...r, out };
 }
 
 /** stderr lines that are warnings or errors (progress and the summary line are not checked). */
@@ -87,7 +86,14 @@ function expectComplete(r: Run): void {
   expect(r.code, r.stderr).toBe(0);
   expect(r.signal).toBeNull();
   expect(sha1(readFileSync(join(r.out, 'hostile.bin')))).toBe(sha1(data));
-  expect(r.elapsedMs, `took ${r.elapsedMs} ms`).toBeLessThan(BOUND_MS);
+}
+
+/** The client hung up on `hostile` while it still needed blocks: before the honest peer's last request. */
+function expectDroppedDuringDownload(hostile: ScriptedPeer, honest: ScriptedPeer): void {
+  const first = hostile.stats.connections[0]!;
+  expect(first.closedByRemote).toBe(true);
+  const lastHonestRequest = Math.max(...honest.stats.requests.map((q) => q.at));
+  expect(first.closedAt!).toBeLessThan(lastHonestRequest);
 }
 
 function expectBannedForBadData(r: Run, bad: ScriptedPeer): void {
@@ -101,14 +107,17 @@ function expectBannedForBadData(r: Run, bad: ScriptedPeer): void {
 }
 
 describe('download with hostile peers', () => {
-  it('from an honest scripted seeder alone, in seconds', async () => {
+  it('from an honest scripted seeder alone, asking for each block once', async () => {
     const honest = await peer();
     const r = await download([honest]);
     expectComplete(r);
-    expect(r.elapsedMs).toBeLessThan(15_000);
     expect(warnings(r.stderr), r.stderr).toEqual([]);
     expect(honest.stats.connections).toHaveLength(1);
-    expect(honest.stats.blockBytesSent).toBeGreaterThanOrEqual(data.length);
+    // Nothing wasted: every block requested exactly once, every byte sent once.
+    const keys = honest.stats.requests.map((q) => `${q.index}:${q.begin}`);
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(keys).toHaveLength(Math.ceil(data.length / 16384));
+    expect(honest.stats.blockBytesSent).toBe(data.length);
   }, TEST_TIMEOUT_MS);
 
   it('bans a peer whose every block is corrupt and never uses it again', async () => {
@@ -137,9 +146,7 @@ describe('download with hostile peers', () => {
     expectComplete(r);
     expect(warnings(r.stderr), r.stderr).toEqual([]);
     expect(huge.stats.requests).toEqual([]);
-    const first = huge.stats.connections[0]!;
-    expect(first.closedByRemote).toBe(true);
-    expect(first.closedAt! - first.acceptedAt).toBeLessThan(1_000);
+    expectDroppedDuringDownload(huge, honest);
   }, TEST_TIMEOUT_MS);
 
   it('drops (and never redials) a peer that answers with another info hash', async () => {
@@ -163,10 +170,8 @@ describe('download with hostile peers', () => {
     expect(slow.stats.requests).toEqual([]);
     // It never got a whole handshake (68 bytes) out on any connection...
     expect(slow.stats.bytesSent).toBeLessThan(68 * slow.stats.connections.length);
-    // ...and the client hung up on it well before the download ended, rather than waiting.
-    const first = slow.stats.connections[0]!;
-    expect(first.closedByRemote).toBe(true);
-    expect(first.closedAt! - first.acceptedAt).toBeLessThan(r.elapsedMs - 2_000);
+    // ...and the client hung up on it while the download was still going, rather than waiting.
+    expectDroppedDuringDownload(slow, honest);
   }, TEST_TIMEOUT_MS);
 
   it('recovers the blocks of a peer that closes in the middle of a piece message', async () => {
@@ -186,9 +191,7 @@ describe('download with hostile peers', () => {
     expect(warnings(r.stderr), r.stderr).toEqual([]);
     // The unsolicited block precedes the unchoke: the client hangs up before asking for anything.
     expect(pushy.stats.requests).toEqual([]);
-    const first = pushy.stats.connections[0]!;
-    expect(first.closedByRemote).toBe(true);
-    expect(first.closedAt! - first.acceptedAt).toBeLessThan(1_000);
+    expectDroppedDuringDownload(pushy, honest);
   }, TEST_TIMEOUT_MS);
 
   it('completes with every kind of hostile peer at once', async () => {
@@ -225,8 +228,8 @@ describe('download with hostile peers', () => {
     // The error line, then at most its hint.
     expect(lines.length).toBeLessThanOrEqual(2);
     if (lines[1] !== undefined) expect(lines[1]).toMatch(/^hint: /);
-    expect(r.elapsedMs).toBeGreaterThanOrEqual(5_000);
-    expect(r.elapsedMs).toBeLessThan(20_000);
+    // It gave up because of --timeout (the message names it), not for another reason.
+    expect(lines[0]).toMatch(/\b5 s\b/);
     expect(bad.stats.badBlocksSent).toBeGreaterThan(0);
     // Banned after its first piece: never dialled again while waiting for the timeout.
     expect(bad.stats.connections).toHaveLength(1);

@@ -1,11 +1,15 @@
 /**
  * Hostile trackers on loopback: every misbehaviour becomes a typed TrackerError (or a warning),
  * within its deadline, without unbounded memory. Shared cases run once per transport.
+ *
+ * Deadlines and the UDP retransmission schedule are checked on vitest's fake timers (setTimeout,
+ * clearTimeout and Date), real sockets underneath: time moves only when a test advances it, so
+ * "not before 300 ms, then at 300 ms" is exact, never a wall-clock measurement.
  */
 import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { encode } from '../../src/bencode/index.js';
 import { HttpTracker } from '../../src/tracker/http-tracker.js';
 import { TrackerError, type TrackerErrorKind } from '../../src/tracker/tracker-error.js';
@@ -26,8 +30,21 @@ const req: AnnounceRequest = {
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
+  vi.useRealTimers();
   for (const c of cleanups.splice(0).reverse()) await c();
 });
+
+/** Fakes the timers and the clock the tracker clients use; sockets stay real. */
+function fakeTime(): void {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+}
+
+/** Tracks whether a promise has settled, to assert "not yet" after time was advanced. */
+function watch<T>(p: Promise<T>): { settled: () => boolean; result: Promise<T> } {
+  let done = false;
+  const result = p.finally(() => (done = true));
+  return { settled: () => done, result };
+}
 
 async function rejection(p: Promise<unknown>): Promise<TrackerError> {
   try {
@@ -209,14 +226,14 @@ const transports: Transport[] = [
 ];
 
 describe.each(transports)('hostile $name tracker', (t) => {
-  it('connection refused is a network error, quickly', async () => {
+  it('connection refused is a network error, not a wait for the deadline', async () => {
     const tracker = t.name === 'http' ? httpTracker(await t.refusedUrl()) : udpTracker(await t.refusedUrl()).tracker;
-    const started = Date.now();
+    // On fake time that never moves, only the refusal itself can end the announce.
+    fakeTime();
     const e = await rejection(tracker.announce(req, { deadlineMs: 5_000 }));
     expect(e.kind).toBe('network');
     expect(e.message).toMatch(/refused/i);
     expect(e.url).toBe(tracker.url);
-    expect(Date.now() - started).toBeLessThan(2_000);
   }, 10_000);
 
   it('an unresolvable host is a network error', async () => {
@@ -228,12 +245,13 @@ describe.each(transports)('hostile $name tracker', (t) => {
 
   it('a tracker that never answers times out at the deadline', async () => {
     const tracker = await t.start('silent');
-    const started = Date.now();
-    const e = await rejection(tracker.announce(req, { deadlineMs: 300 }));
+    fakeTime();
+    const announce = watch(rejection(tracker.announce(req, { deadlineMs: 300 })));
+    await vi.advanceTimersByTimeAsync(299);
+    expect(announce.settled()).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    const e = await announce.result;
     expect(e.kind).toBe('timeout');
-    const took = Date.now() - started;
-    expect(took).toBeGreaterThanOrEqual(250);
-    expect(took).toBeLessThan(2_000);
   }, 10_000);
 
   it('the caller can abort', async () => {
@@ -437,21 +455,33 @@ describe('hostile UDP tracker', () => {
   });
 
   it('retransmits on the 15 * 2^n schedule (base shrunk to 50 ms)', async () => {
+    fakeTime();
     let connects = 0;
+    const arrived: (() => void)[] = [];
+    const nextConnect = (): Promise<void> => new Promise((r) => arrived.push(r));
     const s = await udpServer(({ action, tx, reply }) => {
+      if (action === 0) arrived.shift()?.();
       if (action === 0 && ++connects < 3) return; // drop the first two
       if (action === 0) return reply(connectReply(tx));
       reply(announceReply(tx, Buffer.alloc(0)));
     });
     const { tracker } = udpTracker(s.url);
-    await tracker.announce(req, { deadlineMs: 5_000 });
+    let connect = nextConnect();
+    const announce = tracker.announce(req, { deadlineMs: 5_000 });
+    await connect;
+    // Not a moment before 50 ms: at 49 ms the second connect has not been sent.
+    connect = nextConnect();
+    await vi.advanceTimersByTimeAsync(49);
+    expect(connects).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    await connect;
+    connect = nextConnect();
+    await vi.advanceTimersByTimeAsync(100);
+    await connect;
+    await announce;
+    // Fake time stood still while each packet travelled: the gaps are the schedule itself.
     const times = s.packets.filter((p) => p.action === 0).map((p) => p.at);
-    expect(times).toHaveLength(3);
-    // Waits of 50 ms then 100 ms.
-    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(40);
-    expect(times[1]! - times[0]!).toBeLessThan(100);
-    expect(times[2]! - times[1]!).toBeGreaterThanOrEqual(90);
-    expect(times[2]! - times[1]!).toBeLessThan(200);
+    expect([times[1]! - times[0]!, times[2]! - times[1]!]).toEqual([50, 100]);
     // The announce continues the schedule (n = 2) but is answered at once.
     expect(s.packets.filter((p) => p.action === 1)).toHaveLength(1);
   });
@@ -466,12 +496,17 @@ describe('hostile UDP tracker', () => {
   });
 
   it('shortens the schedule to the deadline', async () => {
-    const s = await udpServer(() => {});
+    let received!: () => void;
+    const first = new Promise<void>((r) => (received = r));
+    const s = await udpServer(() => received());
     const { tracker } = udpTracker(s.url, { baseTimeoutMs: 15_000 });
-    const started = Date.now();
-    const e = await rejection(tracker.announce(req, { deadlineMs: 200 }));
-    expect(e.kind).toBe('timeout');
-    expect(Date.now() - started).toBeLessThan(1_000);
+    fakeTime();
+    const announce = watch(rejection(tracker.announce(req, { deadlineMs: 200 })));
+    await first;
+    await vi.advanceTimersByTimeAsync(200);
+    // Over at the 200 ms deadline, not at the 15 s retransmission.
+    expect(announce.settled()).toBe(true);
+    expect((await announce.result).kind).toBe('timeout');
     expect(s.packets).toHaveLength(1);
   });
 

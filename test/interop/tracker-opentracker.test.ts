@@ -140,6 +140,8 @@ describe.skipIf(!haveOpentracker)('Announcer and announceOnce with opentracker',
       },
       onWarning: (w) => warnings.push(w),
       trackerOptions: { udp: { baseTimeoutMs: 500 } },
+      // Longer than this test may run: stop() can only end because the trackers answered `stopped`.
+      stopTimeoutMs: 60_000,
     });
     announcer.start();
     await peersSeen;
@@ -148,9 +150,7 @@ describe.skipIf(!haveOpentracker)('Announcer and announceOnce with opentracker',
     expect(warnings.map((w) => [w.url, w.error?.kind])).toEqual([[deadUdp, 'network']]);
     expect((await other.scrape([infoHash], { deadlineMs: 5_000 })).files.get(infoHash.toString('hex'))?.incomplete).toBe(2);
 
-    const t0 = Date.now();
     await announcer.stop();
-    expect(Date.now() - t0).toBeLessThan(2_500);
     expect((await other.scrape([infoHash], { deadlineMs: 5_000 })).files.get(infoHash.toString('hex'))?.incomplete).toBe(1);
     other.close();
   }, 30_000);

@@ -1,6 +1,7 @@
 /**
  * Random mutations and truncations of valid torrents only ever give our typed error or a valid
- * Metainfo: never another exception, never a hang, never unbounded memory.
+ * Metainfo: never another exception, never a hang (the test timeout would end one), never
+ * unbounded memory.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -81,15 +82,13 @@ function checkValid(m: Metainfo): void {
   expect(m.name).not.toMatch(/[/\\\0]/);
 }
 
+/** A typed error or a valid Metainfo. A hang would end in the test's timeout (no timing here: bench/). */
 function parseOrTypedError(input: Buffer): void {
-  const started = performance.now();
   try {
     checkValid(parseTorrent(input));
   } catch (e) {
     if (!(e instanceof TorrentError)) throw e;
   }
-  // Parsing is linear in the input; even 100 KB must never take long.
-  expect(performance.now() - started).toBeLessThan(2000);
 }
 
 describe('metainfo properties', () => {
