@@ -20,8 +20,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, write, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -56,8 +55,21 @@ async function fetchMode([torrentPath, url, outFile, verify]) {
   const { WebSeed, webSeedLayout } = await import(join(ROOT, 'dist', 'webseed', 'index.js'));
   const { systemClock } = await import(join(ROOT, 'dist', 'util', 'clock.js'));
   const meta = parseTorrent(readFileSync(torrentPath));
-  const seed = new WebSeed({ url, kind: 'url-list', layout: webSeedLayout(meta), clock: systemClock() });
-  const fh = await open(outFile, 'w');
+  // A piece buffer pool, as the session has: a buffer goes back once its piece is on disk.
+  const pool = [];
+  const allocatePiece = () => pool.pop() ?? Buffer.allocUnsafeSlow(meta.pieceLength);
+  const seed = new WebSeed({ url, kind: 'url-list', layout: webSeedLayout(meta), clock: systemClock(), allocatePiece });
+  const fd = openSync(outFile, 'w');
+  const writeAt = (data, position) =>
+    new Promise((resolve, reject) =>
+      write(fd, data, 0, data.length, position, (err) => {
+        if (err) reject(err);
+        else {
+          if (data.buffer.byteLength === meta.pieceLength) pool.push(Buffer.from(data.buffer, 0, meta.pieceLength));
+          resolve();
+        }
+      }),
+    );
   const runs = [];
   for (let p = 0; p < meta.pieceCount; p += RUN_PIECES) runs.push([p, Math.min(meta.pieceCount - 1, p + RUN_PIECES - 1)]);
   const worker = async () => {
@@ -67,7 +79,7 @@ async function fetchMode([torrentPath, url, outFile, verify]) {
         if (verify === '1' && !createHash('sha1').update(data).digest().equals(meta.pieces.subarray(p * 20, p * 20 + 20))) {
           throw new Error(`piece ${p} failed its hash check`);
         }
-        writes.push(fh.write(data, 0, data.length, p * meta.pieceLength));
+        writes.push(writeAt(data, p * meta.pieceLength));
       });
       await Promise.all(writes);
     }
@@ -76,7 +88,7 @@ async function fetchMode([torrentPath, url, outFile, verify]) {
     await Promise.all(Array.from({ length: PARALLEL_RUNS }, worker));
   } finally {
     seed.close();
-    await fh.close();
+    closeSync(fd);
   }
 }
 

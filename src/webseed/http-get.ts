@@ -23,6 +23,8 @@
  *   server may close idle sockets at any time, or have left stray bytes on one);
  * - redirects: at most maxRedirects hops, a hop back to a URL already visited is a loop; targets
  *   must be http(s);
+ * - an exception thrown by `onData` ends the request and is rethrown unchanged (never a
+ *   WebSeedError, so it is never blamed on the server);
  * - every request is bounded by a whole-request deadline and a stall timeout on the injected
  *   clock; each ends in exactly one settle (success or one WebSeedError) and its socket is either
  *   returned to the Agent (success) or destroyed.
@@ -153,7 +155,7 @@ function oneHop(
       deadlineTimer?.cancel();
       ctx.signal?.removeEventListener('abort', onAbort);
     };
-    const fail = (err: WebSeedError): void => {
+    const fail = (err: WebSeedError | Error): void => {
       if (settled) return;
       settled = true;
       cleanup();
@@ -270,7 +272,12 @@ function oneHop(
         }
         const at = received;
         received += chunk.length;
-        onData(at, chunk);
+        try {
+          onData(at, chunk);
+        } catch (e) {
+          // The caller's own failure (its piece callback threw): not the server's fault, passed on as is.
+          fail(e instanceof Error ? e : new Error(String(e)));
+        }
       });
       res.on('end', () => {
         if (received < req.length) fail(hopError('short-body', `body ended after ${received} of ${req.length} bytes`, { status }));

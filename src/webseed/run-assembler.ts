@@ -4,8 +4,8 @@
  * buffer they belong to; a piece is handed to `onPiece` the moment its last byte lands, so a
  * long run streams out piece by piece instead of waiting for its slowest request.
  *
- * Invariants: every byte of the run is written at most once (a second write is a bug in the
- * caller and throws); a piece buffer is allocated on its first byte and released to the
+ * Invariants: a piece never takes more bytes than its size (more is a bug in the caller and
+ * throws), nor bytes past the run's end; a piece buffer is allocated on its first byte and released to the
  * callback when full, so memory holds only pieces in progress; pad spans are zero-filled, never
  * fetched; pieces are emitted exactly once each, in completion order, not index order. It does
  * not check hashes: the session's assembler does (BEP 19: a web seed is verified like a peer).
@@ -24,6 +24,8 @@ export class RunAssembler {
     private readonly pieceLength: number,
     private readonly pieceSize: (piece: number) => number,
     private readonly onPiece: PieceSink,
+    /** Where piece buffers come from: the session's pool, so pieces reuse warm memory (default: a fresh buffer). */
+    private readonly allocate: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size),
   ) {
     const n = last - first + 1;
     this.buffers = new Array<Buffer | null>(n).fill(null);
@@ -62,7 +64,9 @@ export class RunAssembler {
       const n = Math.min(length - done, size - at);
       let buf = this.buffers[i];
       if (buf === null || buf === undefined) {
-        buf = Buffer.allocUnsafe(size);
+        buf = this.allocate(size);
+        if (buf.length < size) throw new RangeError(`piece allocator gave ${buf.length} bytes for a ${size}-byte piece`);
+        if (buf.length > size) buf = buf.subarray(0, size);
         this.buffers[i] = buf;
       }
       if (this.filled[i]! + n > size) throw new RangeError(`piece ${this.first + i} written twice`);

@@ -14,7 +14,8 @@
  * - it never checks hashes (the session's assembler does) and returns bytes of whole pieces only;
  *   a piece handed over is never handed over again by the same call;
  * - a failed run rejects with one WebSeedError after aborting the run's other requests; pieces
- *   already handed over stay valid for the session to verify;
+ *   already handed over stay valid for the session to verify; if `onPiece` throws, the run is
+ *   aborted and that exception is rethrown unchanged, and the seed's state is not touched;
  * - BEP 19: 404/410 for a file marks that file missing (as libtorrent keeps a per-seed file
  *   bitfield) instead of killing the seed; `covers(first, last)` then says no for runs touching it;
  * - `close()` aborts every request and destroys every socket; nothing outlives it.
@@ -22,7 +23,8 @@
 import type { Clock } from '../util/clock.js';
 import { createSeedAgents, seedGet, type SeedAgents, type SeedGetContext } from './http-get.js';
 import { MAX_CONNECTIONS_PER_SERVER, MAX_CONSECUTIVE_FAILURES, MAX_REDIRECTS, REQUEST_TIMEOUT_BASE_MS, STALL_TIMEOUT_MS } from './limits.js';
-import { httpSeedUrl, parseSeedUrl, planRun, type WebSeedLayout } from './plan.js';
+import type { Metainfo } from '../metainfo/index.js';
+import { httpSeedUrl, parseSeedUrl, planRun, webSeedLayout, type WebSeedLayout } from './plan.js';
 import { retryDelayMs } from './retry.js';
 import { RunAssembler, type PieceSink } from './run-assembler.js';
 import { isWebSeedError, WebSeedError } from './webseed-error.js';
@@ -42,6 +44,12 @@ export interface WebSeedOptions {
   readonly requestTimeoutBaseMs?: number;
   readonly maxRedirects?: number;
   readonly userAgent?: string;
+  /**
+   * Piece buffers come from here (at least `size` bytes; a longer one is cut to size). The
+   * session passes its pool, so a web seed reuses warm pages instead of faulting in fresh ones
+   * for every piece; the piece handed to onPiece belongs to the caller from then on.
+   */
+  readonly allocatePiece?: (size: number) => Buffer;
 }
 
 export interface WebSeedCounters {
@@ -61,6 +69,7 @@ export class WebSeed {
   private readonly layout: WebSeedLayout;
   private readonly infoHash: Buffer | null;
   private readonly clock: Clock;
+  private readonly allocatePiece: ((size: number) => Buffer) | undefined;
   private readonly agents: SeedAgents;
   private readonly ctx: Omit<SeedGetContext, 'signal'>;
   private readonly missingFiles = new Set<number>();
@@ -77,6 +86,7 @@ export class WebSeed {
     this.layout = opts.layout;
     this.infoHash = opts.infoHash ?? null;
     this.clock = opts.clock;
+    this.allocatePiece = opts.allocatePiece;
     if (parseSeedUrl(opts.url) === null) throw new RangeError(`not an http(s) web seed URL: ${opts.url}`);
     if (opts.kind === 'httpseeds' && (this.infoHash === null || this.infoHash.length !== 20)) {
       throw new RangeError('a BEP 17 http seed needs the torrent\'s 20-byte v1 info hash');
@@ -130,7 +140,7 @@ export class WebSeed {
     const assembler = new RunAssembler(first, last, map.pieceLength, (p) => map.pieceSize(p), (p, data) => {
       this.counters.piecesDelivered++;
       onPiece(p, data);
-    });
+    }, this.allocatePiece);
     const jobs = this.kind === 'url-list' ? this.urlListJobs(first, last, assembler) : this.httpSeedJobs(first, last);
     const run = new AbortController();
     const onOuterAbort = (): void => run.abort();
@@ -156,9 +166,9 @@ export class WebSeed {
       this.counters.consecutiveFailures = 0;
       this.retryAtMs = null;
     } catch (e) {
-      const err = isWebSeedError(e) ? e : new WebSeedError('network', this.url, String(e), { cause: e });
-      this.recordFailure(err);
-      throw err;
+      // Anything but a WebSeedError came from the caller's callback or a bug of ours: not the server's failure.
+      if (isWebSeedError(e)) this.recordFailure(e);
+      throw e;
     } finally {
       this.inFlight--;
       this.running.delete(run);
@@ -232,4 +242,26 @@ export class WebSeed {
 interface Job {
   readonly runOffset: number;
   readonly get: Parameters<typeof seedGet>[0];
+}
+
+/**
+ * One WebSeed per usable URL of a torrent: `url-list` (BEP 19) entries, then `httpseeds`
+ * (BEP 17) entries when the torrent has a v1 info hash; URLs that are not http(s) are skipped,
+ * duplicates are dropped (the first kind listed wins).
+ */
+export function createWebSeeds(
+  meta: Pick<Metainfo, 'name' | 'multiFile' | 'files' | 'pieceLength' | 'totalLength' | 'urlList' | 'httpSeeds' | 'infoHash'>,
+  opts: Omit<WebSeedOptions, 'url' | 'kind' | 'layout' | 'infoHash'>,
+): WebSeed[] {
+  const layout = webSeedLayout(meta);
+  const seen = new Set<string>();
+  const out: WebSeed[] = [];
+  const add = (url: string, kind: WebSeedKind): void => {
+    if (parseSeedUrl(url) === null || seen.has(url)) return;
+    seen.add(url);
+    out.push(new WebSeed({ ...opts, url, kind, layout, infoHash: meta.infoHash }));
+  };
+  for (const u of meta.urlList) add(u, 'url-list');
+  if (meta.infoHash !== null) for (const u of meta.httpSeeds) add(u, 'httpseeds');
+  return out;
 }

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { TorrentFile } from '../../src/metainfo/index.js';
 import { PieceMap } from '../../src/storage/piece-map.js';
 import { systemClock } from '../../src/util/clock.js';
-import { RETRY_BASE_MS, WebSeed, WebSeedError, type WebSeedLayout, type WebSeedOptions } from '../../src/webseed/index.js';
+import { createWebSeeds, RETRY_BASE_MS, WebSeed, WebSeedError, type WebSeedLayout, type WebSeedOptions } from '../../src/webseed/index.js';
 import { bytes } from '../helpers/make-torrent.js';
 
 const PIECE = 16384;
@@ -352,6 +352,19 @@ describe('WebSeed (BEP 19) against hostile servers', () => {
     expect(s.counters.requestsFailed).toBe(0);
   });
 
+  it('an exception from the piece callback ends the run unchanged and is not blamed on the server', async () => {
+    const srv = await serve(rangeHandler());
+    const s = seed(`${srv.url}/data.bin`);
+    const mine = new Error('disk full');
+    const e = await s.fetchPieces(0, 3, () => {
+      throw mine;
+    }).then(() => null, (err: unknown) => err);
+    expect(e).toBe(mine);
+    expect(s.state).toBe('idle');
+    expect(s.counters.requestsFailed).toBe(0);
+    expect((await fetchAll(s, 0, 0)).get(0)!.equals(piece(0))).toBe(true);
+  });
+
   it('markBadPiece kills the seed (its bytes failed a hash check)', async () => {
     const srv = await serve(rangeHandler());
     const s = seed(`${srv.url}/data.bin`);
@@ -368,6 +381,31 @@ describe('WebSeed (BEP 19) against hostile servers', () => {
     expect(srv.open()).toBe(1);
     s.close();
     await expect.poll(() => srv.open(), { timeout: 2000 }).toBe(0);
+  });
+});
+
+describe('createWebSeeds', () => {
+  it('one seed per usable URL: url-list first, then httpseeds; others and duplicates skipped', () => {
+    const f: TorrentFile = { path: ['data.bin'], length: DATA.length, offset: 0, pad: false, executable: false, hidden: false, symlink: null, piecesRoot: null };
+    const meta = {
+      name: 'data.bin',
+      multiFile: false,
+      files: [f],
+      pieceLength: PIECE,
+      totalLength: DATA.length,
+      urlList: ['http://127.0.0.1:1/a', 'ftp://127.0.0.1/b', 'http://127.0.0.1:1/a', 'not a url'],
+      httpSeeds: ['http://127.0.0.1:1/seed.php', 'http://127.0.0.1:1/a'],
+      infoHash: INFO_HASH,
+    };
+    const made = createWebSeeds(meta, { clock: systemClock() });
+    seeds.push(...made);
+    expect(made.map((s) => [s.kind, s.url])).toEqual([
+      ['url-list', 'http://127.0.0.1:1/a'],
+      ['httpseeds', 'http://127.0.0.1:1/seed.php'],
+    ]);
+    const v2only = createWebSeeds({ ...meta, infoHash: null }, { clock: systemClock() });
+    seeds.push(...v2only);
+    expect(v2only.map((s) => s.kind)).toEqual(['url-list']);
   });
 });
 
