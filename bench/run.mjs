@@ -8,6 +8,7 @@ const cases = {
   create: () => import('./create.mjs'),
   upload: () => import('./upload.mjs'),
   webseed: () => import('./webseed.mjs'),
+  memory: () => import('./memory.mjs'),
 };
 
 const wanted = process.argv.slice(2);
