@@ -12,9 +12,12 @@
  * - wasm-bytes / wasm-words: the same two loops hand-assembled to WebAssembly (state in linear
  *               memory), the caller's bytes copied in and out of linear memory
  * - dist:       src/mse/rc4.ts as built, the one the transport uses
- * Results here (Node 20, x86-64, shared 2-core box): u8-state ~410, i32-state ~410,
- * i32-words ~610, wasm-bytes ~385-430, wasm-words ~350-390 MB/s; the naive 25-line version in
- * the issue did 137 MiB/s. src/mse/rc4.ts is i32-words.
+ * Results here (Node 20.20, x86-64, 2 cores shared with other jobs, so best-of runs):
+ *   quiet box:         u8-state 409, i32-state 407, i32-words 612, wasm-bytes 384-428, wasm-words 347-387
+ *   load average ~5:   u8-state 269, i32-state 362, i32-words 542, wasm-bytes 302, wasm-words 331
+ * The naive 25-line version in the issue did 137 MiB/s (144 MB/s). src/mse/rc4.ts is i32-words.
+ * A full handshake pair costs ~1.4 ms of CPU (3 ms under load): two BigInt key pairs and
+ * secrets dominate (node:crypto's createDiffieHellman would add ~38 ms per pair, see dh.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { MseInitiator, MseReceiver, Rc4 } from '../dist/mse/index.js';
