@@ -8,6 +8,7 @@ const cases = {
   create: () => import('./create.mjs'),
   upload: () => import('./upload.mjs'),
   webseed: () => import('./webseed.mjs'),
+  rc4: () => import('./rc4.mjs'),
   memory: () => import('./memory.mjs'),
 };
 
