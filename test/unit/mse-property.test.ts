@@ -58,4 +58,20 @@ describe('MSE machines under arbitrary bytes', () => {
       { numRuns: 400 },
     );
   });
+
+  it('an honest initiator\'s bytes with one byte changed: the receiver finishes or throws MseError, within its bound', () => {
+    fc.assert(
+      fc.property(fc.nat(), fc.nat(), fc.integer({ min: 1, max: 255 }), fc.nat({ max: 40 }), (seed, where, flip, cut) => {
+        const a = new MseInitiator({ infoHash: IH, allowPlaintext: true, initialPayload: Buffer.alloc(68, 7), randomBytes: rng(seed) });
+        const b = new MseReceiver({ infoHashes: [IH], allowPlaintext: true, allowRc4: true, randomBytes: rng(seed + 1) });
+        const ya = a.start();
+        const s1 = b.receive(ya);
+        const step3 = Buffer.from(a.receive(s1.send!).send!);
+        step3[where % step3.length]! ^= flip;
+        const at = Math.min(cut, step3.length);
+        feed(b, [step3.subarray(0, at), step3.subarray(at)], RECEIVER_BOUND);
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
