@@ -11,6 +11,7 @@ import { asTorrentError, InterruptedError, RuntimeError } from '../errors.js';
 import type { Metainfo } from '../metainfo/index.js';
 import { TorrentSession, type SessionOptions, type SessionStats } from '../session/index.js';
 import { formatBytes } from '../util/format.js';
+import { onReaderGone } from './output.js';
 import { JsonReporter, PlainReporter, Reporters, TtyReporter, type FileView, type Reporter } from './reporters.js';
 import { StreamOut, type StreamRange } from './stream-out.js';
 
@@ -60,6 +61,13 @@ export async function runSession(
   const onTerm = (): void => onSignal('SIGTERM');
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
+  // `--json | head -n 1`: the reader went away; stop quietly (exit 0), as --stdout does.
+  const stopWatchingJson = flags.json
+    ? onReaderGone(() => {
+        readerGone = true;
+        void session.stop();
+      })
+    : () => undefined;
 
   const pathOf = (i: number): string => meta!.files[i]!.path.join('/');
   const fileProgress = (): { path: string; length: number; done: number }[] =>
@@ -122,6 +130,7 @@ export async function runSession(
     clearInterval(ticker);
     if (end.kind === 'failed') throw end.error;
     if (interrupted) throw new InterruptedError(interrupted);
+    if (readerGone && !streamer) return session.stats(); // --json's reader closed the pipe
     if (saveError) throw new RuntimeError('ERR_DISK', `cannot write ${flags.saveTorrent}: ${(saveError as Error).message}`);
     await streamer?.finish();
     const s = session.stats();
@@ -141,6 +150,7 @@ export async function runSession(
     reporter.error(asTorrentError(e));
     throw e;
   } finally {
+    stopWatchingJson();
     clearInterval(ticker);
     await reporter.stop();
     process.off('SIGINT', onInt);

@@ -457,6 +457,19 @@ export class PiecePicker {
     this.markVerified(piece);
   }
 
+  /**
+   * A verified piece is no longer held (its file was changed from outside, or it cannot be
+   * read): it becomes wanted again, as if never verified. No-op for a piece not verified.
+   */
+  pieceLost(piece: number): void {
+    this.checkPiece(piece);
+    if (!this.verifiedBits.has(piece)) return;
+    this.verifiedBits.clear(piece);
+    this.verifiedTotal--;
+    if (this.priority[piece]! > 0) this.countWanted(piece, 1);
+    this.enqueueIfWanted(piece);
+  }
+
   has(piece: number): boolean {
     return this.verifiedBits.has(piece);
   }

@@ -5,7 +5,7 @@
  * download (a complete, correct download must not exit 1 because its cache folder is read-only).
  */
 import type { FileStorage } from '../storage/file-storage.js';
-import { saveResume, type ResumeData } from '../storage/resume.js';
+import { saveResume } from '../storage/resume.js';
 import type { Bitfield } from '../util/bitfield.js';
 
 export const RESUME_SAVE_MS = 5_000;
@@ -24,6 +24,8 @@ export class ResumeSaver {
       disk: FileStorage;
       written: Bitfield;
       onWarning: (m: string) => void;
+      /** Pieces found changed on disk since they were written: the session forgets them. */
+      forget: (pieces: readonly number[]) => void;
     },
   ) {}
 
@@ -45,18 +47,17 @@ export class ResumeSaver {
   }
 
   private async write(): Promise<void> {
+    let warning: string | null = null;
     try {
-      const data: ResumeData = {
-        version: 1,
-        infoHash: this.o.infoHashHex,
-        pieceCount: this.o.pieceCount,
-        verified: this.o.written.buffer.toString('base64'),
-        files: await this.o.disk.fileStats(),
-      };
-      await saveResume(this.o.path, data);
+      // Only what is on disk now is recorded: a file changed from outside is not trusted.
+      const { data, changed } = await this.o.disk.resumeSnapshot(this.o.infoHashHex, this.o.written);
+      if (changed.pieces.length > 0) this.o.forget(changed.pieces);
+      const r = await saveResume(this.o.path, data);
+      if (!r.ok) warning = r.warning;
     } catch (e) {
-      if (!this.warned) this.o.onWarning(`cannot save resume data to ${this.o.path}: ${(e as Error).message}`);
-      this.warned = true;
+      warning = `cannot save resume data to ${this.o.path}: ${(e as Error).message}`;
     }
+    if (warning !== null && !this.warned) this.o.onWarning(warning);
+    if (warning !== null) this.warned = true;
   }
 }

@@ -141,6 +141,8 @@ const METADATA_HANDSHAKE_MS = 10_000;
 const EVICT_MIN_AGE_MS = 30_000;
 /** ut_metadata requests answered per peer per second; more are ignored (a request flood). */
 const METADATA_ANSWERS_PER_SECOND = 8;
+/** While seeding, the files are checked for changes from outside this often. */
+const SEED_DISK_CHECK_MS = 30_000;
 /** Pieces kept in memory to serve uploads (whole pieces, LRU). */
 const READ_CACHE_BYTES = 32 * 1024 * 1024;
 
@@ -188,6 +190,7 @@ export class TorrentSession {
   private uploaded = 0;
   private lastProgressAt: number;
   private seedingSince = 0;
+  private lastDiskCheckAt = 0;
   private readonly leases = new Set<Promise<void>>();
   private settle!: (s: Lifecycle) => void;
   private shutdownStarted = false;
@@ -440,6 +443,7 @@ export class TorrentSession {
             disk: storage.disk,
             written: progress.written,
             onWarning: (m) => this.warn(m),
+            forget: (pieces) => this.guard(() => this.forgetPieces(pieces, 'changed on disk')),
           })
         : null;
     const plan = this.o.stream?.(meta) ?? null;
@@ -450,6 +454,13 @@ export class TorrentSession {
 
   private async complete(): Promise<void> {
     const t = this.t!;
+    // No success over missing data: a file changed from outside since we wrote it is noticed
+    // here, its pieces are fetched again.
+    if (t.storage.disk && !(await this.stillOnDisk())) {
+      if (this.life.kind === 'checking') this.moveTo({ kind: 'downloading' });
+      return;
+    }
+    if (isFinal(this.life)) return;
     await t.resume?.save(this.clock.now());
     this.discovery?.completed();
     if (this.o.seed) this.startSeeding();
@@ -884,19 +895,46 @@ export class TorrentSession {
 
   /** A piece we claimed cannot be read: we stop claiming it, and fetch it again if wanted. */
   private onReadError(piece: number, e: Error): void {
-    const t = this.t!;
-    if (!t.progress.written.has(piece)) return;
+    if (!this.t?.progress.written.has(piece)) return;
     this.warn(`cannot read piece ${piece} for upload: ${e.message}; no longer offered`);
-    t.progress.forget(piece);
-    t.picker.pieceFailed(piece);
-    t.resume?.markDirty();
-    // `have` cannot be taken back (BEP 3): peers that asked for it are dropped and, on
-    // reconnecting, get a bitfield without it.
-    for (const p of this.livePeers()) if (p.conn.peerInterested && p.bitfield && !p.bitfield.has(piece)) p.conn.close('not-useful', `piece ${piece} is no longer available`);
-    if (this.life.kind === 'seeding' && !this.o.seedOnly && t.progress.wanted.has(piece)) {
-      // Seeding after a download: the piece is fetched again only by a new download run.
-      this.warn(`piece ${piece} is missing from disk; run download again to repair it`);
+    this.forgetPieces([piece], 'unreadable');
+  }
+
+  /**
+   * Pieces we claimed are no longer on disk: they stop counting as ours (progress, picker,
+   * resume data) and, while downloading, are fetched again. `have` cannot be taken back
+   * (BEP 3): peers that may ask for them are dropped and get a bitfield without them when they
+   * reconnect.
+   */
+  private forgetPieces(pieces: readonly number[], why: string): void {
+    const t = this.t!;
+    const lost = pieces.filter((p) => t.progress.written.has(p));
+    if (lost.length === 0) return;
+    for (const p of lost) {
+      t.progress.forget(p);
+      t.picker.pieceLost(p);
     }
+    t.resume?.markDirty();
+    this.warn(`${lost.length} piece(s) ${why}: ${lost.length === 1 ? `piece ${lost[0]}` : `pieces ${lost[0]}…${lost[lost.length - 1]}`} no longer counted as ours`);
+    for (const p of this.livePeers()) {
+      if (p.conn.peerInterested) p.conn.close('not-useful', 'pieces we offered are gone');
+      else t.scheduler.countInteresting(p);
+    }
+    if (this.life.kind === 'seeding' && !this.o.seedOnly && !t.progress.complete) {
+      this.warn('seeding incomplete data: run download again to repair it');
+    }
+    t.scheduler.updateAll(this.livePeers());
+  }
+
+  /** Checks the files of the pieces we hold; forgets what changed. True when nothing did. */
+  private async stillOnDisk(): Promise<boolean> {
+    const t = this.t!;
+    const disk = t.storage.disk!;
+    const changed = await disk.changedFiles((p) => t.progress.written.has(p));
+    if (changed.pieces.length === 0) return true;
+    this.forgetPieces(changed.pieces, 'changed on disk from outside');
+    if (changed.files.length > 0) await disk.createEmptyFiles();
+    return false;
   }
 
   private banIds(ids: number[], why: string): void {
@@ -930,6 +968,10 @@ export class TorrentSession {
       if (freed || this.life.kind === 'downloading') t.scheduler.updateAll(live);
       t.uploader.maybeRechoke(live, this.life.kind === 'seeding', now);
       t.resume?.maybeSave(now);
+      if (this.life.kind === 'seeding' && t.storage.disk && now - this.lastDiskCheckAt >= SEED_DISK_CHECK_MS) {
+        this.lastDiskCheckAt = now;
+        this.stillOnDisk().catch((e: unknown) => this.fail(e));
+      }
     }
     if (this.metadata && this.life.kind === 'fetching-metadata') {
       for (const id of this.metadata.timedOut(now)) this.conns.get(id)?.conn.close('not-useful', 'metadata request timed out');
@@ -963,14 +1005,16 @@ export class TorrentSession {
     if (this.life.kind !== 'downloading' && this.life.kind !== 'fetching-metadata') return;
     const open = this.livePeers().length;
     const s = Math.round(ms / 1000);
-    const what = this.life.kind === 'fetching-metadata' ? 'metadata' : 'data';
-    const why =
-      open > 0
-        ? `no ${what} for ${s} s from ${open} connected peer(s)`
-        : this.peers.size === 0
-          ? `no peers found in ${s} s`
-          : `could not get ${what} from any of ${this.peers.size} known peer(s) in ${s} s`;
-    const hint = this.life.kind === 'fetching-metadata' ? 'a magnet needs peers: add trackers (tr=, --tracker), --peer, or let the DHT run longer' : 'check the trackers, or add peers with --peer host:port';
+    const known = this.peers.size;
+    let why: string;
+    let hint: string;
+    if (this.life.kind === 'fetching-metadata') {
+      why = open > 0 ? `no metadata from ${open} connected peer(s) in ${s} s` : `no peer with the metadata found in ${s} s (${known} known)`;
+      hint = 'a magnet needs peers: add trackers (tr=, --tracker), --peer, or let the DHT run longer';
+    } else {
+      why = open > 0 ? `no data for ${s} s from ${open} connected peer(s)` : known === 0 ? `no peers found in ${s} s` : `could not get data from any of ${known} known peer(s) in ${s} s`;
+      hint = 'check the trackers, or add peers with --peer host:port';
+    }
     void this.fail(new RuntimeError('ERR_NO_PEERS', why, { hint }));
   }
 

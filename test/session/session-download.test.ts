@@ -120,3 +120,35 @@ describe('session download (fake clock, in-memory peers)', () => {
     expect(peers[OTHER]!.log.requests.length - first).toBeLessThanOrEqual(1);
   });
 });
+
+describe('session faults', () => {
+  it('a disk that refuses writes fails the session at once with ERR_DISK, nothing counted as verified', async () => {
+    const clock = new FakeClock();
+    const peers = { [HONEST]: new ScriptedMemoryPeer(fx, 'honest', clock) };
+    const x = await startHarness(fx, peers, {}, clock);
+    h = x;
+    // Swap in a store whose writes fail as a full disk does.
+    const store = x.store!;
+    store.writePiece = () => Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }));
+    expect(await x.runUntil(() => x.session.lifecycle.kind === 'failed', 5_000)).toBe(true);
+    const end = x.session.lifecycle;
+    expect(end.kind === 'failed' && end.error.code).toBe('ERR_DISK');
+    expect(x.session.stats().verifiedBytes).toBe(0);
+  });
+
+  it('an exception inside the engine is an internal error, not the peer’s fault', async () => {
+    const clock = new FakeClock();
+    const peers = { [HONEST]: new ScriptedMemoryPeer(fx, 'honest', clock) };
+    const x = await startHarness(fx, peers, {}, clock);
+    h = x;
+    // A bug planted in the picker: the first pick throws.
+    const t = (x.session as unknown as { t: { picker: { pick: () => never } } }).t;
+    t.picker.pick = () => {
+      throw new TypeError('planted bug');
+    };
+    expect(await x.runUntil(() => x.session.lifecycle.kind === 'failed', 5_000)).toBe(true);
+    const end = x.session.lifecycle;
+    expect(end.kind === 'failed' && end.error.code).toBe('ERR_INTERNAL');
+    expect(x.closedReasons(HONEST).some((r) => r.startsWith('protocol-error'))).toBe(false);
+  });
+});
