@@ -14,7 +14,8 @@
  * then extensions: `<next extension type u8><length u8><length bytes>`, repeated until type 0,
  * then the payload.
  *
- * Selective ack (extension 1): a bitmask, a multiple of 4 bytes long; bit i (byte i>>3, bit i&7,
+ * Selective ack (extension 1): a bitmask, a multiple of 4 bytes long as sent (libtorrent sends
+ * other lengths, which we read too); bit i (byte i>>3, bit i&7,
  * least significant first) says packet ack_nr + 2 + i arrived (ack_nr + 1 is implied missing).
  * Extension 2 (libutp's "extension bits", sent in SYNs) and unknown extensions are skipped.
  *
@@ -39,11 +40,14 @@ export const HEADER_BYTES = 20;
 export const EXTENSION_NONE = 0;
 export const EXTENSION_SACK = 1;
 /**
- * Longest selective-ack bitmask we accept or send: 32 bytes = 256 packets past ack_nr + 1. Our
- * reorder buffer never holds packets further ahead (connection.ts `MAX_REORDER_PACKETS`), and
- * libtorrent caps what it sends at the same size, so a longer mask only costs parsing.
+ * Longest selective-ack bitmask we accept or send: 128 bytes = 1024 packets past ack_nr + 1. A
+ * bit can only name a packet the other side has in flight, and we never have more than
+ * constants.ts MAX_OUTSTANDING_PACKETS (1024) in flight nor hold more out of order
+ * (MAX_REORDER_PACKETS, 1024), so an honest mask in either direction fits. libtorrent sizes its
+ * mask to its reorder buffer (we have seen 36 bytes and more on loopback), so 32 bytes, libutp's
+ * usual size, would be too tight.
  */
-export const MAX_SACK_BYTES = 32;
+export const MAX_SACK_BYTES = 128;
 /**
  * Extensions walked per packet. BEP 29 defines two; a chain longer than this is someone probing
  * the parser, not a peer.
@@ -93,7 +97,9 @@ export function decodePacket(msg: Uint8Array): Packet | ProtocolError {
     pos += 2;
     if (pos + len > msg.length) return new ProtocolError(`utp: extension of ${len} bytes runs past the packet`);
     if (ext === EXTENSION_SACK) {
-      if (len === 0 || len % 4 !== 0) return new ProtocolError(`utp: selective ack of ${len} bytes is not a positive multiple of 4`);
+      // BEP 29 asks for a multiple of 4 bytes, and we send that; libtorrent sends any length (13
+      // bytes is common), so any non-empty mask is read.
+      if (len === 0) return new ProtocolError('utp: empty selective ack');
       if (len > MAX_SACK_BYTES) return new ProtocolError(`utp: selective ack of ${len} bytes exceeds ${MAX_SACK_BYTES}`);
       if (sack !== null) return new ProtocolError('utp: two selective-ack extensions');
       sack = msg.subarray(pos, pos + len);

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_PEER_WINDOW_BYTES } from '../../src/utp/constants.js';
 import type { UtpConnection } from '../../src/utp/connection.js';
-import { decodePacket, encodePacket, PacketType, type Packet } from '../../src/utp/packet.js';
+import { decodePacket, encodePacket, MAX_SACK_BYTES, PacketType, type Packet } from '../../src/utp/packet.js';
 import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, RESET_BURST, RESET_RATE_PER_S, UtpSocket, type RemoteInfo, type UtpSocketOptions } from '../../src/utp/socket.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
@@ -121,7 +121,7 @@ describe('UtpSocket: demultiplexing and hostile packets', () => {
     const h = harness();
     const b = pkt({ type: PacketType.syn, connectionId: 7 });
     b[1] = 1;
-    h.sock.handleDatagram(Buffer.concat([b, Buffer.from([0, 64]), Buffer.alloc(64)]), PEER);
+    h.sock.handleDatagram(Buffer.concat([b, Buffer.from([0, MAX_SACK_BYTES + 4]), Buffer.alloc(MAX_SACK_BYTES + 4)]), PEER);
     await h.clock.advance(1);
     expect(h.sock.stats.malformed).toBe(1);
     expect(h.accepted).toEqual([]);
