@@ -11,6 +11,10 @@ import { bin } from '../helpers/cli.js';
 import { bytes, makeTorrent } from '../helpers/make-torrent.js';
 import { startProcess, type Proc } from '../helpers/processes.js';
 import { pollUntil } from '../helpers/poll.js';
+import { needs } from '../helpers/requirements.js';
+
+/** Real clients this file runs; missing ones fail in CI and skip elsewhere. */
+const tools = needs('tmux');
 
 const work = mkdtempSync(join(tmpdir(), 'torrent-tty-'));
 const session = `torrent-tty-${process.pid}`;
@@ -53,7 +57,7 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-describe('live progress on a terminal', () => {
+describe.skipIf(tools.skip)(`live progress on a terminal${tools.note}`, () => {
   it('draws the bar while downloading and leaves the terminal clean', async () => {
     const cmd = [
       `TORRENT_CACHE_DIR=${join(work, 'cache')}`,

@@ -21,11 +21,11 @@ export interface PollOptions {
  * Resolves with the first truthy value `check` returns (awaited), polling every intervalMs;
  * rejects once timeoutMs have passed without one. A `check` that throws rejects at once.
  */
-export async function pollUntil<T>(check: () => T | Promise<T>, opts: PollOptions): Promise<NonNullable<T>> {
+export async function pollUntil<T>(check: () => T | Promise<T>, opts: PollOptions): Promise<Exclude<T, false | null | undefined | 0 | ''>> {
   const deadline = Date.now() + opts.timeoutMs;
   for (;;) {
     const v = await check();
-    if (v) return v as NonNullable<T>;
+    if (v) return v as Exclude<T, false | null | undefined | 0 | ''>;
     if (Date.now() > deadline) {
       const more = opts.detail ? `:\n${opts.detail()}` : '';
       throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${opts.what}${more}`);

@@ -13,6 +13,10 @@ import { repoRoot } from '../helpers/corpus.js';
 import { bytes, makeTorrent } from '../helpers/make-torrent.js';
 import { startProcess, type Proc } from '../helpers/processes.js';
 import { pollUntil } from '../helpers/poll.js';
+import { needs } from '../helpers/requirements.js';
+
+/** Real clients this file runs; missing ones fail in CI and skip elsewhere. */
+const tools = needs('python3-libtorrent');
 
 const PY = '/usr/bin/python3';
 const SCRIPT = join(repoRoot, 'test', 'helpers', 'lt_dht.py');
@@ -54,7 +58,7 @@ async function ours(bootstrapPorts: number[]): Promise<{ dht: Dht; warnings: str
 
 const waitFor = (cond: () => boolean, timeoutMs: number, what: string): Promise<true> => pollUntil(cond, { timeoutMs, what });
 
-describe('DHT interop with libtorrent', () => {
+describe.skipIf(tools.skip)(`DHT interop with libtorrent${tools.note}`, () => {
   it('a lookup bootstrapped only from a libtorrent node finds the libtorrent seeder', { timeout: 90_000 }, async () => {
     const seedDir = join(work, 'seed');
     mkdirSync(seedDir, { recursive: true });

@@ -17,6 +17,10 @@ import { runCli } from '../helpers/cli.js';
 import { ltHub, ltSeed, type LtSeeder } from '../helpers/lt.js';
 import { bytes, pieceHashes } from '../helpers/make-torrent.js';
 import { startOpentracker, type RunningOpentracker } from '../helpers/opentracker.js';
+import { needs } from '../helpers/requirements.js';
+
+/** Real clients this file runs; missing ones fail in CI and skip elsewhere. */
+const tools = needs('python3-libtorrent', 'opentracker');
 
 const work = mkdtempSync(join(tmpdir(), 'torrent-magnet-'));
 const data = bytes(2 * 1024 * 1024 + 12_345, 41);
@@ -60,7 +64,7 @@ async function magnetOf(extra = ''): Promise<string> {
   return `${r.stdout.trim()}${extra}`;
 }
 
-describe('magnet links', () => {
+describe.skipIf(tools.skip)(`magnet links${tools.note}`, () => {
   it('a magnet with tr: metadata from a libtorrent seeder, then a verified download', async () => {
     const out = join(work, 'out-tr');
     const saved = join(work, 'saved.torrent');

@@ -14,9 +14,10 @@ import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Announcer } from '../../src/tracker/announcer.js';
 import { createTracker } from '../../src/tracker/create-tracker.js';
-import type { AnnounceRequest, PeerAddress, Tracker } from '../../src/tracker/types.js';
+import type { PeerAddress, Tracker } from '../../src/tracker/types.js';
 import { startBtTrackerServer, type RunningBtTracker } from '../helpers/bt-tracker-server.js';
 import { pollUntil } from '../helpers/poll.js';
+import { announceRequest as request } from '../helpers/announce-request.js';
 
 let srv: RunningBtTracker;
 beforeAll(async () => {
@@ -29,19 +30,6 @@ afterEach(() => {
   expect(srv.warnings).toEqual([]);
   expect(srv.errors).toEqual([]);
 });
-
-function request(infoHash: Buffer, id: string, port: number, over: Partial<AnnounceRequest> = {}): AnnounceRequest {
-  return {
-    infoHash,
-    peerId: Buffer.from(`-TS0001-${id.padEnd(12, '0')}`),
-    port,
-    uploaded: 0,
-    downloaded: 0,
-    left: 1000,
-    key: port,
-    ...over,
-  };
-}
 
 const transports = [
   { name: 'http', url: () => srv.httpUrl, host: '127.0.0.1', listsPeers: true },

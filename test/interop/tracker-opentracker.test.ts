@@ -4,9 +4,8 @@
  * Announcer works end to end; a real python3-libtorrent seed is seen through the tracker.
  * opentracker returns the requester itself, so assertions drop our own address and port.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,12 +14,14 @@ import { encode } from '../../src/bencode/index.js';
 import { announceOnce } from '../../src/tracker/announce-once.js';
 import { Announcer, type TrackerWarning } from '../../src/tracker/announcer.js';
 import { createTracker } from '../../src/tracker/create-tracker.js';
-import type { AnnounceRequest, PeerAddress, Tracker } from '../../src/tracker/types.js';
-import { freeTcpPort, freeUdpPort, OPENTRACKER_BIN, startOpentracker, type RunningOpentracker } from '../helpers/opentracker.js';
+import type { PeerAddress, Tracker } from '../../src/tracker/types.js';
+import { announceRequest as request } from '../helpers/announce-request.js';
+import { freeTcpPort, freeUdpPort, startOpentracker, type RunningOpentracker } from '../helpers/opentracker.js';
+import { needs } from '../helpers/requirements.js';
 
-const haveOpentracker = existsSync(OPENTRACKER_BIN);
-const haveLibtorrent =
-  existsSync('/usr/bin/python3') && spawnSync('/usr/bin/python3', ['-c', 'import libtorrent'], { timeout: 10_000 }).status === 0;
+/** A missing opentracker or libtorrent fails in CI and skips elsewhere. */
+const needOt = needs('opentracker');
+const otLt = needs('opentracker', 'python3-libtorrent');
 
 const hashFor = (name: string): Buffer => createHash('sha1').update(name).digest();
 const HASHES = { http: hashFor('ot-http'), udp: hashFor('ot-udp'), announcer: hashFor('ot-announcer') };
@@ -42,29 +43,16 @@ const LT_HASH = createHash('sha1').update(encode(ltInfo)).digest();
 
 let ot: RunningOpentracker;
 beforeAll(async () => {
-  if (haveOpentracker) ot = await startOpentracker([...Object.values(HASHES), LT_HASH]);
+  if (!needOt.skip) ot = await startOpentracker([...Object.values(HASHES), LT_HASH]);
 }, 20_000);
 afterAll(async () => {
   await ot?.stop();
 }, 10_000);
 
-function request(infoHash: Buffer, id: string, port: number, over: Partial<AnnounceRequest> = {}): AnnounceRequest {
-  return {
-    infoHash,
-    peerId: Buffer.from(`-TS0001-${id.padEnd(12, '0')}`),
-    port,
-    uploaded: 0,
-    downloaded: 0,
-    left: 1000,
-    key: port,
-    ...over,
-  };
-}
-
 const others = (peers: PeerAddress[], ownPort: number): PeerAddress[] =>
   peers.filter((p) => !(p.ip === '127.0.0.1' && p.port === ownPort));
 
-describe.skipIf(!haveOpentracker).each(['http', 'udp'] as const)('opentracker over %s', (transport) => {
+describe.skipIf(needOt.skip).each(['http', 'udp'] as const)(`opentracker over %s${needOt.note}`, (transport) => {
   const trackers: Tracker[] = [];
   const open = (): Tracker => {
     const t = createTracker(transport === 'http' ? ot.httpUrl : ot.udpUrl, { udp: { baseTimeoutMs: 500 } });
@@ -116,7 +104,7 @@ describe.skipIf(!haveOpentracker).each(['http', 'udp'] as const)('opentracker ov
   }, 15_000);
 });
 
-describe.skipIf(!haveOpentracker)('Announcer and announceOnce with opentracker', () => {
+describe.skipIf(needOt.skip)(`Announcer and announceOnce with opentracker${needOt.note}`, () => {
   it('skips a dead tier, announces started, delivers peers, sends stopped on stop()', async () => {
     const infoHash = HASHES.announcer;
     const deadUdp = `udp://127.0.0.1:${await freeUdpPort()}`;
@@ -189,7 +177,7 @@ while True:
     s.wait_for_alert(250)
 `;
 
-describe.skipIf(!haveOpentracker || !haveLibtorrent)('a python3-libtorrent seed through opentracker', () => {
+describe.skipIf(otLt.skip)(`a python3-libtorrent seed through opentracker${otLt.note}`, () => {
   let child: ChildProcess | undefined;
   let dir: string | undefined;
   afterAll(async () => {
