@@ -38,6 +38,14 @@ export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 16;
 /** RESETs per second we send in total, and the burst allowed (libutp rate-limits them too). */
 export const RESET_RATE_PER_S = 20;
 export const RESET_BURST = 20;
+/**
+ * Kernel send and receive buffers asked for the UDP socket: 4 MiB. Every connection on the port
+ * shares them, and a receive buffer that overflows drops packets that LEDBAT then reads as
+ * congestion; the Linux default (208 KiB) holds 150 packets, less than one peer's window. The
+ * kernel caps the request at net.core.rmem_max / wmem_max, silently. libtorrent asks for large
+ * buffers too (send_socket_buffer_size, recv_socket_buffer_size).
+ */
+export const UDP_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 /** Tries to find an unused connection id for an outgoing connection before giving up. */
 const MAX_ID_TRIES = 64;
 
@@ -110,7 +118,11 @@ export class UtpSocket extends EventEmitter {
   /** Opens a UDP socket on `host:port` (port 0: any free port) and serves uTP on it. */
   static override async bind(opts: UtpBindOptions): Promise<UtpSocket> {
     const host = opts.host ?? '127.0.0.1';
-    const dgram: DgramSocket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
+    const dgram: DgramSocket = createSocket({
+      type: isIPv6(host) ? 'udp6' : 'udp4',
+      recvBufferSize: UDP_SOCKET_BUFFER_BYTES,
+      sendBufferSize: UDP_SOCKET_BUFFER_BYTES,
+    });
     await new Promise<void>((resolve, reject) => {
       dgram.once('error', reject);
       dgram.bind(opts.port, host, () => {
