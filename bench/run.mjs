@@ -7,6 +7,7 @@ const cases = {
   download: () => import('./download.mjs'),
   create: () => import('./create.mjs'),
   upload: () => import('./upload.mjs'),
+  utp: () => import('./utp.mjs'),
   webseed: () => import('./webseed.mjs'),
   rc4: () => import('./rc4.mjs'),
   memory: () => import('./memory.mjs'),
