@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { InputError, UsageError } from '../errors.js';
 import { parsePeerAddress, parseSelect, type Metainfo } from '../metainfo/index.js';
 import type { DhtStarter } from '../discovery/index.js';
-import type { SessionOptions, TorrentStorage } from '../session/index.js';
+import type { EncryptionMode, SessionOptions, TorrentStorage } from '../session/index.js';
 import { defaultCacheDir, FileStorage, MemoryStorage } from '../storage/index.js';
 import { readTorrentInput } from './input.js';
 import { collect, intOption, rateOption } from './options.js';
@@ -25,6 +25,7 @@ interface PeerFlags extends DhtFlags {
   seedRatio?: string;
   seedTime?: string;
   uploadLimit?: string;
+  encryption: string;
 }
 
 interface DownloadFlags extends PeerFlags {
@@ -76,6 +77,7 @@ function peerOptions(cmd: Command): Command {
     .option('--seed-ratio <r>', 'stop seeding once uploaded = r x the size (exit 0)')
     .option('--seed-time <minutes>', 'stop seeding after this many minutes (exit 0)')
     .option('--upload-limit <rate>', 'upload at most this fast, e.g. 500K or 10M (bytes a second)')
+    .option('--encryption <mode>', 'prefer (encrypt when the peer can), require (encrypted peers only) or off (plaintext only)', 'prefer')
     .option('--no-dht', 'do not use the DHT (BEP 5) to find peers')
     .option('--dht-port <n>', 'UDP port for the DHT (default: any)')
     .option('--dht-bootstrap <host:port>', 'bootstrap the DHT from this node instead of the public routers (repeatable)', collect, [])
@@ -200,6 +202,7 @@ interface PeerSettings {
   seedRatio: number | null;
   seedTimeMs: number | null;
   uploadLimit: number | null;
+  encryption: EncryptionMode;
   dht: DhtStarter | null;
 }
 
@@ -216,6 +219,7 @@ function peerSettings(flags: PeerFlags): PeerSettings {
     seedRatio,
     seedTimeMs: flags.seedTime === undefined ? null : intOption('--seed-time', flags.seedTime, 0, 10 ** 7) * 60_000,
     uploadLimit: flags.uploadLimit === undefined ? null : rateOption('--upload-limit', flags.uploadLimit),
+    encryption: encryptionMode(flags.encryption),
     dht: dhtStarter(flags, (m) => {
       if (!flags.quiet) process.stderr.write(`warning: ${m}\n`);
     }),
@@ -242,8 +246,14 @@ function sessionOptions(
     seedRatio: peer.seedRatio,
     seedTimeMs: peer.seedTimeMs,
     uploadLimit: peer.uploadLimit,
+    encryption: peer.encryption,
     dht: peer.dht,
   };
+}
+
+function encryptionMode(v: string): EncryptionMode {
+  if (v === 'prefer' || v === 'require' || v === 'off') return v;
+  throw new UsageError(`--encryption ${v}: expected prefer, require or off`);
 }
 
 /** Where the data goes: files under outputDir, or memory only with --no-save. */

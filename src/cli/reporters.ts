@@ -16,10 +16,25 @@ export interface FileView {
   selected: boolean;
 }
 
+export interface PeerView {
+  address: string;
+  state: 'connected' | 'closed';
+  /** Why it closed (a CloseReason and detail), or how it is carried when connected ('tcp', 'tcp+rc4'). */
+  reason?: string;
+  transport?: string;
+}
+
+/** "3/10", with the encrypted ones: "3/10 (2 encrypted)". */
+function peerCount(s: SessionStats): string {
+  return `${s.peers}/${s.knownPeers}${s.encryptedPeers > 0 ? ` (${s.encryptedPeers} encrypted)` : ''}`;
+}
+
 export interface Reporter {
   start(meta: Metainfo, files: FileView[], outputPath: string): void;
   progress(stats: SessionStats, files: { path: string; length: number; done: number }[]): void;
   fileDone(path: string): void;
+  /** A peer connected or went (JSON only: a terminal shows counts). */
+  peer(event: PeerView): void;
   warning(message: string): void;
   /** A line for humans (seeding started, summary); JSON reporters ignore it. */
   note(message: string): void;
@@ -68,6 +83,7 @@ export class JsonReporter implements Reporter {
       downloadRate: Math.round(s.downloadRate),
       uploadRate: Math.round(s.uploadRate),
       peers: s.peers,
+      encryptedPeers: s.encryptedPeers,
       knownPeers: s.knownPeers,
       verifiedPieces: s.verifiedPieces,
       pieceCount: s.wantedPieces,
@@ -81,6 +97,10 @@ export class JsonReporter implements Reporter {
 
   fileDone(path: string): void {
     this.emit({ event: 'file-done', path });
+  }
+
+  peer(p: PeerView): void {
+    this.emit({ event: 'peer', ...p });
   }
 
   warning(message: string): void {
@@ -156,7 +176,7 @@ export class TtyReporter implements Reporter {
       down: `${formatBytes(s?.downloadRate ?? 0)}/s`,
       up: `${formatBytes(s?.uploadRate ?? 0)}/s`,
       eta: s && left === 0 ? '0s' : eta,
-      peers: s ? `${s.peers}/${s.knownPeers}` : '0/0',
+      peers: s ? peerCount(s) : '0/0',
     };
   }
 
@@ -168,6 +188,8 @@ export class TtyReporter implements Reporter {
   }
 
   fileDone(): void {}
+
+  peer(): void {}
 
   warning(message: string): void {
     this.log(`warning: ${message}`);
@@ -215,11 +237,13 @@ export class PlainReporter implements Reporter {
     const pct = s.wantedBytes === 0 ? 100 : (100 * s.verifiedBytes) / s.wantedBytes;
     this.stream.write(
       `${this.name}: ${pct.toFixed(1)}% ${formatBytes(s.verifiedBytes)}/${formatBytes(s.wantedBytes)} ` +
-        `↓ ${formatBytes(s.downloadRate)}/s ↑ ${formatBytes(s.uploadRate)}/s peers ${s.peers}/${s.knownPeers}\n`,
+        `↓ ${formatBytes(s.downloadRate)}/s ↑ ${formatBytes(s.uploadRate)}/s peers ${peerCount(s)}\n`,
     );
   }
 
   fileDone(): void {}
+
+  peer(): void {}
 
   warning(message: string): void {
     this.stream.write(`warning: ${message}\n`);
@@ -247,6 +271,9 @@ export class Reporters implements Reporter {
   }
   fileDone(path: string): void {
     for (const r of this.all) r.fileDone(path);
+  }
+  peer(p: PeerView): void {
+    for (const r of this.all) r.peer(p);
   }
   warning(message: string): void {
     for (const r of this.all) r.warning(message);

@@ -100,6 +100,7 @@ export async function runSession(
       else if (e.type === 'metadata') {
         if (flags.saveTorrent) await writeFile(flags.saveTorrent, e.torrent).catch((err: unknown) => (saveError = err));
       } else if (e.type === 'piece') streamer?.kick();
+      else if (e.type === 'peer') reporter.peer({ address: e.address, state: e.event, reason: e.reason, transport: e.transport });
       else if (e.type === 'file-done') reporter.fileDone(pathOf(e.fileIndex));
       else if (e.type === 'state' && e.state === 'checking') startDisplay(session.meta!);
       else if (e.type === 'state' && e.state === 'downloading') streamer?.kick(); // pieces already on disk

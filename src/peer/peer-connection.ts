@@ -99,6 +99,8 @@ export interface PeerStreamInit {
   externalReads?: boolean;
   /** What carries it, for display: 'tcp', 'tcp+rc4', 'utp'... */
   transport?: string;
+  /** Our handshake already went out on this stream (as MSE's initial payload). */
+  handshakeSent?: boolean;
 }
 
 export class PeerConnection {
@@ -150,7 +152,7 @@ export class PeerConnection {
     s.on('end', () => this.close('remote-closed', 'connection closed by peer'));
     s.on('drain', () => this.onStreamDrain());
     this.handshakeTimer = opts.clock.setTimeout(() => this.close('handshake-timeout', 'no handshake in time'), opts.handshakeTimeoutMs);
-    if (this.outgoing) this.sendRaw(encodeHandshake({ reserved: opts.reserved, infoHash: opts.infoHash, peerId: opts.peerId }));
+    if (this.outgoing && !init.handshakeSent) this.sendRaw(encodeHandshake({ reserved: opts.reserved, infoHash: opts.infoHash, peerId: opts.peerId }));
   }
 
   get isOpen(): boolean {

@@ -37,6 +37,7 @@ import {
   BLOCK_SIZE,
   decodeExtendedHandshake,
   decodePex,
+  encodeHandshake,
   EXTENDED_HANDSHAKE_ID,
   makePeerId,
   maxMessageBytes,
@@ -46,7 +47,7 @@ import {
   validateHave,
   type Message,
 } from '../wire/index.js';
-import { tcpDialer, listenTcp, type Dialer } from './connector.js';
+import { acceptTcp, listenTcp, tcpDialer, type Dialer, type DialResult, type EncryptionMode } from './connector.js';
 import { answerMetadataRequest, decodeMetadataMessageOrSkip, ourExtendedHandshake, pexUpdate, UT_METADATA_ID, UT_PEX_ID } from './extensions.js';
 import { isFinal, transition, type Lifecycle, type LifecycleKind } from './lifecycle.js';
 import { LivePeer } from './live-peer.js';
@@ -104,6 +105,8 @@ export interface SessionOptions {
   /** Nothing is kept on disk (--no-save): nothing is advertised or served. */
   noSave?: boolean;
   uploadLimit?: number | null;
+  /** MSE/PE (see connector.ts); default prefer. */
+  encryption?: EncryptionMode;
   dht: DhtStarter | null;
   clock?: Clock;
   random?: () => number;
@@ -123,6 +126,8 @@ export interface SessionStats {
   downloadRate: number;
   uploadRate: number;
   peers: number;
+  /** Connected peers whose payload is encrypted (RC4). */
+  encryptedPeers: number;
   knownPeers: number;
   verifiedPieces: number;
   wantedPieces: number;
@@ -180,6 +185,8 @@ export class TorrentSession {
   private readonly conns = new Map<number, Conn>();
   private readonly peerOptions: PeerOptions;
   private readonly dialer: Dialer;
+  private readonly encryption: EncryptionMode;
+  private readonly randomBytes: (n: number) => Buffer;
   private readonly metadata: MetadataPhase | null;
   private discovery: Discovery | null = null;
   private server: Server | null = null;
@@ -196,6 +203,8 @@ export class TorrentSession {
   private shutdownStarted = false;
   /** Aborts dials still in progress when the session ends. */
   private readonly dials = new AbortController();
+  /** Incoming sockets still in their (MSE) handshake: closed if the session ends first. */
+  private readonly accepting = new Set<Socket>();
 
   constructor(private readonly o: SessionOptions) {
     const infoHash = o.input.kind === 'torrent' ? o.input.meta.infoHash : o.input.magnet.infoHash;
@@ -206,8 +215,10 @@ export class TorrentSession {
     this.clock = o.clock ?? systemClock();
     this.random = o.random ?? Math.random;
     this.peerId = makePeerId(o.randomBytes ?? ((n) => cryptoRandomBytes(n)));
+    this.encryption = o.encryption ?? 'prefer';
     this.peers = new PeerSet(o.maxPeers);
-    this.dialer = o.dialer ?? tcpDialer();
+    const randomBytes = o.randomBytes ?? ((n: number) => cryptoRandomBytes(n));
+    this.randomBytes = randomBytes;
     this.life = o.input.kind === 'magnet' ? { kind: 'fetching-metadata' } : { kind: 'checking' };
     this.metadata = o.input.kind === 'magnet' ? new MetadataPhase(infoHash) : null;
     const pieceCount = o.input.kind === 'torrent' ? o.input.meta.pieceCount : MAX_PIECES;
@@ -219,6 +230,15 @@ export class TorrentSession {
       handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
       clock: this.clock,
     };
+    this.dialer =
+      o.dialer ??
+      tcpDialer({
+        encryption: this.encryption,
+        handshake: encodeHandshake({ reserved: this.peerOptions.reserved, infoHash, peerId: this.peerId }),
+        infoHash,
+        clock: this.clock,
+        randomBytes,
+      });
     this.lastProgressAt = this.clock.now();
     this.finished = new Promise((resolve) => (this.settle = resolve));
   }
@@ -269,9 +289,11 @@ export class TorrentSession {
     let downloadRate = 0;
     let uploadRate = 0;
     let live = 0;
+    let encrypted = 0;
     for (const c of this.conns.values()) {
       if (!c.live) continue;
       live++;
+      if (c.conn.transport.endsWith('+rc4')) encrypted++;
       downloadRate += c.conn.download.rate(now);
       uploadRate += c.conn.upload.rate(now);
     }
@@ -285,6 +307,7 @@ export class TorrentSession {
       downloadRate,
       uploadRate,
       peers: live,
+      encryptedPeers: encrypted,
       knownPeers: this.peers.size,
       verifiedPieces: p?.writtenWanted ?? 0,
       wantedPieces: p?.wantedPieces ?? 0,
@@ -499,6 +522,7 @@ export class TorrentSession {
     this.moveTo(final);
     this.ticker?.cancel();
     this.dials.abort();
+    for (const s of this.accepting) s.destroy();
     for (const c of [...this.conns.values()]) c.conn.close('shutdown');
     this.server?.close();
     this.server = null;
@@ -562,7 +586,7 @@ export class TorrentSession {
             r.stream.destroy();
             return;
           }
-          const conn = this.wrap(id, r.stream, entry.addr, true, r.transport, r.bindReader);
+          const conn = this.wrap(id, entry.addr, true, r);
           this.conns.set(id, { conn, entry, live: null });
         },
         (e: Error) => {
@@ -575,9 +599,13 @@ export class TorrentSession {
     }
   }
 
-  private wrap(id: number, stream: Duplex, addr: PeerAddr, outgoing: boolean, transport: string, bindReader: ((s: (c: Buffer, shared: boolean) => void) => void) | null): PeerConnection {
-    const conn = new PeerConnection({ id, stream, address: addr, outgoing, transport, externalReads: bindReader !== null }, this.peerOptions, this.handler);
-    bindReader?.((chunk, shared) => conn.ingest(chunk, shared));
+  private wrap(id: number, addr: PeerAddr, outgoing: boolean, r: DialResult): PeerConnection {
+    const conn = new PeerConnection(
+      { id, stream: r.stream, address: addr, outgoing, transport: r.transport, externalReads: r.bindReader !== null, handshakeSent: r.handshakeSent },
+      this.peerOptions,
+      this.handler,
+    );
+    r.bindReader?.((chunk, shared) => conn.ingest(chunk, shared));
     return conn;
   }
 
@@ -594,8 +622,24 @@ export class TorrentSession {
       socket.destroy();
       return;
     }
-    const conn = this.wrap(id, socket, addr, false, 'tcp', null);
-    this.conns.set(id, { conn, entry, live: null });
+    // The slot is held from now: a peer that never finishes its (MSE) handshake meets its deadline.
+    this.accepting.add(socket);
+    void socket.once('close', () => this.accepting.delete(socket));
+    acceptTcp(socket, { encryption: this.encryption, infoHash: this.infoHash, clock: this.clock, randomBytes: this.randomBytes }).then(
+      (a) => {
+        if (isFinal(this.life) || entry.connId !== id) {
+          a.stream.destroy();
+          return;
+        }
+        const conn = this.wrap(id, addr, false, { stream: a.stream, transport: a.transport, bindReader: null, handshakeSent: false });
+        this.conns.set(id, { conn, entry, live: null });
+      },
+      (e: Error) => {
+        if (entry.connId !== id) return;
+        this.peers.closed(entry, this.clock.now(), { useful: false });
+        this.peerEvent(addr, 'closed', `handshake-failed: ${e.message}`);
+      },
+    );
   }
 
   /**

@@ -253,7 +253,7 @@ export function memoryDialer(peers: Map<string, ScriptedMemoryPeer>, dialled: st
       if (!p) return Promise.reject(new Error('ECONNREFUSED'));
       const [near, far] = duplexPair();
       p.attach(far);
-      return Promise.resolve({ stream: near, transport: 'mem', bindReader: null });
+      return Promise.resolve({ stream: near, transport: 'mem', bindReader: null, handshakeSent: false });
     },
   };
 }
