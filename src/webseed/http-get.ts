@@ -25,9 +25,11 @@
  *   must be http(s);
  * - an exception thrown by `onData` ends the request and is rethrown unchanged (never a
  *   WebSeedError, so it is never blamed on the server);
- * - every request is bounded by a whole-request deadline and a stall timeout on the injected
- *   clock; each ends in exactly one settle (success or one WebSeedError) and its socket is either
- *   returned to the Agent (success) or destroyed.
+ * - every hop is bounded by a whole-request deadline and a stall timeout on the injected clock,
+ *   both started when the request gets its socket (time queued behind the Agent's limit is not
+ *   the server's), so a request ends within (maxRedirects + 2) deadlines once it has a socket;
+ * - each hop ends in exactly one settle (success or one error) and its socket is either returned
+ *   to the Agent (success) or destroyed.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -89,12 +91,11 @@ export async function seedGet(req: SeedGet, ctx: SeedGetContext, onData: (offset
   let url = remembered ?? req.url;
   const visited = new Set<string>([req.url, url]);
   const totalMs = requestTimeoutMs(req.length, ctx.requestTimeoutBaseMs);
-  const deadline = ctx.clock.now() + totalMs;
   let staleRetried = false;
   for (let hops = 0; ; ) {
     let result: HopResult;
     try {
-      result = await oneHop(url, req, ctx, { deadline, totalMs }, onData);
+      result = await oneHop(url, req, ctx, totalMs, onData);
     } catch (e) {
       if (remembered !== undefined) ctx.redirects.delete(req.url);
       throw e;
@@ -132,7 +133,7 @@ function oneHop(
   url: string,
   req: SeedGet,
   ctx: SeedGetContext,
-  { deadline, totalMs }: { deadline: number; totalMs: number },
+  totalMs: number,
   onData: (offset: number, chunk: Buffer) => void,
 ): Promise<HopResult> {
   return new Promise<HopResult>((resolve, reject) => {
@@ -201,11 +202,14 @@ function oneHop(
         } else armStall();
       }, Math.max(1, wait));
     };
-    armStall();
-    deadlineTimer = ctx.clock.setTimeout(
-      () => fail(hopError('timeout', `request not done within ${totalMs} ms`)),
-      Math.max(1, deadline - ctx.clock.now()),
-    );
+    // Both clocks start when the Agent hands the request a socket: a request queued behind the
+    // server's other connections is waiting for us, not for the server.
+    request.once('socket', () => {
+      if (settled) return;
+      lastByteAt = ctx.clock.now();
+      armStall();
+      deadlineTimer = ctx.clock.setTimeout(() => fail(hopError('timeout', `request not done within ${totalMs} ms`)), totalMs);
+    });
     if (ctx.signal?.aborted === true) {
       onAbort();
       return;
