@@ -592,7 +592,10 @@ export class UtpConnection extends Duplex {
     if (this.resendCount > 0) {
       for (const o of this.outstanding.values()) {
         if (!o.needResend) continue;
-        if (this.bytesInFlight > 0 && this.bytesInFlight + o.payload.length > window) {
+        // A fast retransmit goes out whatever the window (as libtorrent does): the window was
+        // just cut for this very loss, and waiting for it to reopen would wait for the timer.
+        const fast = o.fastResent && o.transmissions === 1;
+        if (!fast && this.bytesInFlight > 0 && this.bytesInFlight + o.payload.length > window) {
           this.cwndFull = true;
           break;
         }

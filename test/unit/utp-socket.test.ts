@@ -205,6 +205,26 @@ describe('UtpSocket: demultiplexing and hostile packets', () => {
     await h.sock.close();
   });
 
+  it('resends the first unacked packet after three duplicate acks (no selective ack involved)', async () => {
+    const h = harness();
+    const { conn, serverSeq } = await dialIn(h);
+    conn.write(Buffer.alloc(5 * 1380, 7));
+    await h.clock.advance(1);
+    const firstSends = h.sent.filter((s) => s.packet.type === PacketType.data);
+    expect(firstSends.length).toBeGreaterThanOrEqual(2);
+    const dup = pkt({ type: PacketType.state, connectionId: 101, seqNr: 502, ackNr: (serverSeq - 1) & 0xffff });
+    h.sock.handleDatagram(dup, PEER);
+    h.sock.handleDatagram(dup, PEER);
+    const before = h.sent.length;
+    expect(conn.stats.retransmits).toBe(0);
+    h.sock.handleDatagram(dup, PEER);
+    const resent = h.sent.slice(before).filter((s) => s.packet.type === PacketType.data);
+    expect(resent[0]!.packet.seqNr).toBe(serverSeq);
+    expect(conn.stats.retransmits).toBe(1);
+    expect(conn.stats.timeouts).toBe(0);
+    await h.sock.close();
+  });
+
   it('ignores a selective ack naming packets never sent', async () => {
     const h = harness();
     const { conn, serverSeq } = await dialIn(h);
