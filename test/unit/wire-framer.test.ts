@@ -55,7 +55,7 @@ const MESSAGES: Message[] = [
   { type: 'cancel', index: 1, begin: 16384, length: 16384 },
   { type: 'port', port: 51413 },
   { type: 'extended', id: 1, payload: Buffer.from('d8:msg_typei0e5:piecei0ee') },
-  { type: 'unknown', id: 17, payload: hex('00000009') },
+  { type: 'unknown', id: 21, payload: hex('00000009') },
   { type: 'choke' },
   { type: 'not-interested' },
   { type: 'piece', index: 99, begin: 49152, block: Buffer.from('tail') },
@@ -171,8 +171,8 @@ describe('Framer: hostile length prefixes', () => {
   it('a prefix of exactly maxMessageBytes is allowed, one more is not', () => {
     const ok = new Framer({ maxMessageBytes: 16 });
     ok.next();
-    ok.push(Buffer.concat([hex('00000010 0e'), Buffer.alloc(15)]));
-    expect(ok.next()).toEqual({ type: 'unknown', id: 14, payload: Buffer.alloc(15) });
+    ok.push(Buffer.concat([hex('00000010 15'), Buffer.alloc(15)]));
+    expect(ok.next()).toEqual({ type: 'unknown', id: 21, payload: Buffer.alloc(15) });
     const bad = new Framer({ maxMessageBytes: 16 });
     bad.next();
     expect(() => bad.push(hex('00000011'))).toThrow(ProtocolError);
