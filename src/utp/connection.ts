@@ -21,6 +21,11 @@
  * - ackNr: we have everything up to it; `reorder` holds packets ackNr+2 … ackNr+MAX_REORDER_PACKETS.
  * An ack_nr past seqNr-1 acknowledges data we never sent: the packet is dropped.
  *
+ * Acks are deferred with setImmediate to the end of the current batch of datagrams, so one ack
+ * covers a burst (libutp's deferred ack), and writes made in one turn are coalesced into full
+ * packets with queueMicrotask. Neither is a timer: no time passes, and a fake clock is not
+ * bypassed.
+ *
  * Invariants:
  * - bytesInFlight = payload bytes of outstanding packets not marked for resending.
  * - outstanding.size <= MAX_OUTSTANDING_PACKETS; reorder.size <= MAX_REORDER_PACKETS.

@@ -79,6 +79,7 @@ export interface UtpSocketStats {
   unknownConnection: number;
   resetsSent: number;
   otherPackets: number;
+  sendErrors: number;
 }
 
 export interface UtpBindOptions extends UtpSocketOptions {
@@ -96,7 +97,7 @@ export declare interface UtpSocket {
 }
 
 export class UtpSocket extends EventEmitter {
-  readonly stats: UtpSocketStats = { malformed: 0, refusedSyns: 0, unknownConnection: 0, resetsSent: 0, otherPackets: 0 };
+  readonly stats: UtpSocketStats = { malformed: 0, refusedSyns: 0, unknownConnection: 0, resetsSent: 0, otherPackets: 0, sendErrors: 0 };
   private readonly transport: DatagramTransport;
   private readonly opts: UtpSocketOptions;
   private readonly conns = new Map<string, UtpConnection>();
@@ -130,18 +131,25 @@ export class UtpSocket extends EventEmitter {
         resolve();
       });
     });
+    let socket: UtpSocket | null = null;
     const transport: DatagramTransport = {
-      send: (msg, port, address) => dgram.send(msg, port, address),
+      // A failed send (an unreachable address) is counted, never thrown or emitted: the
+      // connection's timers treat it as a lost packet.
+      send: (msg, port, address) =>
+        dgram.send(msg, port, address, (err) => {
+          if (err && socket) socket.stats.sendErrors++;
+        }),
       close: () => new Promise<void>((resolve) => dgram.close(() => resolve())),
       address: () => {
         const a = dgram.address();
         return { address: a.address, port: a.port };
       },
     };
-    const socket = new UtpSocket(transport, opts);
-    dgram.on('message', (msg, rinfo) => socket.handleDatagram(msg, rinfo));
-    dgram.on('error', (err) => socket.emit('error', err));
-    return socket;
+    socket = new UtpSocket(transport, opts);
+    const s = socket;
+    dgram.on('message', (msg, rinfo) => s.handleDatagram(msg, rinfo));
+    dgram.on('error', (err) => s.emit('error', err));
+    return s;
   }
 
   address(): RemoteInfo {
