@@ -1,11 +1,18 @@
 /**
  * A real HTTP + UDP tracker for LAN or cluster sharing: bittorrent-tracker's server (webtorrent),
- * which does this well. We keep its client out (see README): only this file imports the package,
- * and only `torrent tracker` imports this file, so other commands never load it.
+ * which does this well. We keep its client out (see README).
+ *
+ * The package is an optional peer dependency, loaded only here and only when `torrent tracker`
+ * starts one: it pulls about 50 packages (a native WebRTC module among them) that nobody else
+ * needs, so only the users of this command install it. When it is absent, starting a tracker is
+ * a RuntimeError saying what to install, never a crash at import.
  */
 import type { AddressInfo } from 'node:net';
-// @ts-expect-error bittorrent-tracker ships no type declarations; TrackerServerImpl types what we use.
-import { Server as UntypedServer } from 'bittorrent-tracker';
+import { RuntimeError } from '../errors.js';
+
+/** The npm package that provides the server, and what to run to get it. */
+export const TRACKER_PACKAGE = 'bittorrent-tracker';
+const INSTALL_HINT = `install it where torrent is installed: npm install --global ${TRACKER_PACKAGE} (or npm install ${TRACKER_PACKAGE} in a local checkout)`;
 
 interface TrackerServerImpl {
   http: { address(): AddressInfo | string | null } | null;
@@ -31,8 +38,31 @@ export interface RunningTrackerServer {
   close(): Promise<void>;
 }
 
+type ServerClass = new (opts: Record<string, unknown>) => TrackerServerImpl;
+
+/** The package's Server class, or a RuntimeError naming the package when it is not installed. */
+async function loadServer(): Promise<ServerClass> {
+  let mod: { Server?: unknown };
+  try {
+    mod = (await import(TRACKER_PACKAGE)) as { Server?: unknown };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+      throw new RuntimeError('ERR_TRACKER', `torrent tracker needs the optional package ${TRACKER_PACKAGE}, which is not installed`, {
+        hint: INSTALL_HINT,
+        cause: e,
+      });
+    }
+    throw e;
+  }
+  if (typeof mod.Server !== 'function') {
+    throw new RuntimeError('ERR_TRACKER', `the installed ${TRACKER_PACKAGE} has no Server: not a version torrent knows`, { hint: INSTALL_HINT });
+  }
+  return mod.Server as ServerClass;
+}
+
 export async function startTrackerServer(o: TrackerServerOptions): Promise<RunningTrackerServer> {
-  const Server = UntypedServer as unknown as new (opts: Record<string, unknown>) => TrackerServerImpl;
+  const Server = await loadServer();
   const server = new Server({ http: o.http, udp: o.udp, ws: false, stats: false, interval: o.intervalS * 1000, trustProxy: false });
   server.on('warning', (e) => o.onWarning(e.message));
   await new Promise<void>((resolve, reject) => {

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, type CliResult } from '../helpers/cli.js';
+import { repoRoot } from '../helpers/corpus.js';
 import { bytes, makeTorrent } from '../helpers/make-torrent.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'torrent-errors-'));
@@ -102,6 +103,24 @@ describe('input errors', () => {
 
   it('a message holding a newline still prints as one line', async () => {
     expectUsageError(await runCli(['info', join(dir, 'two\nlines.torrent')]), /two\\nlines\.torrent: no such file$/);
+  });
+});
+
+describe('torrent tracker without its optional package', () => {
+  it('says which package to install, in the error shape, exit 1, and nothing listens', async () => {
+    const hide = join(repoRoot, 'test', 'helpers', 'hide-bittorrent-tracker.mjs');
+    const r = await runCli(['tracker', '--host', '127.0.0.1', '--port', '0'], { env: { NODE_OPTIONS: `--import=${hide}` } });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(ERROR_SHAPE);
+    expect(r.stderr).toMatch(/^torrent: torrent tracker needs the optional package bittorrent-tracker, which is not installed\nhint: .*npm install --global bittorrent-tracker/);
+  });
+
+  it('the other commands never load it', async () => {
+    const hide = join(repoRoot, 'test', 'helpers', 'hide-bittorrent-tracker.mjs');
+    const r = await runCli(['info', '--json', plain], { env: { NODE_OPTIONS: `--import=${hide}` } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ name: 'plain.bin' });
   });
 });
 
