@@ -136,4 +136,13 @@ function report(e: unknown, debug: boolean): number {
   return EXIT_RUNTIME;
 }
 
+// Last resort: an error thrown outside the command's promise (a stray callback) is a bug, and is
+// still reported in our shape rather than as Node's bare stack trace.
+const onStray = (e: unknown): never => {
+  report(e, process.argv.includes('--debug'));
+  process.exit(EXIT_RUNTIME);
+};
+process.on('uncaughtException', onStray);
+process.on('unhandledRejection', onStray);
+
 process.exitCode = await main(process.argv);
