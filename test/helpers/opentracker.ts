@@ -20,8 +20,11 @@ import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pollUntil } from './poll.js';
 
 export const OPENTRACKER_BIN = '/usr/bin/opentracker';
+/** How long one start may take to answer its first scrape (it starts in milliseconds). */
+const READY_TIMEOUT_MS = 5_000;
 
 export interface RunningOpentracker {
   httpUrl: string;
@@ -106,19 +109,20 @@ export async function startOpentracker(infoHashes: readonly Buffer[]): Promise<R
       await rm(dir, { recursive: true, force: true });
     };
     const probe = `http://127.0.0.1:${httpPort}/scrape?info_hash=${'%00'.repeat(20)}`;
-    for (let i = 0; i < 50; i++) {
-      if (child.exitCode !== null) break;
-      if ((await httpStatus(probe, 500)) === 200) {
-        return {
-          httpPort,
-          udpPort,
-          httpUrl: `http://127.0.0.1:${httpPort}/announce`,
-          udpUrl: `udp://127.0.0.1:${udpPort}/announce`,
-          output: () => output,
-          stop,
-        };
-      }
-      await new Promise((r) => setTimeout(r, 100));
+    // Ready when a scrape answers; over when it exited (a port taken meanwhile: try new ports).
+    const state = await pollUntil(
+      async () => (child.exitCode !== null ? 'exited' : (await httpStatus(probe, 500)) === 200 ? 'ready' : null),
+      { timeoutMs: READY_TIMEOUT_MS, intervalMs: 100, what: 'opentracker to answer a scrape' },
+    ).catch(() => 'timeout' as const);
+    if (state === 'ready') {
+      return {
+        httpPort,
+        udpPort,
+        httpUrl: `http://127.0.0.1:${httpPort}/announce`,
+        udpUrl: `udp://127.0.0.1:${udpPort}/announce`,
+        output: () => output,
+        stop,
+      };
     }
     lastOutput = output;
     child.kill('SIGKILL');
