@@ -18,7 +18,7 @@
  *   its inode.
  * - Things on their way out (a process sent SIGTERM, a socket closing) get LEAK_GRACE_MS to go
  *   before the file fails; the wait ends as soon as nothing is left.
- * The temp folder itself is removed afterwards either way.
+ * The temp folder itself is removed afterwards either way (at the latest when the worker exits).
  */
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,6 +41,8 @@ const realNow = Date.now.bind(Date);
 const outerTmp = tmpdir();
 const fileTmp = mkdtempSync(join(outerTmp, 'vitest-file-'));
 process.env.TMPDIR = fileTmp;
+// A file whose tests all skip, or that fails to load, runs no afterAll: remove the folder at exit.
+process.once('exit', () => rmSync(fileTmp, { recursive: true, force: true }));
 
 interface Snapshot {
   processes: Map<number, string>;
