@@ -58,6 +58,18 @@ export class LivePeer {
   readonly since: number;
   /** Rate limit on messages that make us answer (metadata requests): count in the current second. */
   answerWindow = { start: 0, count: 0 };
+  /** Both sides set the BEP 6 bit: have-all/none, reject, allowed-fast, suggest are spoken. */
+  fast = false;
+  /** It said have-all (BEP 6): no later summary may take pieces back. */
+  saidHaveAll = false;
+  /** BEP 6: the peer has everything, said before the piece count was known. */
+  private pendingHaveAll = false;
+  /** BEP 6: pieces it lets us request while it chokes us (at most MAX_ALLOWED_FAST). */
+  readonly allowedFastIn = new Set<number>();
+  /** BEP 6: pieces we let it request while we choke it. */
+  allowedFastOut = new Set<number>();
+  /** We sent our piece summary (a bitfield, have-all or have-none); later news goes as haves. */
+  greeted = false;
 
   constructor(
     readonly conn: PeerConnection,
@@ -73,6 +85,11 @@ export class LivePeer {
 
   get isSeed(): boolean {
     return this.bitfield !== null && this.bitfield.complete;
+  }
+
+  /** BEP 6 have-all before the piece count is known. */
+  holdHaveAll(): void {
+    this.pendingHaveAll = true;
   }
 
   /** A bitfield message; raw until the piece count is known. Returns whether it was applied. */
@@ -94,8 +111,9 @@ export class LivePeer {
    * The metadata arrived: builds the bitfield from what was held. Returns the raw bitfield to
    * validate (null if none came) and the haves to apply after it.
    */
-  takePending(): { bitfield: Buffer | null; haves: number[] } {
-    const out = { bitfield: this.pendingBitfield, haves: [...this.pendingHaves] };
+  takePending(): { bitfield: Buffer | null; haveAll: boolean; haves: number[] } {
+    const out = { bitfield: this.pendingBitfield, haveAll: this.pendingHaveAll, haves: [...this.pendingHaves] };
+    this.pendingHaveAll = false;
     this.pendingBitfield = null;
     this.pendingHaves = new Set();
     return out;

@@ -12,6 +12,7 @@
  * Owns nothing but the policy: the picker owns block states, the connection its outstanding list.
  */
 import type { PiecePicker } from '../picker/index.js';
+import { Bitfield } from '../util/bitfield.js';
 import { BLOCK_SIZE } from '../wire/index.js';
 import type { LivePeer } from './live-peer.js';
 
@@ -88,6 +89,20 @@ export class RequestScheduler {
     for (const p of peers) if (p !== except) this.update(p);
   }
 
+  /** Its allowed-fast pieces that it has, as a bitfield; null when there are none. */
+  private allowedFast(peer: LivePeer): Bitfield | null {
+    if (!peer.fast || peer.allowedFastIn.size === 0 || !peer.bitfield) return null;
+    const bits = new Bitfield(peer.bitfield.length);
+    let any = false;
+    for (const p of peer.allowedFastIn) {
+      if (p < bits.length && peer.bitfield.has(p)) {
+        bits.set(p);
+        any = true;
+      }
+    }
+    return any ? bits : null;
+  }
+
   /** The peer choked us or is gone: its outstanding requests go back to the picker. */
   abortAll(peer: LivePeer): void {
     for (const o of peer.conn.clearOutstanding()) this.ctx.picker.abortRequest(peer.id, { piece: o.piece, block: o.block });
@@ -113,13 +128,16 @@ export class RequestScheduler {
 
   private fill(peer: LivePeer): void {
     const c = peer.conn;
-    if (c.peerChoking || !c.amInterested || this.ctx.diskBusy() || !peer.bitfield) return;
+    if (!c.amInterested || this.ctx.diskBusy() || !peer.bitfield) return;
+    // Choked: only the pieces it allowed us fast (BEP 6), if any.
+    const from = c.peerChoking ? this.allowedFast(peer) : peer.bitfield;
+    if (from === null) return;
     const desired = this.desiredQueue(peer);
     const want = desired - c.outstanding.size;
     // Top the queue up in batches, not one block per arriving block: fewer picks, fewer writes.
     if (want <= 0 || (c.outstanding.size > 0 && want < Math.min(REQUEST_BATCH, Math.ceil(desired / 4)))) return;
     const { picker } = this.ctx;
-    const { blocks } = picker.pick(peer.id, peer.bitfield, want, { newPieces: this.ctx.roomForNewPiece() });
+    const { blocks } = picker.pick(peer.id, from, want, { newPieces: this.ctx.roomForNewPiece() });
     for (const b of blocks) {
       picker.markRequested(peer.id, b);
       c.request(b.piece, b.block, picker.blockLength(b.piece, b.block));

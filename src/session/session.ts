@@ -18,7 +18,7 @@ import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Discovery, type DhtStarter, type DiscoveredPeer } from '../discovery/index.js';
-import { asTorrentError, InternalError, InputError, RuntimeError, type TorrentError } from '../errors.js';
+import { asTorrentError, InternalError, InputError, ProtocolError, RuntimeError, type TorrentError } from '../errors.js';
 import { MAX_PIECES, torrentFromMetadata, type Magnet, type Metainfo } from '../metainfo/index.js';
 import { PeerConnection, type CloseReason, type PeerHandler, type PeerOptions } from '../peer/index.js';
 import { PiecePicker } from '../picker/index.js';
@@ -41,6 +41,8 @@ import {
   EXTENDED_HANDSHAKE_ID,
   makePeerId,
   maxMessageBytes,
+  allowedFastSet,
+  MAX_ALLOWED_FAST,
   PEX_INTERVAL_MS,
   reservedBits,
   validateBitfield,
@@ -148,6 +150,8 @@ const EVICT_MIN_AGE_MS = 30_000;
 const METADATA_ANSWERS_PER_SECOND = 8;
 /** While seeding, the files are checked for changes from outside this often. */
 const SEED_DISK_CHECK_MS = 30_000;
+/** BEP 6: pieces a choked peer may still ask us for (the BEP suggests 10). */
+const ALLOWED_FAST_K = 10;
 /** Pieces kept in memory to serve uploads (whole pieces, LRU). */
 const READ_CACHE_BYTES = 32 * 1024 * 1024;
 
@@ -225,7 +229,7 @@ export class TorrentSession {
     this.peerOptions = {
       infoHash,
       peerId: this.peerId,
-      reserved: reservedBits({ extensionProtocol: true, dht: o.dht !== null && !this.isPrivate }),
+      reserved: reservedBits({ extensionProtocol: true, dht: o.dht !== null && !this.isPrivate, fast: true }),
       maxMessageBytes: maxMessageBytes(pieceCount),
       handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
       clock: this.clock,
@@ -685,6 +689,7 @@ export class TorrentSession {
     }
     if (c.entry.state === 'connecting') this.peers.connected(c.entry);
     const live = new LivePeer(conn, c.entry, this.clock.now());
+    live.fast = (conn.remote!.reserved[7]! & 0x04) !== 0;
     c.live = live;
     this.peerEvent(conn.address, 'connected', undefined, conn.transport);
     if (conn.remote!.reserved[5]! & 0x10) {
@@ -698,13 +703,37 @@ export class TorrentSession {
     const dhtPort = this.discovery?.dhtPort ?? null;
     if (dhtPort !== null && conn.remote!.reserved[7]! & 0x01) conn.send({ type: 'port', port: dhtPort });
     if (this.t) this.greetWithPieces(live);
+    else {
+      // Before the metadata we hold nothing: BEP 6 asks fast peers for a summary, others get none;
+      // what we have later reaches both as haves.
+      if (live.fast) conn.send({ type: 'have-none' });
+      live.greeted = true;
+    }
   }
 
-  /** Our bitfield to a peer (with --no-save we serve nothing, so we advertise nothing). */
+  /**
+   * What we have, told to a peer: the summary right after the handshake (a bitfield, or BEP 6
+   * have-all / have-none), or haves for a peer that met us before the metadata was known. With
+   * --no-save we serve nothing, so we advertise nothing. Fast peers also hear their allowed-fast set.
+   */
   private greetWithPieces(p: LivePeer): void {
-    const written = this.t!.progress.written;
-    if (this.o.noSave || written.count === 0 || !p.conn.isOpen) return;
-    p.conn.send({ type: 'bitfield', bitfield: written.buffer });
+    const t = this.t!;
+    const written = t.progress.written;
+    const c = p.conn;
+    if (!c.isOpen) return;
+    const count = this.o.noSave ? 0 : written.count;
+    if (p.greeted) {
+      if (count > 0) for (const piece of written.ones()) c.send({ type: 'have', index: piece });
+    } else if (p.fast) {
+      c.send(count === t.meta.pieceCount ? { type: 'have-all' } : count === 0 ? { type: 'have-none' } : { type: 'bitfield', bitfield: written.buffer });
+    } else if (count > 0) {
+      c.send({ type: 'bitfield', bitfield: written.buffer });
+    }
+    p.greeted = true;
+    if (p.fast && count > 0) {
+      p.allowedFastOut = new Set(allowedFastSet(c.address.host, this.infoHash, t.meta.pieceCount, ALLOWED_FAST_K));
+      for (const piece of p.allowedFastOut) if (written.has(piece)) c.send({ type: 'allowed-fast', index: piece });
+    }
   }
 
   /** A peer met before the metadata: its held bitfield and haves now count. */
@@ -712,7 +741,9 @@ export class TorrentSession {
     const t = this.t!;
     const held = p.takePending();
     try {
-      if (held.bitfield) {
+      if (held.haveAll) {
+        p.bitfield = Bitfield.full(t.meta.pieceCount);
+      } else if (held.bitfield) {
         validateBitfield(held.bitfield, t.meta.pieceCount);
         p.setBitfield(held.bitfield, t.meta.pieceCount);
       } else {
@@ -763,16 +794,22 @@ export class TorrentSession {
     const t = this.t;
     switch (msg.type) {
       case 'bitfield':
+        this.summary(p, 'bitfield');
         if (!t) {
           p.setBitfield(msg.bitfield, null);
           break;
         }
         validateBitfield(msg.bitfield, t.meta.pieceCount);
-        if (p.bitfield) t.picker.removeBitfield(p.bitfield);
-        p.setBitfield(msg.bitfield, t.meta.pieceCount);
-        t.picker.addBitfield(p.bitfield!);
-        t.scheduler.countInteresting(p);
-        t.scheduler.update(p);
+        this.setPeerPieces(p, new Bitfield(t.meta.pieceCount, msg.bitfield));
+        break;
+      case 'have-all':
+      case 'have-none':
+        this.summary(p, msg.type);
+        if (!t) {
+          if (msg.type === 'have-all') p.holdHaveAll();
+          break;
+        }
+        this.setPeerPieces(p, msg.type === 'have-all' ? Bitfield.full(t.meta.pieceCount) : new Bitfield(t.meta.pieceCount));
         break;
       case 'have':
         if (!t) {
@@ -790,10 +827,34 @@ export class TorrentSession {
         break;
       case 'choke':
         conn.peerChoking = true;
-        if (t) {
+        // BEP 6: with the fast extension a choke no longer drops our requests; the peer rejects
+        // them one by one (or still serves those it allowed fast).
+        if (t && !p.fast) {
           t.scheduler.abortAll(p);
           t.scheduler.updateAll(this.livePeers(), p);
         }
+        break;
+      case 'reject-request': {
+        this.needFast(p, msg.type);
+        const req = t ? conn.takeRequest(msg.index, msg.begin, msg.length) : null;
+        if (!t || req === null) throw new ProtocolError(`rejected piece ${msg.index} offset ${msg.begin}, which we never asked for`);
+        if (req !== 'late') t.picker.abortRequest(p.id, { piece: req.piece, block: req.block });
+        t.scheduler.updateAll(this.livePeers(), p);
+        break;
+      }
+      case 'allowed-fast':
+        this.needFast(p, msg.type);
+        if (t) validateHave(msg.index, t.meta.pieceCount);
+        if (!p.allowedFastIn.has(msg.index) && p.allowedFastIn.size >= MAX_ALLOWED_FAST) {
+          throw new ProtocolError(`more than ${MAX_ALLOWED_FAST} allowed-fast pieces`);
+        }
+        p.allowedFastIn.add(msg.index);
+        if (t && conn.peerChoking) t.scheduler.update(p);
+        break;
+      case 'suggest-piece':
+        // A hint (BEP 6): rarest-first already decides; only its validity is checked.
+        this.needFast(p, msg.type);
+        if (t) validateHave(msg.index, t.meta.pieceCount);
         break;
       case 'unchoke':
         conn.peerChoking = false;
@@ -825,6 +886,31 @@ export class TorrentSession {
       default:
         break; // unknown message ids: ignored, as BEP 3 asks
     }
+  }
+
+  /**
+   * A peer's piece summary. have-all/none need the fast extension. A later summary replaces the
+   * earlier one (aria2 sends have-none, haves, then a bitfield), except after have-all: a peer
+   * that said it has everything cannot take it back.
+   */
+  private summary(p: LivePeer, kind: 'bitfield' | 'have-all' | 'have-none'): void {
+    if (kind !== 'bitfield') this.needFast(p, kind);
+    if (p.saidHaveAll) throw new ProtocolError(`${kind} after have-all`);
+    if (kind === 'have-all') p.saidHaveAll = true;
+  }
+
+  private needFast(p: LivePeer, what: string): void {
+    if (!p.fast) throw new ProtocolError(`${what} without the fast extension (BEP 6)`);
+  }
+
+  /** The peer's pieces are now `bits` (a bitfield or have-all/none): picker and interest follow. */
+  private setPeerPieces(p: LivePeer, bits: Bitfield): void {
+    const t = this.t!;
+    if (p.bitfield) t.picker.removeBitfield(p.bitfield);
+    p.bitfield = bits;
+    t.picker.addBitfield(bits);
+    t.scheduler.countInteresting(p);
+    t.scheduler.update(p);
   }
 
   private onBlock(p: LivePeer, piece: number, begin: number, block: Buffer): void {

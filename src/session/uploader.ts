@@ -49,14 +49,22 @@ export class Uploader {
     return this.o.cache !== null;
   }
 
+  /**
+   * A request from the peer. Served if we unchoke it (or it is in its BEP 6 allowed-fast set)
+   * and the block is ours; otherwise dropped (BEP 3) or, with the fast extension, rejected.
+   */
   onRequest(peer: LivePeer, index: number, begin: number, length: number): void {
-    if (peer.conn.amChoking || !this.o.cache) return; // BEP 3: requests while choked are dropped
+    const reject = (): void => {
+      if (peer.fast) peer.conn.send({ type: 'reject-request', index, begin, length });
+    };
+    if (!this.o.cache || (peer.conn.amChoking && !peer.allowedFastOut.has(index))) return reject();
     const valid = this.o.canServe(index) && length > 0 && length <= BLOCK_SIZE && begin + length <= this.o.pieceSize(index);
     if (!valid) {
       if (++peer.invalidRequests > MAX_INVALID_REQUESTS) peer.conn.close('protocol-error', 'too many invalid requests');
+      else reject();
       return;
     }
-    if (peer.uploadQueue.length >= MAX_UPLOAD_QUEUE) return; // more than our reqq: dropped
+    if (peer.uploadQueue.length >= MAX_UPLOAD_QUEUE) return reject(); // more than our reqq
     peer.uploadQueue.push({ index, begin, length });
     this.serve(peer);
   }
@@ -99,7 +107,7 @@ export class Uploader {
       cache.block(r.index, r.begin, r.length).then(
         (block) => {
           peer.reading--;
-          if (!c.isOpen || c.amChoking) return;
+          if (!c.isOpen || (c.amChoking && !peer.allowedFastOut.has(r.index))) return;
           c.sendPiece(r.index, r.begin, block);
           this.o.onUploaded(block.length);
           this.serve(peer);
@@ -145,8 +153,21 @@ export class Uploader {
     peer.conn.send({ type: 'unchoke' });
   }
 
+  /**
+   * BEP 3: choking discards the peer's pending requests. BEP 6: a fast peer hears a reject for
+   * each, and keeps those in its allowed-fast set.
+   */
   private choke(peer: LivePeer): void {
     peer.conn.send({ type: 'choke' });
-    peer.uploadQueue = []; // BEP 3: choking discards the peer's pending requests
+    if (!peer.fast) {
+      peer.uploadQueue = [];
+      return;
+    }
+    const kept = [];
+    for (const r of peer.uploadQueue) {
+      if (peer.allowedFastOut.has(r.index)) kept.push(r);
+      else peer.conn.send({ type: 'reject-request', index: r.index, begin: r.begin, length: r.length });
+    }
+    peer.uploadQueue = kept;
   }
 }

@@ -115,6 +115,26 @@ export function fixture(size = 1024 * 1024, pieceLength = 64 * 1024, seed = 3): 
   return { data, pieceLength, torrent, meta: parseTorrent(torrent) };
 }
 
+/** What a script can do on its connection. */
+export interface PeerIo {
+  send(m: Message): void;
+  /** Sends the block as an honest seeder would. */
+  serve(index: number, begin: number, length: number): void;
+  close(): void;
+}
+
+export interface ScriptOptions {
+  badPieces?: number[];
+  has?: Bitfield;
+  serveMetadata?: boolean;
+  /** Sets the BEP 6 bit in its handshake. */
+  fast?: boolean;
+  /** Replaces the bitfield it sends after the handshake (e.g. BEP 6 have-all). */
+  afterHandshake?: (io: PeerIo) => void;
+  /** Sees each message first; returning true means handled (the default behaviour is skipped). */
+  onMessage?: (m: Message, io: PeerIo) => boolean;
+}
+
 /** One scripted peer (per connection: a dial makes a new one on the far end). */
 export class ScriptedMemoryPeer {
   readonly log: PeerLog = { requests: [], blocksSent: 0, connections: 0, closedByUs: 0, received: new Map(), handshakes: [], metadataServed: 0 };
@@ -124,7 +144,7 @@ export class ScriptedMemoryPeer {
     readonly fx: TorrentFixture,
     readonly behaviour: Behaviour,
     private readonly clock: FakeClock,
-    private readonly opts: { badPieces?: number[]; has?: Bitfield; serveMetadata?: boolean } = {},
+    private readonly opts: ScriptOptions = {},
   ) {
     this.peerId = Buffer.concat([Buffer.from('-SM0001-'), createHash('sha1').update(`${behaviour}${Math.random()}`).digest().subarray(0, 12)]);
   }
@@ -141,13 +161,22 @@ export class ScriptedMemoryPeer {
       if (!s.destroyed) s.write(b);
     };
     const msg = (m: Message): void => send(encodeMessage(m));
+    const io: PeerIo = {
+      send: msg,
+      serve: (index, begin, length) => {
+        const start = index * fx.pieceLength + begin;
+        send(Buffer.concat([encodePieceHeader(index, begin, length), fx.data.subarray(start, start + length)]));
+        this.log.blocksSent++;
+      },
+      close: () => s.destroy(),
+    };
     s.on('close', () => {
       if (!s.destroyed) return;
     });
     s.on('end', () => this.log.closedByUs++);
     s.on('error', () => {});
     const hs = encodeHandshake({
-      reserved: reservedBits({ extensionProtocol: this.opts.serveMetadata === true, dht: false }),
+      reserved: reservedBits({ extensionProtocol: this.opts.serveMetadata === true, dht: false, fast: this.opts.fast === true }),
       infoHash: this.behaviour === 'wrong-info-hash' ? Buffer.alloc(20, 7) : fx.meta.infoHash!,
       peerId: this.peerId,
     });
@@ -189,8 +218,8 @@ export class ScriptedMemoryPeer {
             send(b);
             return;
           }
-          const has = this.opts.has ?? Bitfield.full(pieceCount);
-          msg({ type: 'bitfield', bitfield: has.buffer });
+          if (this.opts.afterHandshake) this.opts.afterHandshake(io);
+          else msg({ type: 'bitfield', bitfield: (this.opts.has ?? Bitfield.full(pieceCount)).buffer });
           if (this.behaviour === 'have-flood') for (let k = 0; k < 5000; k++) msg({ type: 'have', index: k % pieceCount });
           if (this.behaviour === 'invalid-requests') {
             msg({ type: 'interested' });
@@ -199,6 +228,8 @@ export class ScriptedMemoryPeer {
         }
         for (let m = framer.next(); m !== null; m = framer.next()) {
           this.log.received.set(m.type, (this.log.received.get(m.type) ?? 0) + 1);
+          if (m.type === 'request') this.log.requests.push(`${m.index}:${m.begin}`);
+          if (this.opts.onMessage?.(m, io)) continue;
           if (m.type === 'interested') {
             if (this.behaviour === 'unrequested-piece') send(Buffer.concat([encodePieceHeader(0, 0, 16384), fx.data.subarray(0, 16384)]));
             msg({ type: 'unchoke' });
@@ -218,7 +249,6 @@ export class ScriptedMemoryPeer {
               }
             }
           } else if (m.type === 'request') {
-            this.log.requests.push(`${m.index}:${m.begin}`);
             if (this.behaviour === 'silent') continue;
             const start = m.index * fx.pieceLength + m.begin;
             let block = fx.data.subarray(start, start + m.length);
