@@ -14,7 +14,7 @@
  * RSS of the largest process; plus the sampled peak RssAnon of the tree (libtorrent 2.0 mmaps its
  * files, so its RSS includes file pages). Each output is checked by size and SHA-1.
  *
- * Env: BENCH_DOWNLOAD_CLIENTS (us,aria2c,lt: a subset), BENCH_DOWNLOAD_RUNS (default 3), BENCH_DOWNLOAD_TIMEOUT_S (per client run, default 240),
+ * Env: BENCH_DOWNLOAD_CLIENTS (us,before,aria2c,lt: a subset), BENCH_BEFORE_BIN (see clients()), BENCH_DOWNLOAD_RUNS (default 3), BENCH_DOWNLOAD_TIMEOUT_S (per client run, default 240),
  * BENCH_DOWNLOAD_PROFILE=1 (one more run of ours on the 1 GiB torrent under --cpu-prof and
  * --trace-gc, summarised; the .cpuprofile is kept in bench/.work/).
  */
@@ -68,17 +68,25 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 
 
+/**
+ * BENCH_BEFORE_BIN=/path/to/an/older/checkout/bin/torrent.js adds that build as a client
+ * ("before"), run interleaved with ours on the same swarm: a before/after in one run.
+ */
+const BEFORE_BIN = process.env.BENCH_BEFORE_BIN ?? null;
+
 function clients(work) {
   const cacheDir = join(work, 'cache');
+  const ours = (id, name, bin) => ({
+    name,
+    id,
+    cmd: process.execPath,
+    args: async (t, out, seedPort) => [bin, 'download', t, '-o', out, '--port', '0', '--peer', `127.0.0.1:${seedPort}`, '--no-dht', '--quiet'],
+    env: { TORRENT_CACHE_DIR: cacheDir },
+    reset: () => rmSync(cacheDir, { recursive: true, force: true }),
+  });
   return [
-    {
-      name: 'torrent (us)',
-      id: 'us',
-      cmd: process.execPath,
-      args: async (t, out, seedPort) => [BIN, 'download', t, '-o', out, '--port', '0', '--peer', `127.0.0.1:${seedPort}`, '--no-dht', '--quiet'],
-      env: { TORRENT_CACHE_DIR: cacheDir },
-      reset: () => rmSync(cacheDir, { recursive: true, force: true }),
-    },
+    ours('us', 'torrent (us)', BIN),
+    ...(BEFORE_BIN ? [ours('before', 'torrent (before)', BEFORE_BIN)] : []),
     {
       name: 'aria2c',
       id: 'aria2c',

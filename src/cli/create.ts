@@ -24,10 +24,8 @@ import { lstat, readdir, rename, stat, unlink, writeFile } from 'node:fs/promise
 import { basename, dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { InputError, RuntimeError, UsageError } from '../errors.js';
-import { buildTorrent, defaultPieceLength, isValidPieceLength, MIN_PIECE_LENGTH } from '../metainfo/build.js';
-import { MAX_FILES, MAX_PIECES, parseTorrent } from '../metainfo/index.js';
-import { MAX_PIECE_LENGTH } from '../metainfo/parse.js';
-import { hashAllPieces } from '../storage/hash-files.js';
+import { buildTorrent, defaultPieceLength, isValidPieceLength, MAX_FILES, MAX_PIECE_LENGTH, MAX_PIECES, MIN_PIECE_LENGTH, parseTorrent } from '../metainfo/index.js';
+import { hashAllPieces } from '../storage/index.js';
 import { formatBytes } from '../util/format.js';
 import { urlArg } from './options.js';
 import { writeOut } from './output.js';

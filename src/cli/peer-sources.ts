@@ -10,7 +10,7 @@ import type { Dht } from '../dht/index.js';
 import type { DhtStarter } from '../discovery/index.js';
 import { InternalError, InterruptedError, UsageError } from '../errors.js';
 import { parsePeerAddress, type Magnet, type Metainfo } from '../metainfo/index.js';
-import { defaultCacheDir } from '../storage/resume.js';
+import { defaultCacheDir } from '../storage/index.js';
 import { intOption } from './options.js';
 
 /**

@@ -1,6 +1,7 @@
 /** `torrent tracker`: run an HTTP + UDP tracker (bittorrent-tracker's server) until stopped. */
 import type { Command } from 'commander';
 import { InterruptedError, RuntimeError, TorrentError } from '../errors.js';
+import { loadTrackerServer } from '../tracker/index.js';
 import { writeOut } from './output.js';
 import { intArg } from './options.js';
 
@@ -30,7 +31,7 @@ export function registerTracker(program: Command): void {
     .action(async (flags: TrackerFlags) => {
       const both = !flags.http && !flags.udp;
       // Loaded here so that other commands never pay for the package.
-      const { startTrackerServer } = await import('../tracker/server.js');
+      const { startTrackerServer } = await loadTrackerServer();
       let server;
       try {
         server = await startTrackerServer({

@@ -1,5 +1,7 @@
-/** Where a torrent's bytes live (see storage.ts): the file backend, the memory store, resume data. */
+/** Where a torrent's bytes live (see storage.ts): the file backend, the memory store, the start-up check, resume data, hashing files. */
+export { checkExisting, type CheckOptions, type CheckResult } from './check.js';
 export { FileStorage, type FileStorageOptions } from './file-storage.js';
+export { hashAllPieces, hashFiles, type HashOptions, type HashSource } from './hash-files.js';
 export { MemoryStorage } from './memory-storage.js';
 export { defaultCacheDir } from './resume.js';
 export type { Storage } from './storage.js';

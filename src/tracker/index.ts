@@ -28,3 +28,8 @@ export {
   type TrackerCallOptions,
 } from './types.js';
 export { UdpTracker, UDP_BASE_TIMEOUT_MS, type UdpTrackerOptions } from './udp-tracker.js';
+/**
+ * The tracker server (`torrent tracker`), loaded on demand: it needs the optional package
+ * bittorrent-tracker, which no other command pays for.
+ */
+export const loadTrackerServer = (): Promise<typeof import('./server.js')> => import('./server.js');
