@@ -3,3 +3,29 @@ export { buildTorrent, defaultPieceLength, isValidPieceLength, MIN_PIECE_LENGTH 
 export { parseMagnet, formatMagnet, isMagnetUri, parseSelect, formatSelect, formatHostPort, parsePeerAddress, type Magnet } from './magnet.js';
 export type { Metainfo, TorrentFile, MetaVersion } from './types.js';
 export { torrentFromMetadata } from './from-metadata.js';
+export {
+  blockCount,
+  checkPieceLayerRoot,
+  FileMerkleHasher,
+  fileTree,
+  MERKLE_BLOCK_BYTES,
+  MERKLE_HASH_BYTES,
+  pieceHash,
+  pieceLayerHeight,
+  verifyHashRun,
+  verifyPiece,
+  type FileTree,
+  type PieceLayerVerdict,
+} from './merkle.js';
+export {
+  checkFilePieceLayer,
+  expectedPieceHash,
+  hybridFilesDiffer,
+  v2PieceMap,
+  verifyHybridPiece,
+  verifyV1Piece,
+  verifyV2Piece,
+  type HybridVerdict,
+  type PieceVerdict,
+  type V2Piece,
+} from './v2.js';
