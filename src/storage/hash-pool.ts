@@ -1,0 +1,162 @@
+/**
+ * A small pool of SHA-1 worker threads (hash-worker.ts), so `torrent create`, `torrent verify` and
+ * the start-up check hash on every core instead of one (BEP 3 piece hashes). Hashing dominates
+ * their CPU: one core does ~1.8 GB/s of SHA-1 here, and node:crypto runs on the calling thread.
+ *
+ * Owns: the workers, a FIFO of jobs not yet handed to one, and the promise of each job.
+ *
+ * Invariants:
+ * - Each worker has at most one job at a time; a job goes to the first idle worker, in
+ *   submission order. A caller bounds how many jobs it has outstanding (and so the memory they
+ *   hold); the pool adds no buffering of its own beyond the queue the caller fills.
+ * - Bytes sent to a worker are transferred, not copied, when they own their whole ArrayBuffer
+ *   (a view into a shared slab, such as a small Buffer.allocUnsafe, is copied: transferring it
+ *   would detach other users' bytes). Digests come back transferred.
+ * - close() terminates every worker and settles every job (rejected with InternalError if not
+ *   done); after it no thread or handle of ours is left. A worker that dies fails the pool: its
+ *   job and every queued job reject with InternalError (a dead SHA-1 thread is a bug, not input).
+ * - The worker script is the built file next to this one (dist/storage/hash-worker.js). Running
+ *   from TypeScript sources (vitest) there is none: `workerScript()` returns null and callers
+ *   hash on their own thread, as they do for inputs too small to repay starting threads.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { InternalError } from '../errors.js';
+import type { FileSegment, HashJob, HashJobFailure, HashReply } from './hash-worker.js';
+
+export type { FileSegment, HashJobFailure } from './hash-worker.js';
+
+/**
+ * Most workers a pool starts. This machine class has 2 cores (mktorrent -t 2 is the yardstick);
+ * more threads than cores only add switching, and the main thread still needs a little time to
+ * read directories, feed jobs and draw progress.
+ */
+export const MAX_HASH_WORKERS = 2;
+
+/**
+ * Below this many bytes to hash, callers stay on their own thread: starting a worker costs
+ * ~30 ms (a fresh V8 isolate), which is what one core hashes in about 50 MiB; under 32 MiB a
+ * second core cannot win that back.
+ */
+export const WORKER_MIN_BYTES = 32 * 1024 * 1024;
+
+/** Workers for a pool on this machine: min(MAX_HASH_WORKERS, cores), at least 1. */
+export function defaultWorkerCount(): number {
+  return Math.max(1, Math.min(MAX_HASH_WORKERS, availableParallelism()));
+}
+
+const DEFAULT_SCRIPT = new URL('./hash-worker.js', import.meta.url);
+
+/** The worker script to start, or null when it is not there (running from sources). */
+export function workerScript(url: URL = DEFAULT_SCRIPT): URL | null {
+  return existsSync(fileURLToPath(url)) ? url : null;
+}
+
+/** A `files` job that failed reading: the caller decides which typed error it is. */
+export class HashReadFailure extends Error {
+  constructor(readonly failure: HashJobFailure) {
+    super(`${failure.stage} ${failure.path}: ${failure.message}`);
+  }
+}
+
+interface Pending {
+  readonly job: HashJob;
+  readonly transfer: ArrayBuffer[];
+  resolve(digests: Buffer): void;
+  reject(e: unknown): void;
+}
+
+interface Slot {
+  readonly worker: Worker;
+  current: Pending | null;
+}
+
+export class HashPool {
+  private readonly slots: Slot[] = [];
+  private readonly queue: Pending[] = [];
+  private nextId = 0;
+  private failed: Error | null = null;
+  private closed = false;
+
+  /** @param script from workerScript(); @param size number of threads (>= 1) */
+  constructor(script: URL, size: number = defaultWorkerCount()) {
+    if (!Number.isSafeInteger(size) || size < 1) throw new RangeError(`hash pool size ${size}`);
+    for (let i = 0; i < size; i++) {
+      const slot: Slot = { worker: new Worker(script), current: null };
+      slot.worker.on('message', (reply: HashReply) => this.onReply(slot, reply));
+      slot.worker.on('error', (e) => this.fail(new InternalError(`hash worker failed: ${e.message}`, { cause: e })));
+      slot.worker.on('exit', (code) => {
+        if (!this.closed) this.fail(new InternalError(`hash worker exited with code ${code}`));
+      });
+      this.slots.push(slot);
+    }
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /** SHA-1 of each `pieceLength` piece of `data` (the last may be shorter), concatenated. */
+  hashBytes(data: Uint8Array, pieceLength: number): Promise<Buffer> {
+    const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
+    const sent = own ? data : new Uint8Array(data);
+    return this.submit({ id: this.nextId++, kind: 'bytes', data: sent, pieceLength }, [sent.buffer as ArrayBuffer]);
+  }
+
+  /**
+   * SHA-1 of each piece of the bytes the segments hold, read in order by the worker. Rejects
+   * with HashReadFailure when a file cannot be opened or read, or is shorter than listed.
+   */
+  hashFiles(segments: readonly FileSegment[], pieceLength: number): Promise<Buffer> {
+    return this.submit({ id: this.nextId++, kind: 'files', segments, pieceLength }, []);
+  }
+
+  /** Terminates the workers; pending jobs reject. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.fail(new InternalError('hash pool closed'));
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+
+  private submit(job: HashJob, transfer: ArrayBuffer[]): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      if (this.failed) return reject(this.failed);
+      this.queue.push({ job, transfer, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    for (const slot of this.slots) {
+      if (slot.current !== null) continue;
+      const next = this.queue.shift();
+      if (!next) return;
+      slot.current = next;
+      slot.worker.postMessage(next.job, next.transfer);
+    }
+  }
+
+  private onReply(slot: Slot, reply: HashReply): void {
+    const p = slot.current;
+    slot.current = null;
+    if (!p || p.job.id !== reply.id) {
+      this.fail(new InternalError(`hash worker answered job ${reply.id}, expected ${p?.job.id ?? 'none'}`));
+      return;
+    }
+    if ('failure' in reply) p.reject(new HashReadFailure(reply.failure));
+    else p.resolve(Buffer.from(reply.digests.buffer, reply.digests.byteOffset, reply.digests.byteLength));
+    this.dispatch();
+  }
+
+  private fail(e: Error): void {
+    this.failed ??= e;
+    for (const s of this.slots) {
+      s.current?.reject(e);
+      s.current = null;
+    }
+    for (const p of this.queue.splice(0)) p.reject(e);
+  }
+}
