@@ -1,8 +1,14 @@
 /**
- * `torrent create <path>`: a v1 .torrent of a file or a folder.
+ * `torrent create <path>`: a .torrent of a file or a folder: v1 (BEP 3, the default), v2-only
+ * (`--v2`, BEP 52) or hybrid (`--hybrid`, both hash sets in one info dict), laid out as
+ * libtorrent 2.0 lays them out so it reads the same info hashes.
  *
- * Owns what goes into the torrent and how it is reported; hashing is storage/hash-files.ts and
- * the bytes are metainfo/build.ts. Decisions (README "torrent create"):
+ * Owns what goes into the torrent and how it is reported; v1 hashing is storage/hash-files.ts,
+ * the merkle trees metainfo/merkle.ts, the bytes metainfo/build.ts. v2 and hybrid hashing reads
+ * each file once, in READ_CHUNK_BYTES reads with the next read in flight while the current chunk
+ * is hashed, feeding SHA-256 (the file's tree) and, for a hybrid, SHA-1 (the v1 pieces of the
+ * padded stream) from the same bytes; memory is two read buffers plus the piece layers.
+ * Decisions (README "torrent create"):
  * - A file gives a single-file torrent; a folder a multi-file torrent named after it, its files
  *   in byte order of their path components (a folder's files stay together; the order BEP 52 uses
  *   for v2 file trees), so the same folder always gives the same info hash on any machine.
@@ -20,11 +26,23 @@
  *   goes to stderr only on a terminal; the result (path, info hash) to stderr.
  */
 import { readFileSync } from 'node:fs';
-import { lstat, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { createHash, type Hash } from 'node:crypto';
+import { lstat, open, readdir, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { InputError, RuntimeError, UsageError } from '../errors.js';
-import { buildTorrent, defaultPieceLength, isValidPieceLength, MAX_FILES, MAX_PIECE_LENGTH, MAX_PIECES, MIN_PIECE_LENGTH, parseTorrent } from '../metainfo/index.js';
+import {
+  buildTorrent,
+  defaultPieceLength,
+  FileMerkleHasher,
+  isValidPieceLength,
+  MAX_FILES,
+  MAX_PIECE_LENGTH,
+  MAX_PIECES,
+  MIN_PIECE_LENGTH,
+  parseTorrent,
+  type FileTree,
+} from '../metainfo/index.js';
 import { hashAllPieces } from '../storage/index.js';
 import { formatBytes } from '../util/format.js';
 import { urlArg } from './options.js';
@@ -34,6 +52,13 @@ import { writeOut } from './output.js';
 const PROGRESS_REDRAW_MS = 100;
 /** Tracker URL schemes clients announce to: BEP 3 (HTTP), BEP 15 (UDP), WebTorrent (WebSocket). */
 const TRACKER_SCHEMES = ['http:', 'https:', 'udp:', 'ws:', 'wss:'];
+/**
+ * Bytes per read when hashing v2 and hybrid torrents: as storage/hash-files.ts, large enough that
+ * per-read overhead vanishes in the hashing, small enough that two buffers cost nothing.
+ */
+const READ_CHUNK_BYTES = 4 * 1024 * 1024;
+/** Zeros fed to SHA-1 for a hybrid's pad files, a slice at a time (a pad can be 512 MiB). */
+const ZERO_CHUNK = Buffer.alloc(64 * 1024);
 /** BEP 19 web seeds are plain HTTP(S) or FTP servers. */
 const WEB_SEED_SCHEMES = ['http:', 'https:', 'ftp:'];
 
@@ -52,6 +77,8 @@ interface CreateFlags {
   date: boolean;
   force?: boolean;
   quiet?: boolean;
+  v2?: boolean;
+  hybrid?: boolean;
 }
 
 interface ScannedFile {
@@ -71,7 +98,7 @@ interface Scan {
 export function registerCreate(program: Command): void {
   program
     .command('create')
-    .description('make a v1 .torrent of a file or a folder')
+    .description('make a .torrent of a file or a folder (v1; --v2 or --hybrid for BitTorrent v2)')
     .argument('<path>', 'the file or folder to share')
     .option('-o, --output <file>', 'where to write the torrent (default: <name>.torrent here; - for stdout)')
     .option('--tracker <url>', 'announce URL; repeat for backup tiers, tried in order (BEP 12)', urlArg(TRACKER_SCHEMES))
@@ -83,6 +110,8 @@ export function registerCreate(program: Command): void {
     .option('--source <text>', 'info.source: changes the info hash (private trackers ask for it)')
     .option('--include-hidden', 'include files and folders whose names start with "." (left out by default)')
     .option('--no-date', 'leave out the creation date (the same input then gives the same bytes)')
+    .option('--v2', 'a BitTorrent v2-only torrent (BEP 52: per-file SHA-256 merkle trees); v1-only clients cannot read it')
+    .option('--hybrid', 'a hybrid torrent: v1 and v2 hashes in one, readable by v1 and v2 clients (pad files align each file)')
     .option('-f, --force', 'overwrite the output file if it exists')
     .option('-q, --quiet', 'no progress and no summary on stderr (warnings still)')
     .addHelpText(
@@ -98,6 +127,8 @@ are ignored. A torrent of 0 bytes is refused (exit 2).`,
 }
 
 async function create(target: string, flags: CreateFlags): Promise<void> {
+  if (flags.v2 && flags.hybrid) throw new UsageError('--v2 and --hybrid exclude each other', { hint: '--hybrid already includes v2' });
+  const metaVersion = flags.v2 ? 2 : flags.hybrid ? 'hybrid' : 1;
   const root = resolve(target);
   const name = flags.name ?? basename(root);
   checkName(name, flags.name !== undefined);
@@ -118,7 +149,9 @@ async function create(target: string, flags: CreateFlags): Promise<void> {
     });
   }
   const pieceLength = flags.pieceLength ?? defaultPieceLength(total);
-  const pieceCount = Math.ceil(total / pieceLength);
+  // v2 pieces never span files: each file is padded to a piece boundary (a single file needs none).
+  const covered = metaVersion === 1 || scan.single ? total : scan.files.reduce((n, f) => n + Math.ceil(f.length / pieceLength) * pieceLength, 0);
+  const pieceCount = Math.ceil(covered / pieceLength);
   if (pieceCount > MAX_PIECES) {
     throw new UsageError(`--piece-length ${flags.pieceLength}: ${pieceCount} pieces is more than ${MAX_PIECES}`, {
       hint: 'use a larger piece length, or leave --piece-length out',
@@ -129,13 +162,15 @@ async function create(target: string, flags: CreateFlags): Promise<void> {
   }
 
   const progress = !flags.quiet && process.stderr.isTTY ? new ProgressLine(process.stderr, total) : null;
-  let pieces: Buffer;
+  let pieces: Buffer | null;
+  let trees: (FileTree | null)[] | undefined;
+  const onProgress = progress ? (n: number): void => progress.update(n) : undefined;
   try {
-    pieces = await hashAllPieces(
-      scan.files.map((f) => ({ path: f.abs, length: f.length })),
-      pieceLength,
-      { onProgress: progress ? (n) => progress.update(n) : undefined },
-    );
+    if (metaVersion === 1) {
+      pieces = await hashAllPieces(scan.files.map((f) => ({ path: f.abs, length: f.length })), pieceLength, { onProgress });
+    } else {
+      ({ pieces, trees } = await hashV2(scan.files, pieceLength, { v1: metaVersion === 'hybrid', padLast: !scan.single, onProgress }));
+    }
   } finally {
     progress?.clear();
   }
@@ -146,6 +181,8 @@ async function create(target: string, flags: CreateFlags): Promise<void> {
     length: scan.single ? total : undefined,
     pieceLength,
     pieces,
+    version: metaVersion,
+    trees,
     announce: trackers.map((t) => [t]),
     urlList: webSeeds,
     private: flags.private === true,
@@ -157,7 +194,7 @@ async function create(target: string, flags: CreateFlags): Promise<void> {
   // Read back what we wrote, as any client will: the info hash comes from these bytes, and a
   // name the reader would sanitise (so downloaders save it elsewhere) is worth a warning.
   const meta = parseTorrent(bytes);
-  warnRenamed(scan, meta.files.map((f) => f.path.join('/')), meta.name, name, warn);
+  warnRenamed(scan, meta.files.filter((f) => !f.pad).map((f) => f.path.join('/')), meta.name, name, warn);
 
   if (out === null) {
     await writeOut(bytes);
@@ -166,10 +203,113 @@ async function create(target: string, flags: CreateFlags): Promise<void> {
   await writeAtomically(out, bytes, flags.force === true);
   if (!flags.quiet) {
     const files = scan.single ? '1 file' : `${scan.files.length} files`;
+    const kind = metaVersion === 2 ? 'v2, ' : metaVersion === 'hybrid' ? 'hybrid, ' : '';
     process.stderr.write(
-      `wrote ${out}: ${files}, ${formatBytes(total)} in ${pieceCount} pieces of ${formatBytes(pieceLength)}\n` +
-        `info hash: ${meta.infoHash!.toString('hex')}\n`,
+      `wrote ${out}: ${kind}${files}, ${formatBytes(total)} in ${pieceCount} pieces of ${formatBytes(pieceLength)}\n` +
+        (meta.infoHash ? `info hash: ${meta.infoHash.toString('hex')}\n` : '') +
+        (meta.infoHashV2 ? `info hash v2: ${meta.infoHashV2.toString('hex')}\n` : ''),
     );
+  }
+}
+
+/**
+ * One pass over the files for v2 and hybrid: each file's merkle tree and, when `v1`, the SHA-1
+ * of each piece of the stream in which every file is followed by zeros up to a piece boundary
+ * (the hybrid's pad files; `padLast` false for a single file, which has no list to hold one).
+ */
+async function hashV2(
+  files: readonly ScannedFile[],
+  pieceLength: number,
+  opts: { v1: boolean; padLast: boolean; onProgress?: (bytes: number) => void },
+): Promise<{ pieces: Buffer | null; trees: (FileTree | null)[] }> {
+  const trees: (FileTree | null)[] = [];
+  const v1Pieces: Buffer[] = [];
+  let sha1: Hash = createHash('sha1');
+  let inPiece = 0;
+  let hashed = 0;
+  const feedV1 = (chunk: Buffer): void => {
+    let at = 0;
+    while (at < chunk.length) {
+      const take = Math.min(pieceLength - inPiece, chunk.length - at);
+      sha1.update(chunk.subarray(at, at + take));
+      at += take;
+      inPiece += take;
+      if (inPiece === pieceLength) {
+        v1Pieces.push(sha1.digest());
+        sha1 = createHash('sha1');
+        inPiece = 0;
+      }
+    }
+  };
+  const buffers = [Buffer.allocUnsafe(READ_CHUNK_BYTES), Buffer.allocUnsafe(READ_CHUNK_BYTES)];
+  for (const f of files) {
+    const tree = new FileMerkleHasher(pieceLength);
+    if (f.length > 0) {
+      for await (const chunk of readChunks(f, buffers)) {
+        tree.update(chunk);
+        if (opts.v1) feedV1(chunk);
+        hashed += chunk.length;
+        opts.onProgress?.(hashed);
+      }
+    }
+    trees.push(tree.digest());
+    if (opts.v1 && opts.padLast) {
+      let pad = f.length % pieceLength === 0 ? 0 : pieceLength - (f.length % pieceLength);
+      while (pad > 0) {
+        const n = Math.min(pad, ZERO_CHUNK.length);
+        feedV1(ZERO_CHUNK.subarray(0, n));
+        pad -= n;
+      }
+    }
+  }
+  if (opts.v1 && inPiece > 0) v1Pieces.push(sha1.digest());
+  return { pieces: opts.v1 ? Buffer.concat(v1Pieces) : null, trees };
+}
+
+/**
+ * A file's bytes, exactly `f.length` of them, in chunks that alternate between the two buffers;
+ * the next read is in flight while the caller hashes the current chunk (hash.update keeps no
+ * reference, so reusing the buffers is safe).
+ */
+async function* readChunks(f: ScannedFile, buffers: Buffer[]): AsyncGenerator<Buffer, void, undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(f.abs, 'r');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ENOENT') throw new InputError('ERR_READ', `${f.abs}: no such file (was it removed while being hashed?)`);
+    if (err.code === 'EACCES') throw new InputError('ERR_READ', `${f.abs}: permission denied`);
+    throw new RuntimeError('ERR_DISK', `cannot open ${f.abs}: ${err.message}`, { cause: e });
+  }
+  let offset = 0;
+  let which = 0;
+  const readAt = async (buf: Buffer, at: number): Promise<Buffer> => {
+    const want = Math.min(buf.length, f.length - at);
+    if (want === 0) return buf.subarray(0, 0);
+    let r;
+    try {
+      r = await handle.read(buf, 0, want, at);
+    } catch (e) {
+      throw new RuntimeError('ERR_DISK', `cannot read ${f.abs}: ${(e as Error).message}`, { cause: e });
+    }
+    if (r.bytesRead === 0) throw new RuntimeError('ERR_DISK', `${f.abs} is ${at} bytes, not ${f.length}: it changed while being hashed`);
+    return buf.subarray(0, r.bytesRead);
+  };
+  let pending: Promise<Buffer> | null = readAt(buffers[which]!, offset);
+  try {
+    for (;;) {
+      const chunk: Buffer = await pending;
+      if (chunk.length === 0) break;
+      offset += chunk.length;
+      which ^= 1;
+      pending = readAt(buffers[which]!, offset);
+      // Handled now: while suspended at the yield it may fail with nobody awaiting it yet.
+      pending.catch(() => undefined);
+      yield chunk;
+    }
+  } finally {
+    await pending?.catch(() => undefined);
+    await handle.close().catch(() => undefined);
   }
 }
 

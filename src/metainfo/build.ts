@@ -4,7 +4,7 @@
  * canonical bencode (BEP 3: keys sorted by their bytes, via bencode/encode), so the info hash of
  * what we write is the SHA-1 of exactly these info bytes and every client computes the same one.
  *
- * What it writes (v1 only):
+ * What it writes (v1, the default):
  * - info: `name`, `piece length`, `pieces`, then `length` (single file) or `files` (multi-file,
  *   each `{length, path}`), `private: 1` (BEP 27) and `source` when given. Nothing else goes into
  *   info, so two torrents of the same data with the same piece length and name share an info hash
@@ -14,11 +14,21 @@
  *   than one tracker, `url-list` (BEP 19; a string for one web seed, as mktorrent and libtorrent
  *   write it, else a list), `comment`, `created by`, `creation date`.
  *
+ * v2 (BEP 52), as libtorrent 2.0's creator lays it out, so both give the same info hashes:
+ * - info: `file tree` (nested dicts of path elements; a file is `{"": {length, pieces root}}`,
+ *   an empty file `{"": {length: 0}}`), `meta version: 2`, `name`, `piece length`; top level:
+ *   `piece layers` (pieces root -> layer) for every file longer than one piece.
+ * - hybrid: both of the above in one info dict. Every v2 file starts on a piece boundary, so the
+ *   v1 `files` list gets a BEP 47 pad file (`attr: "p"`, path `.pad/<n>`) after each non-empty
+ *   file that does not end on one, the last file included; `pieces` are the SHA-1s of that padded
+ *   stream. A single file needs no pad and keeps `length`.
+ *
  * The result is checked against the limits parse.ts enforces, so we never write a torrent that
  * we (or libtorrent, whose limits those are) would refuse to read.
  */
-import { encode, type Encodable } from '../bencode/index.js';
+import { BDict, encode, type BValue, type Encodable } from '../bencode/index.js';
 import { MetainfoError } from '../errors.js';
+import { MERKLE_HASH_BYTES } from './merkle.js';
 import { MAX_FILE_LENGTH, MAX_FILES, MAX_PIECE_LENGTH, MAX_PIECES, MAX_TORRENT_BYTES, MAX_TOTAL_LENGTH } from './parse.js';
 
 /** SHA-1 digest size: one v1 piece hash (BEP 3). */
@@ -34,6 +44,16 @@ export interface BuildFile {
   readonly length: number;
 }
 
+/** BEP 52 hashes of one file, from merkle.ts (null for an empty file). */
+export interface BuildTree {
+  readonly root: Buffer;
+  /** Concatenated piece-layer hashes; empty for a file of one piece or less. */
+  readonly pieceLayer: Buffer;
+}
+
+/** 1: v1 only (BEP 3); 2: v2 only (BEP 52); 'hybrid': both in one info dict. */
+export type BuildVersion = 1 | 2 | 'hybrid';
+
 export interface BuildInput {
   /** The file's name (single file) or the root folder's name (multi-file). */
   readonly name: string;
@@ -42,8 +62,15 @@ export interface BuildInput {
   /** Single-file mode only: the file's length. */
   readonly length?: number;
   readonly pieceLength: number;
-  /** Concatenated 20-byte SHA-1 piece hashes, in piece order. */
-  readonly pieces: Buffer;
+  /**
+   * Concatenated 20-byte SHA-1 piece hashes, in piece order (of the padded stream for a hybrid);
+   * null for v2 only.
+   */
+  readonly pieces: Buffer | null;
+  /** Default 1. */
+  readonly version?: BuildVersion;
+  /** v2 and hybrid: one per file in `files` order (single-file: one), null for an empty file. */
+  readonly trees?: readonly (BuildTree | null)[];
   /** Tracker tiers (BEP 12). */
   readonly announce: readonly (readonly string[])[];
   /** BEP 19 web seeds. */
@@ -109,9 +136,17 @@ const fail = (message: string): never => {
   throw new MetainfoError(message);
 };
 
+/** Bytes of pad that BEP 52 puts after a file of `length` so the next file starts a piece. */
+function padAfter(length: number, pieceLength: number): number {
+  return length % pieceLength === 0 ? 0 : pieceLength - (length % pieceLength);
+}
+
 /** Canonical .torrent bytes for `input`. Throws MetainfoError when the result would be unreadable. */
 export function buildTorrent(input: BuildInput): Buffer {
   const { name, files, pieceLength, pieces } = input;
+  const version = input.version ?? 1;
+  const hasV1 = version !== 2;
+  const hasV2 = version !== 1;
   if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
     fail(`name ${JSON.stringify(name)} is not a usable file name`);
   }
@@ -120,28 +155,49 @@ export function buildTorrent(input: BuildInput): Buffer {
   }
   const single = files.length === 0;
   if (files.length > MAX_FILES) fail(`${files.length} files is more than ${MAX_FILES}`);
+  const list: readonly BuildFile[] = single ? [{ path: [name], length: input.length ?? 0 }] : files;
   let total = 0;
-  for (const f of single ? [{ path: [name], length: input.length ?? 0 }] : files) {
+  /** Bytes the pieces cover: v2 and hybrid pad every file to a piece boundary. */
+  let covered = 0;
+  for (const f of list) {
     if (!Number.isSafeInteger(f.length) || f.length < 0) fail(`${f.path.join('/')}: length ${f.length} is not a byte count`);
     if (f.length > MAX_FILE_LENGTH) fail(`${f.path.join('/')}: ${f.length} bytes is more than ${MAX_FILE_LENGTH}`);
     if (f.path.length === 0) fail('a file has an empty path');
     total += f.length;
+    covered += hasV2 ? f.length + padAfter(f.length, pieceLength) : f.length;
   }
   if (total === 0) fail('a torrent of 0 bytes cannot be shared (it would have no pieces)');
-  if (total > MAX_TOTAL_LENGTH) fail(`${total} bytes is more than ${MAX_TOTAL_LENGTH}`);
-  const pieceCount = Math.ceil(total / pieceLength);
+  if (covered > MAX_TOTAL_LENGTH) fail(`${covered} bytes is more than ${MAX_TOTAL_LENGTH}`);
+  // A single-file hybrid has no list to carry a tail pad: its last v1 piece is short.
+  const v1Covered = single ? total : covered;
+  const pieceCount = Math.ceil((hasV1 ? v1Covered : covered) / pieceLength);
   if (pieceCount > MAX_PIECES) fail(`${pieceCount} pieces is more than ${MAX_PIECES}; use a larger piece length`);
-  if (pieces.length !== pieceCount * PIECE_HASH_BYTES) {
-    fail(`${pieces.length} bytes of piece hashes, but ${pieceCount} pieces need ${pieceCount * PIECE_HASH_BYTES}`);
+  if (hasV1) {
+    if (pieces === null) return fail('a v1 or hybrid torrent needs its SHA-1 piece hashes');
+    if (pieces.length !== pieceCount * PIECE_HASH_BYTES) {
+      fail(`${pieces.length} bytes of piece hashes, but ${pieceCount} pieces need ${pieceCount * PIECE_HASH_BYTES}`);
+    }
   }
 
-  const info: Record<string, Encodable> = { name, 'piece length': pieceLength, pieces };
-  if (single) info.length = total;
-  else info.files = files.map((f) => ({ length: f.length, path: [...f.path] }));
+  const info: Record<string, Encodable> = { name, 'piece length': pieceLength };
+  if (hasV1) {
+    info.pieces = pieces!;
+    if (single) info.length = total;
+    else info.files = hasV2 ? paddedFileList(files, pieceLength) : files.map((f) => ({ length: f.length, path: [...f.path] }));
+  }
+  let layers: BDict | null = null;
+  if (hasV2) {
+    const trees = input.trees ?? [];
+    if (trees.length !== list.length) fail(`${trees.length} file trees for ${list.length} files`);
+    info['meta version'] = 2;
+    info['file tree'] = fileTree(list, trees, pieceLength);
+    layers = pieceLayers(list, trees, pieceLength);
+  }
   if (input.private) info.private = 1;
   if (input.source) info.source = input.source;
 
   const top: Record<string, Encodable> = { info };
+  if (layers !== null && layers.size > 0) top['piece layers'] = layers;
   const trackers = input.announce.filter((tier) => tier.length > 0);
   const first = trackers[0]?.[0];
   if (first !== undefined) top.announce = first;
@@ -155,4 +211,56 @@ export function buildTorrent(input: BuildInput): Buffer {
   const bytes = encode(top);
   if (bytes.length > MAX_TORRENT_BYTES) fail(`the torrent would be ${bytes.length} bytes, more than ${MAX_TORRENT_BYTES}`);
   return bytes;
+}
+
+/** A hybrid's v1 list: each non-empty file followed by the pad that aligns the next one. */
+function paddedFileList(files: readonly BuildFile[], pieceLength: number): Encodable[] {
+  const out: Encodable[] = [];
+  for (const f of files) {
+    out.push({ length: f.length, path: [...f.path] });
+    const pad = padAfter(f.length, pieceLength);
+    if (pad > 0) out.push({ attr: 'p', length: pad, path: ['.pad', String(pad)] });
+  }
+  return out;
+}
+
+type TreeNode = Map<string, Encodable>;
+
+/** BEP 52 `file tree`. Map keys (UTF-8) so a file called `__proto__` is just a name. */
+function fileTree(list: readonly BuildFile[], trees: readonly (BuildTree | null)[], pieceLength: number): TreeNode {
+  const root: TreeNode = new Map();
+  list.forEach((f, i) => {
+    const tree = trees[i] ?? null;
+    if ((tree === null) !== (f.length === 0)) fail(`${f.path.join('/')}: ${f.length} bytes but ${tree ? 'a' : 'no'} merkle tree`);
+    if (tree !== null) checkTree(f, tree, pieceLength);
+    let node = root;
+    for (const element of f.path) {
+      const child = node.get(element);
+      if (child instanceof Map && !child.has('')) node = child as TreeNode;
+      else if (child === undefined) {
+        const made: TreeNode = new Map();
+        node.set(element, made);
+        node = made;
+      } else fail(`${f.path.join('/')}: a file and a folder of the same name`);
+    }
+    if (node.size > 0) fail(`${f.path.join('/')}: a file and a folder of the same name`);
+    node.set('', tree === null ? { length: 0 } : { length: f.length, 'pieces root': tree.root });
+  });
+  return root;
+}
+
+function checkTree(f: BuildFile, tree: BuildTree, pieceLength: number): void {
+  const layerBytes = f.length > pieceLength ? Math.ceil(f.length / pieceLength) * MERKLE_HASH_BYTES : 0;
+  if (tree.root.length !== MERKLE_HASH_BYTES) fail(`${f.path.join('/')}: a pieces root of ${tree.root.length} bytes`);
+  if (tree.pieceLayer.length !== layerBytes) fail(`${f.path.join('/')}: a piece layer of ${tree.pieceLayer.length} bytes, not ${layerBytes}`);
+}
+
+/** Top-level `piece layers`: raw 32-byte keys, so a BDict (latin1 keys are bytes as they are). */
+function pieceLayers(list: readonly BuildFile[], trees: readonly (BuildTree | null)[], pieceLength: number): BDict {
+  const entries = new Map<string, BValue>();
+  list.forEach((f, i) => {
+    const tree = trees[i];
+    if (tree && f.length > pieceLength) entries.set(tree.root.toString('latin1'), tree.pieceLayer);
+  });
+  return new BDict(entries, 0, 0, false);
 }
