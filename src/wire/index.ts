@@ -1,6 +1,6 @@
 /**
- * The peer wire protocol (BEP 3, with BEP 6's Fast extension messages) as pure codecs: handshake,
- * messages, the allowed-fast set, size limits and the framer
+ * The peer wire protocol (BEP 3, with BEP 6's Fast extension messages and BEP 52's hash
+ * messages) as pure codecs: handshake, messages, the allowed-fast set, size limits and the framer
  * that cuts a byte stream into messages. No sockets, timers or emitters live in this folder; the
  * peer connection owns the socket and drives these.
  */
@@ -49,3 +49,18 @@ export {
   type MetadataMessage,
 } from './ut-metadata.js';
 export { decodePex, encodePex, MAX_PEX_PEERS, PEX_INTERVAL_MS, PexFlags, type PexMessage, type PexPeer } from './ut-pex.js';
+export {
+  decodeHashMessage,
+  encodeHashMessage,
+  HashMessageId,
+  hashRequestFits,
+  hashRequestProblem,
+  isHashMessageId,
+  MAX_HASH_REQUEST_LENGTH,
+  MAX_HASHES_MESSAGE_BYTES,
+  MAX_MERKLE_HEIGHT,
+  MERKLE_NODE_BYTES,
+  uncleCount,
+  type HashMessage,
+  type HashRequestFields,
+} from './hash-messages.js';
