@@ -3,35 +3,40 @@
  * The engine is imported when a command runs, so `torrent info` never loads it.
  */
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { InputError, UsageError } from '../errors.js';
 import { parsePeerAddress, parseSelect, type Metainfo } from '../metainfo/index.js';
 import type { DhtStarter } from '../discovery/index.js';
-import type { EncryptionMode, SessionOptions, TorrentStorage } from '../session/index.js';
+import type { EncryptionMode, SessionOptions, TorrentStorage, TransportMode } from '../session/index.js';
 import { defaultCacheDir, FileStorage, MemoryStorage } from '../storage/index.js';
 import { readTorrentInput } from './input.js';
-import { collect, intOption, rateOption } from './options.js';
+import { collect, intArg, peerArg, rateArg, ratioArg, urlArg } from './options.js';
 import { dhtStarter, type DhtFlags } from './peer-sources.js';
 import type { StreamRange } from './stream-out.js';
 
+/** Flag values as commander hands them over, already parsed and checked (cli/options.ts). */
 interface PeerFlags extends DhtFlags {
-  port?: string;
-  maxPeers: string;
-  peer: string[];
+  port?: number;
+  maxPeers: number;
+  peer: { host: string; port: number }[];
   tracker: string[];
   quiet?: boolean;
   json?: boolean;
   files?: boolean;
-  seedRatio?: string;
-  seedTime?: string;
-  uploadLimit?: string;
-  encryption: string;
+  seedRatio?: number;
+  seedTime?: number;
+  uploadLimit?: number;
+  downloadLimit?: number;
+  encryption: EncryptionMode;
+  transport: TransportMode;
+  /** commander: false for --no-web-seeds */
+  webSeeds?: boolean;
 }
 
 interface DownloadFlags extends PeerFlags {
   output: string;
   select?: string;
-  timeout?: string;
+  timeout?: number;
   seed?: boolean;
   stdout?: boolean;
   /** commander sets false for --no-save */
@@ -70,16 +75,23 @@ const DEFAULT_PORT = 6881;
 
 function peerOptions(cmd: Command): Command {
   return cmd
-    .option('--port <n>', `port to accept peers on (default ${DEFAULT_PORT}, or the next free one; 0 = any)`)
-    .option('--max-peers <n>', 'most peer connections at once', '50')
-    .option('--peer <host:port>', 'also connect to this peer (repeatable)', collect, [])
-    .option('--tracker <url>', 'also announce to this tracker (repeatable; ignored for private torrents)', collect, [])
-    .option('--seed-ratio <r>', 'stop seeding once uploaded = r x the size (exit 0)')
-    .option('--seed-time <minutes>', 'stop seeding after this many minutes (exit 0)')
-    .option('--upload-limit <rate>', 'upload at most this fast, e.g. 500K or 10M (bytes a second)')
-    .option('--encryption <mode>', 'prefer (encrypt when the peer can), require (encrypted peers only) or off (plaintext only)', 'prefer')
+    .option('--port <n>', `port to accept peers on (default ${DEFAULT_PORT}, or the next free one; 0 = any)`, intArg(0, 65535))
+    .option('--max-peers <n>', 'most peer connections at once', intArg(1, 1000), 50)
+    .option('--peer <host:port>', 'also connect to this peer (repeatable)', peerArg, [])
+    .option('--tracker <url>', 'also announce to this tracker (repeatable; ignored for private torrents)', urlArg(['http:', 'https:', 'udp:']), [])
+    .option('--seed-ratio <r>', 'stop seeding once uploaded = r x the size (exit 0)', ratioArg)
+    .option('--seed-time <minutes>', 'stop seeding after this many minutes (exit 0)', intArg(0, 10 ** 7))
+    .option('--upload-limit <rate>', 'upload at most this fast, e.g. 500K or 10M (bytes a second)', rateArg)
+    .option('--download-limit <rate>', 'download at most this fast, e.g. 500K or 10M (bytes a second, peers and web seeds together)', rateArg)
+    .addOption(
+      new Option('--encryption <mode>', 'prefer: encrypt when the peer can; require: encrypted peers only; off: plaintext only')
+        .choices(['prefer', 'require', 'off'])
+        .default('prefer'),
+    )
+    .addOption(new Option('--transport <kind>', 'how to reach peers: tcp, utp or both').choices(['tcp', 'utp', 'both']).default('both'))
+    .option('--no-web-seeds', 'do not download from the HTTP servers the torrent lists (BEP 19 url-list, BEP 17 httpseeds)')
     .option('--no-dht', 'do not use the DHT (BEP 5) to find peers')
-    .option('--dht-port <n>', 'UDP port for the DHT (default: any)')
+    .option('--dht-port <n>', 'UDP port for the DHT (default: any)', intArg(0, 65535))
     .option('--dht-bootstrap <host:port>', 'bootstrap the DHT from this node instead of the public routers (repeatable)', collect, [])
     .option('--json', 'newline-delimited JSON events on stdout (see README)')
     .option('--files', 'on a terminal, also show one progress bar per file')
@@ -95,14 +107,14 @@ export function registerDownload(program: Command): void {
       .option('-o, --output <dir>', 'folder to save into', '.')
       .option('--save-torrent <file>', 'for a magnet URI: also write the fetched .torrent here')
       .option('--select <list>', 'file indexes to download, as `torrent info` lists them, e.g. 0,2-4')
-      .option('--timeout <seconds>', 'give up (exit 1) when no data has arrived for this long')
+      .option('--timeout <seconds>', 'give up (exit 1) when no data has arrived for this long', intArg(1, 10 ** 7))
       .option('--seed', 'keep seeding after the download completes, until Ctrl-C, --seed-ratio or --seed-time')
       .option('--stdout', "write the file's bytes to stdout in order as they verify (one file: single-file torrent or --select of one)")
       .option('--no-save', 'with --stdout: keep nothing on disk (memory stays bounded)'),
   ).action(async (arg: string, flags: DownloadFlags) => {
     // Every flag is checked before anything starts (a magnet's metadata fetch included).
     const peer = peerSettings(flags);
-    const timeoutMs = flags.timeout === undefined ? null : intOption('--timeout', flags.timeout, 1, 10 ** 7) * 1000;
+    const timeoutMs = flags.timeout === undefined ? null : flags.timeout * 1000;
     const input = await readTorrentInput(arg);
     checkFlags(flags, input.kind === 'magnet');
     const noSave = flags.save === false;
@@ -145,14 +157,6 @@ function checkFlags(flags: DownloadFlags, isMagnet: boolean): void {
   if (flags.stdout && flags.json) throw new UsageError('--stdout and --json both want stdout: pick one');
   if (flags.save === false && wantsSeeding(flags)) throw new UsageError('--no-save keeps nothing to seed: drop --seed');
   if (flags.saveTorrent && !isMagnet) throw new UsageError('--save-torrent is for magnet URIs: the .torrent is already a file');
-}
-
-function peerList(list: string[]): { host: string; port: number }[] {
-  return list.map((p) => {
-    const a = parsePeerAddress(p);
-    if (!a) throw new UsageError(`--peer ${p}: expected host:port or [ipv6]:port`);
-    return a;
-  });
 }
 
 export function registerSeed(program: Command): void {
@@ -202,24 +206,26 @@ interface PeerSettings {
   seedRatio: number | null;
   seedTimeMs: number | null;
   uploadLimit: number | null;
+  downloadLimit: number | null;
   encryption: EncryptionMode;
+  transport: TransportMode;
+  webSeeds: boolean;
   dht: DhtStarter | null;
 }
 
 function peerSettings(flags: PeerFlags): PeerSettings {
-  const seedRatio = flags.seedRatio === undefined ? null : Number(flags.seedRatio);
-  if (seedRatio !== null && !(seedRatio >= 0 && Number.isFinite(seedRatio))) {
-    throw new UsageError(`--seed-ratio ${flags.seedRatio}: expected a number such as 1.5`);
-  }
   return {
-    port: flags.port === undefined ? DEFAULT_PORT : intOption('--port', flags.port, 0, 65535),
+    port: flags.port ?? DEFAULT_PORT,
     portSearch: flags.port === undefined,
-    maxPeers: intOption('--max-peers', flags.maxPeers, 1, 1000),
-    peers: peerList(flags.peer),
-    seedRatio,
-    seedTimeMs: flags.seedTime === undefined ? null : intOption('--seed-time', flags.seedTime, 0, 10 ** 7) * 60_000,
-    uploadLimit: flags.uploadLimit === undefined ? null : rateOption('--upload-limit', flags.uploadLimit),
-    encryption: encryptionMode(flags.encryption),
+    maxPeers: flags.maxPeers,
+    peers: flags.peer,
+    seedRatio: flags.seedRatio ?? null,
+    seedTimeMs: flags.seedTime === undefined ? null : flags.seedTime * 60_000,
+    uploadLimit: flags.uploadLimit ?? null,
+    downloadLimit: flags.downloadLimit ?? null,
+    encryption: flags.encryption,
+    transport: flags.transport,
+    webSeeds: flags.webSeeds !== false,
     dht: dhtStarter(flags, (m) => {
       if (!flags.quiet) process.stderr.write(`warning: ${m}\n`);
     }),
@@ -246,14 +252,12 @@ function sessionOptions(
     seedRatio: peer.seedRatio,
     seedTimeMs: peer.seedTimeMs,
     uploadLimit: peer.uploadLimit,
+    downloadLimit: peer.downloadLimit,
     encryption: peer.encryption,
+    transport: peer.transport,
+    webSeeds: peer.webSeeds,
     dht: peer.dht,
   };
-}
-
-function encryptionMode(v: string): EncryptionMode {
-  if (v === 'prefer' || v === 'require' || v === 'off') return v;
-  throw new UsageError(`--encryption ${v}: expected prefer, require or off`);
 }
 
 /** Where the data goes: files under outputDir, or memory only with --no-save. */

@@ -11,7 +11,6 @@ import type { DhtStarter } from '../discovery/index.js';
 import { InternalError, InterruptedError, UsageError } from '../errors.js';
 import { parsePeerAddress, type Magnet, type Metainfo } from '../metainfo/index.js';
 import { defaultCacheDir } from '../storage/index.js';
-import { intOption } from './options.js';
 
 /**
  * get_peers again this often while a download runs: a peer that announces itself after our
@@ -23,7 +22,8 @@ const LOOKUP_INTERVAL_MS = 15_000;
 export interface DhtFlags {
   /** commander: false for --no-dht */
   dht?: boolean;
-  dhtPort?: string;
+  /** Parsed by commander (intArg). */
+  dhtPort?: number;
   dhtBootstrap: string[];
 }
 
@@ -48,7 +48,7 @@ function bootstrapList(
  */
 export function dhtStarter(flags: DhtFlags, onWarning: (m: string) => void): DhtStarter | null {
   if (flags.dht === false) return null;
-  const port = flags.dhtPort === undefined ? 0 : intOption('--dht-port', flags.dhtPort, 0, 65535);
+  const port = flags.dhtPort ?? 0;
   const env = process.env;
   return async () => {
     // Loaded only when a DHT is wanted: `torrent info` and friends never pay for the package.

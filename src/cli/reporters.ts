@@ -24,9 +24,10 @@ export interface PeerView {
   transport?: string;
 }
 
-/** "3/10", with the encrypted ones: "3/10 (2 encrypted)". */
+/** "3/10", with the encrypted and uTP ones: "3/10 (2 encrypted, 1 uTP)". */
 function peerCount(s: SessionStats): string {
-  return `${s.peers}/${s.knownPeers}${s.encryptedPeers > 0 ? ` (${s.encryptedPeers} encrypted)` : ''}`;
+  const kinds = [s.encryptedPeers > 0 ? `${s.encryptedPeers} encrypted` : '', s.utpPeers > 0 ? `${s.utpPeers} uTP` : ''].filter(Boolean);
+  return `${s.peers}/${s.knownPeers}${kinds.length > 0 ? ` (${kinds.join(', ')})` : ''}`;
 }
 
 export interface Reporter {
@@ -84,6 +85,7 @@ export class JsonReporter implements Reporter {
       uploadRate: Math.round(s.uploadRate),
       peers: s.peers,
       encryptedPeers: s.encryptedPeers,
+      utpPeers: s.utpPeers,
       knownPeers: s.knownPeers,
       verifiedPieces: s.verifiedPieces,
       pieceCount: s.wantedPieces,

@@ -99,6 +99,24 @@ export class MseStream extends Duplex {
     this.socket.end(callback);
   }
 
+  /**
+   * For a plaintext stream (no RC4 either way): hands back the socket itself, paused, and the
+   * bytes already received that the caller must read first; this stream is then unusable. The
+   * peer connection reads the socket directly, without a stream layer per chunk. Null when
+   * encrypted or when something was already written through this stream.
+   */
+  detach(): { socket: Duplex; head: Buffer[] } | null {
+    if (this.encryptor || this.decryptor || this.writableLength > 0 || this.destroyed) return null;
+    this.socket.pause();
+    this.socket.off('data', this.onData);
+    this.socket.off('end', this.onEnd);
+    this.socket.off('error', this.onError);
+    this.socket.off('close', this.onClose);
+    const head: Buffer[] = [];
+    for (let c = this.read() as Buffer | null; c !== null; c = this.read() as Buffer | null) head.push(c);
+    return { socket: this.socket, head };
+  }
+
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     this.socket.off('data', this.onData);
     this.socket.off('end', this.onEnd);

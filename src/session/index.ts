@@ -2,4 +2,4 @@
 export { TorrentSession, type SessionEvent, type SessionOptions, type SessionStats, type TorrentStorage } from './session.js';
 export type { Lifecycle, LifecycleKind } from './lifecycle.js';
 export type { StreamPlan } from './stream-window.js';
-export { tcpDialer, type Dialer, type DialResult, type EncryptionMode } from './connector.js';
+export { tcpDialer, type Dialer, type DialResult, type EncryptionMode, type TransportMode } from './connector.js';

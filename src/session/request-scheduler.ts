@@ -37,6 +37,13 @@ export interface SchedulerContext {
   /** New pieces may be started (the assembler's unverified-bytes cap). */
   roomForNewPiece(): boolean;
   now(): number;
+  /**
+   * --download-limit: spends `bytes` of the shared budget and returns 0, or returns the ms until
+   * it is there (nothing spent). Absent = unlimited.
+   */
+  budget?(bytes: number): number;
+  /** Called when requests were held back by the budget: update again after `ms`. */
+  retryIn?(ms: number): void;
 }
 
 export class RequestScheduler {
@@ -139,8 +146,15 @@ export class RequestScheduler {
     const { picker } = this.ctx;
     const { blocks } = picker.pick(peer.id, from, want, { newPieces: this.ctx.roomForNewPiece() });
     for (const b of blocks) {
+      const length = picker.blockLength(b.piece, b.block);
+      const wait = this.ctx.budget?.(length) ?? 0;
+      if (wait > 0) {
+        // Over --download-limit: the rest waits; the picker never saw these blocks as requested.
+        this.ctx.retryIn?.(wait);
+        break;
+      }
       picker.markRequested(peer.id, b);
-      c.request(b.piece, b.block, picker.blockLength(b.piece, b.block));
+      c.request(b.piece, b.block, length);
     }
   }
 }

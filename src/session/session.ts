@@ -49,7 +49,8 @@ import {
   validateHave,
   type Message,
 } from '../wire/index.js';
-import { acceptTcp, listenTcp, tcpDialer, type Dialer, type DialResult, type EncryptionMode } from './connector.js';
+import { acceptStream, listenTcp, tcpDialer, type Dialer, type DialResult, type EncryptionMode, type TransportMode } from './connector.js';
+import { UtpSocket } from '../utp/index.js';
 import { answerMetadataRequest, decodeMetadataMessageOrSkip, ourExtendedHandshake, pexUpdate, UT_METADATA_ID, UT_PEX_ID } from './extensions.js';
 import { isFinal, transition, type Lifecycle, type LifecycleKind } from './lifecycle.js';
 import { LivePeer } from './live-peer.js';
@@ -109,6 +110,12 @@ export interface SessionOptions {
   uploadLimit?: number | null;
   /** MSE/PE (see connector.ts); default prefer. */
   encryption?: EncryptionMode;
+  /** Outgoing transports (see connector.ts); default both. Incoming uTP is served unless tcp. */
+  transport?: TransportMode;
+  /** Download at most this many bytes a second (peers and web seeds together); null = unlimited. */
+  downloadLimit?: number | null;
+  /** Use the torrent's web seeds (BEP 19 url-list, BEP 17 httpseeds); default true. */
+  webSeeds?: boolean;
   dht: DhtStarter | null;
   clock?: Clock;
   random?: () => number;
@@ -130,6 +137,8 @@ export interface SessionStats {
   peers: number;
   /** Connected peers whose payload is encrypted (RC4). */
   encryptedPeers: number;
+  /** Connected peers over uTP. */
+  utpPeers: number;
   knownPeers: number;
   verifiedPieces: number;
   wantedPieces: number;
@@ -194,6 +203,8 @@ export class TorrentSession {
   private readonly metadata: MetadataPhase | null;
   private discovery: Discovery | null = null;
   private server: Server | null = null;
+  /** uTP on the same port number as TCP (null: off, or the UDP port was taken). */
+  private utp: UtpSocket | null = null;
   private ticker: TimerHandle | null = null;
   private listenPort = 0;
   private nextConnId = 1;
@@ -202,13 +213,15 @@ export class TorrentSession {
   private lastProgressAt: number;
   private seedingSince = 0;
   private lastDiskCheckAt = 0;
+  /** Pending update after the download limit held requests back. */
+  private budgetTimer: TimerHandle | null = null;
   private readonly leases = new Set<Promise<void>>();
   private settle!: (s: Lifecycle) => void;
   private shutdownStarted = false;
   /** Aborts dials still in progress when the session ends. */
   private readonly dials = new AbortController();
   /** Incoming sockets still in their (MSE) handshake: closed if the session ends first. */
-  private readonly accepting = new Set<Socket>();
+  private readonly accepting = new Set<Duplex>();
 
   constructor(private readonly o: SessionOptions) {
     const infoHash = o.input.kind === 'torrent' ? o.input.meta.infoHash : o.input.magnet.infoHash;
@@ -238,6 +251,8 @@ export class TorrentSession {
       o.dialer ??
       tcpDialer({
         encryption: this.encryption,
+        transport: o.transport ?? 'both',
+        utp: () => this.utp,
         handshake: encodeHandshake({ reserved: this.peerOptions.reserved, infoHash, peerId: this.peerId }),
         infoHash,
         clock: this.clock,
@@ -270,6 +285,7 @@ export class TorrentSession {
         this.server = await listenTcp(this.o.port, this.o.portSearch, (s) => this.onIncoming(s));
         const a = this.server.address();
         this.listenPort = typeof a === 'object' && a ? a.port : 0;
+        if ((this.o.transport ?? 'both') !== 'tcp') await this.listenUtp();
       }
       // A torrent's first state (checking) is told once its owners exist, in begin().
       if (this.life.kind === 'fetching-metadata') this.emitState();
@@ -294,10 +310,12 @@ export class TorrentSession {
     let uploadRate = 0;
     let live = 0;
     let encrypted = 0;
+    let utp = 0;
     for (const c of this.conns.values()) {
       if (!c.live) continue;
       live++;
       if (c.conn.transport.endsWith('+rc4')) encrypted++;
+      if (c.conn.transport.startsWith('utp')) utp++;
       downloadRate += c.conn.download.rate(now);
       uploadRate += c.conn.upload.rate(now);
     }
@@ -312,6 +330,7 @@ export class TorrentSession {
       uploadRate,
       peers: live,
       encryptedPeers: encrypted,
+      utpPeers: utp,
       knownPeers: this.peers.size,
       verifiedPieces: p?.writtenWanted ?? 0,
       wantedPieces: p?.wantedPieces ?? 0,
@@ -444,12 +463,24 @@ export class TorrentSession {
         diskBusy: (busy) => this.guard(() => this.onDiskBusy(busy)),
       },
     });
-    const scheduler = new RequestScheduler({
+    const limit = this.o.downloadLimit ?? null;
+    // Bursts of at most a quarter second of the limit (and never less than 4 blocks): requests
+    // leave at the limit's pace, so pipelines stay full without a burst-then-stall pattern.
+    const downBucket = limit ? new TokenBucket(limit, Math.max(limit / 4, 4 * BLOCK_SIZE), this.clock.now()) : null;
+    const scheduler: RequestScheduler = new RequestScheduler({
       picker,
       downloading: () => this.life.kind === 'downloading',
       diskBusy: () => assembler.diskBusy,
       roomForNewPiece: () => assembler.roomForNewPiece,
       now: () => this.clock.now(),
+      budget: downBucket ? (n) => downBucket.take(n, this.clock.now()) : undefined,
+      retryIn: (ms) => {
+        if (this.budgetTimer) return;
+        this.budgetTimer = this.clock.setTimeout(() => {
+          this.budgetTimer = null;
+          this.guard(() => scheduler.updateAll(this.livePeers()));
+        }, ms);
+      },
     });
     const uploader = new Uploader({
       cache: serving ? new ReadCache(storage.store, READ_CACHE_BYTES) : null,
@@ -525,15 +556,19 @@ export class TorrentSession {
     this.shutdownStarted = true;
     this.moveTo(final);
     this.ticker?.cancel();
+    this.budgetTimer?.cancel();
     this.dials.abort();
     for (const s of this.accepting) s.destroy();
     for (const c of [...this.conns.values()]) c.conn.close('shutdown');
     this.server?.close();
     this.server = null;
+    const utp = this.utp;
+    this.utp = null;
     const t = this.t;
     t?.assembler.stop();
     await Promise.all([
       this.discovery?.stop(),
+      utp?.close().catch(() => undefined),
       (async () => {
         if (!t) return;
         await t.assembler.drain();
@@ -584,14 +619,13 @@ export class TorrentSession {
     for (const entry of this.peers.toDial(this.clock.now())) {
       const id = this.nextConnId++;
       this.peers.dialing(entry, id);
-      this.dialer.dial(entry.addr, CONNECT_TIMEOUT_MS, this.dials.signal).then(
+      this.dialer.dial(entry.addr, CONNECT_TIMEOUT_MS, this.dials.signal, entry.failures).then(
         (r) => {
           if (isFinal(this.life)) {
             r.stream.destroy();
             return;
           }
-          const conn = this.wrap(id, entry.addr, true, r);
-          this.conns.set(id, { conn, entry, live: null });
+          this.wrap(id, entry, true, r);
         },
         (e: Error) => {
           if (entry.state !== 'connecting' || entry.connId !== id) return;
@@ -603,47 +637,80 @@ export class TorrentSession {
     }
   }
 
-  private wrap(id: number, addr: PeerAddr, outgoing: boolean, r: DialResult): PeerConnection {
+  /** A connected stream becomes a PeerConnection, registered before any byte is read from it. */
+  private wrap(id: number, entry: PeerEntry, outgoing: boolean, r: DialResult): PeerConnection {
+    const addr = entry.addr;
     const conn = new PeerConnection(
       { id, stream: r.stream, address: addr, outgoing, transport: r.transport, externalReads: r.bindReader !== null, handshakeSent: r.handshakeSent },
       this.peerOptions,
       this.handler,
     );
+    this.conns.set(id, { conn, entry, live: null });
     r.bindReader?.((chunk, shared) => conn.ingest(chunk, shared));
+    for (const h of r.head ?? []) conn.ingest(h, false);
     return conn;
   }
 
   private onIncoming(socket: Socket): void {
     const addr = peerAddr(socket.remoteAddress ?? '', socket.remotePort ?? 0);
-    if (!addr || isFinal(this.life) || this.peers.isBanned(addr)) {
+    if (!addr) {
       socket.destroy();
+      return;
+    }
+    this.onIncomingStream(socket, addr, 'tcp');
+  }
+
+  /** An incoming connection over TCP or uTP: a peer-set entry first (caps, bans), then its handshake. */
+  private onIncomingStream(stream: Duplex, addr: PeerAddr, kind: 'tcp' | 'utp'): void {
+    if (isFinal(this.life) || this.peers.isBanned(addr)) {
+      stream.destroy();
       return;
     }
     if (!this.peers.hasRoom) this.evictOne();
     const id = this.nextConnId++;
     const entry = this.peers.incoming(addr, id, this.clock.now());
     if (!entry) {
-      socket.destroy();
+      stream.destroy();
       return;
     }
     // The slot is held from now: a peer that never finishes its (MSE) handshake meets its deadline.
-    this.accepting.add(socket);
-    void socket.once('close', () => this.accepting.delete(socket));
-    acceptTcp(socket, { encryption: this.encryption, infoHash: this.infoHash, clock: this.clock, randomBytes: this.randomBytes }).then(
+    this.accepting.add(stream);
+    stream.once('close', () => this.accepting.delete(stream));
+    acceptStream(stream, kind, { encryption: this.encryption, infoHash: this.infoHash, clock: this.clock, randomBytes: this.randomBytes }).then(
       (a) => {
+        this.accepting.delete(stream);
         if (isFinal(this.life) || entry.connId !== id) {
           a.stream.destroy();
           return;
         }
-        const conn = this.wrap(id, addr, false, { stream: a.stream, transport: a.transport, bindReader: null, handshakeSent: false });
-        this.conns.set(id, { conn, entry, live: null });
+        this.wrap(id, entry, false, { stream: a.stream, transport: a.transport, bindReader: null, handshakeSent: false, head: a.head });
       },
       (e: Error) => {
+        this.accepting.delete(stream);
         if (entry.connId !== id) return;
         this.peers.closed(entry, this.clock.now(), { useful: false });
         this.peerEvent(addr, 'closed', `handshake-failed: ${e.message}`);
       },
     );
+  }
+
+  /** uTP on the TCP port's number (BEP 29): incoming connections, and the socket outgoing ones use. */
+  private async listenUtp(): Promise<void> {
+    try {
+      this.utp = await UtpSocket.bind({ port: this.listenPort, host: '0.0.0.0', clock: this.clock, random: this.randomBytes });
+    } catch (e) {
+      this.warn(`uTP not available on UDP port ${this.listenPort}: ${(e as Error).message}`);
+      return;
+    }
+    this.utp.on('error', (e) => this.warn(`uTP socket: ${e.message}`));
+    this.utp.on('connection', (conn) => {
+      const addr = peerAddr(conn.remoteAddress, conn.remotePort);
+      if (!addr) {
+        conn.destroy();
+        return;
+      }
+      this.onIncomingStream(conn, addr, 'utp');
+    });
   }
 
   /**

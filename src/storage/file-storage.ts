@@ -71,6 +71,8 @@ export class FileStorage implements Storage {
   private readonly folder: ConfinedFolder;
   private readonly handles = new Map<string, HandleEntry>();
   private readonly writeQueues = new Map<string, Promise<void>>();
+  /** Writes queued or in flight per path: only the last of a run stats the file for its baseline. */
+  private readonly pendingWrites = new Map<string, number>();
   /**
    * Baseline per file, index meta.files.length being the part file: what we last saw right after
    * writing it or while checking it. Typed arrays: 25 bytes a file, whatever the file count.
@@ -258,9 +260,13 @@ export class FileStorage implements Storage {
   private writeSpan(s: FileSpan, pieceBase: number, blocks: readonly Buffer[]): Promise<void> {
     const path = this.paths[s.fileIndex] ?? this.partPath;
     const previous = this.writeQueues.get(path) ?? Promise.resolve();
+    this.pendingWrites.set(path, (this.pendingWrites.get(path) ?? 0) + 1);
     const next = previous.catch(() => undefined).then(() => this.writeSpanNow(s, pieceBase, blocks));
     this.writeQueues.set(path, next);
     void next.finally(() => {
+      const left = (this.pendingWrites.get(path) ?? 1) - 1;
+      if (left === 0) this.pendingWrites.delete(path);
+      else this.pendingWrites.set(path, left);
       if (this.writeQueues.get(path) === next) this.writeQueues.delete(path);
     }).catch(() => undefined);
     return next;
@@ -280,7 +286,9 @@ export class FileStorage implements Storage {
           written += r.bytesWritten;
         }
         // Our own write moves mtime and size: the baseline follows, so only others' changes count.
-        this.recordBaseline(slot, await h.stat());
+        // While more writes to this file are queued, the last of them takes the stat (one fstat
+        // per run of writes instead of one per piece; changedFiles() waits for the queue first).
+        if ((this.pendingWrites.get(path) ?? 1) <= 1) this.recordBaseline(slot, await h.stat());
       });
     } catch (e) {
       throw diskError('write', path, e);
