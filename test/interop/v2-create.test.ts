@@ -6,11 +6,13 @@
  * merkle) finds every piece. `torrent verify` agrees on both kinds, and finds a flipped byte.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTorrent, fileTree } from '../../src/metainfo/index.js';
 import { runCli } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/corpus.js';
 import { bytes } from '../helpers/make-torrent.js';
@@ -66,6 +68,48 @@ beforeAll(() => {
 
 afterAll(() => {
   rmSync(work, { recursive: true, force: true });
+});
+
+describe('torrent create --v2/--hybrid usage', () => {
+  it('--v2 with --hybrid is a usage error (exit 2), and nothing is written', async () => {
+    const out = join(work, 'both.torrent');
+    const r = await runCli(['create', folder, '-o', out, '--v2', '--hybrid']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--v2 and --hybrid exclude each other/);
+    expect(() => readFileSync(out)).toThrow();
+  });
+
+  it('the summary names the kind and both info hashes of a hybrid', async () => {
+    const out = join(work, 'summary.torrent');
+    const r = await runCli(['create', single, '-o', out, '--hybrid', '--no-date']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^wrote .*summary\.torrent: hybrid, 1 file, /m);
+    expect(r.stderr).toMatch(/^info hash: [0-9a-f]{40}$/m);
+    expect(r.stderr).toMatch(/^info hash v2: [0-9a-f]{64}$/m);
+  });
+});
+
+describe('torrent verify on a hybrid whose two hash sets disagree', () => {
+  it('exits 2 naming the piece and the file, as libtorrent refuses such a torrent', async () => {
+    const pieceLength = 16384;
+    const data = bytes(3 * pieceLength, 21);
+    const other = Buffer.from(data);
+    other[pieceLength + 5]! ^= 1; // the v1 hash of piece 1 describes other bytes
+    const sha1 = (b: Buffer): Buffer => createHash('sha1').update(b).digest();
+    const pieces = Buffer.concat([0, 1, 2].map((i) => sha1(other.subarray(i * pieceLength, (i + 1) * pieceLength))));
+    const t = join(work, 'disagree.torrent');
+    writeFileSync(t, buildTorrent({
+      name: 'single.bin', files: [], length: data.length, pieceLength, pieces, version: 'hybrid', trees: [fileTree(data, pieceLength)],
+      announce: [], urlList: [], private: false, comment: null, createdBy: null, creationDate: null,
+    }));
+    const dir = join(work, 'disagree');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'single.bin'), data);
+    const r = await runCli(['verify', t, dir]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/v1 and v2 hashes of this hybrid torrent disagree on piece 1 \(single\.bin\)/);
+    expect(r.stdout).toBe('');
+  });
 });
 
 const CASES: [string, string, string[]][] = [
