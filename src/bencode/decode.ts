@@ -43,10 +43,18 @@ const MAX_LENGTH_DIGITS = 15;
 /** Hard ceiling on maxDepth whatever the caller asks: far below Node's stack limit. */
 const MAX_DEPTH_CAP = 1000;
 
+/**
+ * Dictionary keys repeat (every entry of a 50,000-file list has "length" and "path"): the last key
+ * seen per (length, first byte) is reused when the bytes match, instead of making a new string.
+ * Keys longer than this are rare and made afresh.
+ */
+const MAX_REUSED_KEY_BYTES = 32;
+
 class Decoder {
   pos = 0;
   items = 0;
   softErrors = 0;
+  private readonly recentKeys = new Map<number, string>();
 
   constructor(
     readonly buf: Buffer,
@@ -91,8 +99,13 @@ class Decoder {
     // 19 digits always fit in int64 territory checks below; anything longer overflows.
     if (digits > 19) this.fail('integer overflow', start);
     this.pos = p + 1;
+    if (digits <= 15) {
+      // Up to 15 digits is below 2^53: the running value is exact, and no string is made.
+      let n = 0;
+      for (let k = digitsStart; k < p; k++) n = n * 10 + (buf[k]! - ZERO);
+      return negative ? -n : n;
+    }
     const text = buf.toString('latin1', start + 1, p);
-    if (digits <= 15) return Number(text);
     const big = BigInt(text);
     if (big > INT64_MAX || big < INT64_MIN) this.fail('integer overflow', start);
     const n = Number(big);
@@ -100,6 +113,35 @@ class Decoder {
   }
 
   bytes(): Buffer {
+    const len = this.stringLength();
+    return this.buf.subarray(this.pos - len, this.pos);
+  }
+
+  /** A dictionary key, as the latin1 string BDict stores (no Buffer view is made for it). */
+  key(): string {
+    const len = this.stringLength();
+    const buf = this.buf;
+    const at = this.pos - len;
+    if (len === 0 || len > MAX_REUSED_KEY_BYTES) return buf.toString('latin1', at, this.pos);
+    const slot = len * 256 + buf[at]!;
+    const seen = this.recentKeys.get(slot);
+    if (seen !== undefined) {
+      let same = true;
+      for (let k = 1; k < len; k++) {
+        if (seen.charCodeAt(k) !== buf[at + k]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return seen;
+    }
+    const made = buf.toString('latin1', at, this.pos);
+    this.recentKeys.set(slot, made);
+    return made;
+  }
+
+  /** Reads `<length>:` and checks the string fits; leaves pos just past the string, returns its length. */
+  stringLength(): number {
     const start = this.pos;
     const buf = this.buf;
     let p = start;
@@ -115,7 +157,7 @@ class Decoder {
     p++;
     if (len > buf.length - p) this.fail(`string of ${len} bytes runs past the end of input`, start);
     this.pos = p + len;
-    return buf.subarray(p, p + len);
+    return len;
   }
 
   list(depth: number): BValue[] {
@@ -137,7 +179,8 @@ class Decoder {
     const softBefore = this.softErrors;
     this.pos++; // 'd'
     const entries = new Map<string, BValue>();
-    let prevKey: Buffer | undefined;
+    // Keys are latin1 strings (one char per byte), so string order is byte order (BEP 3's sort).
+    let prevKey: string | undefined;
     for (;;) {
       const c = this.buf[this.pos];
       if (c === undefined) this.fail('unterminated dictionary');
@@ -147,14 +190,13 @@ class Decoder {
       }
       if (c < ZERO || c > NINE) this.fail('dictionary key is not a string');
       if (++this.items > this.limits.maxItems) this.fail(`more than ${this.limits.maxItems} items`);
-      const keyBytes = this.bytes();
+      const key = this.key();
       if (this.buf[this.pos] === undefined || this.buf[this.pos] === E) {
         this.fail('dictionary key without a value');
       }
       const value = this.value(depth);
-      if (prevKey !== undefined && Buffer.compare(prevKey, keyBytes) >= 0) this.softErrors++;
-      prevKey = keyBytes;
-      const key = keyBytes.toString('latin1');
+      if (prevKey !== undefined && prevKey >= key) this.softErrors++;
+      prevKey = key;
       if (!entries.has(key)) entries.set(key, value);
     }
   }

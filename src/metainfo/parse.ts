@@ -161,6 +161,9 @@ interface Attr {
   hidden: boolean;
 }
 
+/** The attributes of an entry without an `attr` key (copied: readV1Files may set pad). */
+const NO_ATTR: Readonly<Attr> = { pad: false, symlink: false, executable: false, hidden: false };
+
 function readAttr(d: BDict): Attr {
   const attr = optBytes(d, 'attr')?.toString('latin1') ?? '';
   return {
@@ -216,53 +219,55 @@ function readV1Files(info: BDict, name: string): FileList {
   if (list.length === 0) fail('info.files is empty: no files in torrent');
   if (list.length > MAX_FILES) fail(`info.files has ${list.length} entries, more than ${MAX_FILES}`);
   const paths: string[][] = [];
-  const raw: { length: number; attr: Attr; symlink: string[] | null }[] = [];
+  // Built in place: the paths are final once resolveDuplicates has run (it may rename some).
+  const files: { -readonly [K in keyof TorrentFile]: TorrentFile[K] }[] = [];
   let offset = 0;
   for (let i = 0; i < list.length; i++) {
-    const where = `info.files[${i}]`;
+    // Built only when something is wrong: 50,000 files would otherwise make 50,000 strings.
+    const where = (): string => `info.files[${i}]`;
     const f = list[i]!;
-    if (!isDict(f)) fail(`${where} is not a dictionary`);
-    const attr = readAttr(f);
+    if (!isDict(f)) fail(`${where()} is not a dictionary`);
+    const attr = f.has('attr') ? readAttr(f) : { ...NO_ATTR };
     // A symlink has no data: its length is ignored (corpus: symlink_zero_size has none).
-    const length = attr.symlink ? 0 : reqLength(f, 'length', `${where}.`, fail);
+    const given = f.get('length');
+    const length = attr.symlink
+      ? 0
+      : typeof given === 'number' && given >= 0 && Number.isSafeInteger(given)
+        ? given
+        : reqLength(f, 'length', `${where()}.`, fail);
     const pathValue = f.get('path.utf-8') ?? f.get('path');
     let path: string[];
     if (pathValue === undefined) {
-      if (!attr.pad) fail(`${where}.path is missing`);
+      if (!attr.pad) fail(`${where()}.path is missing`);
       path = ['.pad', String(length)];
     } else {
-      const elements = readElements(pathValue, `${where}.path`);
-      if (elements.length === 0) fail(`${where}.path is an empty list`);
-      path = sanitizePath(elements);
+      if (!isList(pathValue)) fail(`${where()}.path is not a list`);
+      for (const e of pathValue) if (!isBytes(e)) fail(`${where()}.path has an element that is not a string`);
+      if (pathValue.length === 0) fail(`${where()}.path is an empty list`);
+      path = sanitizePath(pathValue as Buffer[]);
       // BitComet's pad files predate BEP 47's attr and are known by name.
       if (path[path.length - 1]!.startsWith(LEGACY_PAD_PREFIX)) attr.pad = true;
     }
-    const symlink = attr.symlink ? readSymlink(f, where) : null;
+    const symlink = attr.symlink ? readSymlink(f, where()) : null;
     if (symlink === null) attr.symlink = false;
     const size = length;
-    if (size > MAX_FILE_LENGTH) fail(`${where}.length is ${size}, more than ${MAX_FILE_LENGTH}`);
+    if (size > MAX_FILE_LENGTH) fail(`${where()}.length is ${size}, more than ${MAX_FILE_LENGTH}`);
     if (offset + size > MAX_TOTAL_LENGTH) fail(`the files add up to more than ${MAX_TOTAL_LENGTH} bytes`);
-    offset += size;
     paths.push(path);
-    raw.push({ length: size, attr, symlink });
-  }
-  resolveDuplicates(paths, (i) => raw[i]!.attr.pad);
-  const files: TorrentFile[] = [];
-  offset = 0;
-  for (let i = 0; i < raw.length; i++) {
-    const r = raw[i]!;
     files.push({
-      path: paths[i]!,
-      length: r.length,
+      path,
+      length: size,
       offset,
-      pad: r.attr.pad,
-      executable: r.attr.executable,
-      hidden: r.attr.hidden,
-      symlink: r.symlink,
+      pad: attr.pad,
+      executable: attr.executable,
+      hidden: attr.hidden,
+      symlink,
       piecesRoot: null,
     });
-    offset += r.length;
+    offset += size;
   }
+  resolveDuplicates(paths, (i) => files[i]!.pad);
+  for (let i = 0; i < files.length; i++) if (files[i]!.path !== paths[i]) files[i]!.path = paths[i]!;
   return { files, multiFile: true };
 }
 

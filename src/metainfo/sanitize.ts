@@ -47,6 +47,8 @@ function codePointAt(b: Uint8Array, i: number): [number, number] {
 export function sanitizeElement(raw: Uint8Array): string | null {
   if (raw.length === 0) return '_';
   if (raw.length === 1 && raw[0] === 0x2e) return null;
+  const plain = plainAscii(raw);
+  if (plain !== null) return plain;
   const out: number[] = [];
   let added = 0;
   let dots = 0;
@@ -78,6 +80,23 @@ export function sanitizeElement(raw: Uint8Array): string | null {
     if (ext !== null) name += ext;
   }
   return name;
+}
+
+/**
+ * The common case, decided in one pass without decoding: printable ASCII with no separator, short
+ * enough not to be cut, is kept byte for byte (every rule above leaves such a name unchanged,
+ * except the dots-only one, checked here too). Null means "take the general path".
+ */
+function plainAscii(raw: Uint8Array): string | null {
+  if (raw.length > MAX_ELEMENT_BYTES) return null;
+  let dots = 0;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i]!;
+    if (c < 0x20 || c >= 0x7f || c === 0x2f || c === 0x5c) return null;
+    if (c === 0x2e) dots++;
+  }
+  if (dots === raw.length && dots <= 2) return null; // "." or "..": the general path drops it
+  return (Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.length)).toString('latin1');
 }
 
 /** The ASCII extension (".ext") of a raw name, when short and safe enough to keep. */
@@ -112,23 +131,32 @@ export function resolveDuplicates(paths: string[][], skip: (index: number) => bo
   const taken = new Set<string>();
   for (let i = 0; i < paths.length; i++) {
     if (skip(i)) continue;
-    for (let k = 1; k < paths[i]!.length; k++) taken.add(key(paths[i]!.slice(0, k)));
+    // Every folder on the path, as a key, built up one component at a time (lowercasing each
+    // component equals lowercasing the joined path: "/" is neither cased nor case-ignorable).
+    const path = paths[i]!;
+    let prefix = '';
+    for (let k = 0; k < path.length - 1; k++) {
+      prefix = k === 0 ? path[0]!.toLowerCase() : `${prefix}/${path[k]!.toLowerCase()}`;
+      taken.add(prefix);
+    }
   }
   for (let i = 0; i < paths.length; i++) {
     if (skip(i)) continue;
     const path = paths[i]!;
-    if (taken.has(key(path))) {
+    let own = key(path);
+    if (taken.has(own)) {
       const last = path[path.length - 1]!;
       const dot = last.lastIndexOf('.');
       const [stem, ext] = dot >= 0 ? [last.slice(0, dot), last.slice(dot)] : [last, ''];
       for (let n = 1; ; n++) {
         const candidate = [...path.slice(0, -1), `${stem}.${n}${ext}`];
-        if (!taken.has(key(candidate))) {
+        own = key(candidate);
+        if (!taken.has(own)) {
           paths[i] = candidate;
           break;
         }
       }
     }
-    taken.add(key(paths[i]!));
+    taken.add(own);
   }
 }
