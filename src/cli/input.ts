@@ -1,10 +1,12 @@
 /**
- * What a command was pointed at: a .torrent file, `-` (a .torrent on stdin) or a magnet URI.
+ * What a command was pointed at: a .torrent file, an http(s) URL of one, `-` (a .torrent on
+ * stdin) or a magnet URI.
  * Reading is bounded (MAX_TORRENT_BYTES) and every failure is an InputError naming the input.
  */
 import { open } from 'node:fs/promises';
 import { InputError, TorrentError } from '../errors.js';
 import { isMagnetUri, MAX_TORRENT_BYTES, parseMagnet, parseTorrent, type Magnet, type Metainfo } from '../metainfo/index.js';
+import { FETCH_URL_MAX_REDIRECTS, FETCH_URL_TIMEOUT_MS, fetchTorrentUrl, isTorrentUrl } from './fetch-url.js';
 
 export type TorrentInput =
   | { kind: 'torrent'; label: string; meta: Metainfo; bytes: Buffer }
@@ -14,8 +16,12 @@ export async function readTorrentInput(arg: string, stdin: NodeJS.ReadableStream
   if (isMagnetUri(arg)) {
     return { kind: 'magnet', label: 'magnet URI', magnet: withLabel('magnet URI', () => parseMagnet(arg)) };
   }
-  if (/^(?:https?|ftp):\/\//i.test(arg)) {
-    throw new InputError('ERR_READ', `${arg}: a URL is not a file this version can read (no download by URL yet)`, {
+  if (isTorrentUrl(arg)) {
+    const bytes = await fetchTorrentUrl(arg, { timeoutMs: FETCH_URL_TIMEOUT_MS, maxBytes: MAX_TORRENT_BYTES, maxRedirects: FETCH_URL_MAX_REDIRECTS });
+    return { kind: 'torrent', label: arg, meta: withLabel(arg, () => parseTorrent(bytes)), bytes };
+  }
+  if (/^ftp:\/\//i.test(arg)) {
+    throw new InputError('ERR_READ', `${arg}: only http:// and https:// URLs can be fetched`, {
       hint: 'download the .torrent first (e.g. curl -o x.torrent <url>), then give its path',
     });
   }

@@ -24,10 +24,11 @@ export interface PeerView {
   transport?: string;
 }
 
-/** "3/10", with the encrypted and uTP ones: "3/10 (2 encrypted, 1 uTP)". */
+/** "3/10", with the encrypted and uTP ones and the web seeds: "3/10 (2 encrypted, 1 uTP) + 1 web seed". */
 function peerCount(s: SessionStats): string {
   const kinds = [s.encryptedPeers > 0 ? `${s.encryptedPeers} encrypted` : '', s.utpPeers > 0 ? `${s.utpPeers} uTP` : ''].filter(Boolean);
-  return `${s.peers}/${s.knownPeers}${kinds.length > 0 ? ` (${kinds.join(', ')})` : ''}`;
+  const web = s.webSeeds > 0 ? ` + ${s.webSeeds} web seed${s.webSeeds > 1 ? 's' : ''}` : '';
+  return `${s.peers}/${s.knownPeers}${kinds.length > 0 ? ` (${kinds.join(', ')})` : ''}${web}`;
 }
 
 export interface Reporter {
@@ -86,6 +87,7 @@ export class JsonReporter implements Reporter {
       peers: s.peers,
       encryptedPeers: s.encryptedPeers,
       utpPeers: s.utpPeers,
+      webSeeds: s.webSeeds,
       knownPeers: s.knownPeers,
       verifiedPieces: s.verifiedPieces,
       pieceCount: s.wantedPieces,

@@ -470,6 +470,14 @@ export class PiecePicker {
     this.enqueueIfWanted(piece);
   }
 
+  /**
+   * Wanted, not verified, and no block of it requested or received: a whole piece another
+   * source (a web seed) may take. O(1).
+   */
+  isUntouched(piece: number): boolean {
+    return piece >= 0 && piece < this.pieceCount && this.priority[piece]! > 0 && !this.verifiedBits.has(piece) && !this.partials.has(piece);
+  }
+
   has(piece: number): boolean {
     return this.verifiedBits.has(piece);
   }

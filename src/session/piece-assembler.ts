@@ -96,6 +96,28 @@ export class PieceAssembler {
     if (pieceComplete) this.verify(piece, ip);
   }
 
+  /**
+   * A whole piece from one sender (a web seed), its blocks already marked received in the
+   * picker: verified and written without another copy. `data` should come from `takeBuffer`.
+   */
+  addWholePiece(senderId: number, piece: number, data: Buffer): void {
+    if (this.stopped) return;
+    const size = this.o.picker.pieceSize(piece);
+    if (data.length !== size) throw new RangeError(`piece ${piece}: ${data.length} bytes, expected ${size}`);
+    this.unverifiedBytes += size;
+    this.verify(piece, { data, senders: new Array<number>(this.o.picker.blocksInPiece(piece)).fill(senderId) });
+  }
+
+  /** Some blocks of this piece are being assembled here. */
+  hasPartial(piece: number): boolean {
+    return this.inProgress.has(piece);
+  }
+
+  /** A buffer from the pool for a whole piece (given back once the piece is written or fails). */
+  takeBuffer(size: number): Buffer {
+    return this.buffers.take(size);
+  }
+
   /** Pieces being assembled (for status and tests). */
   get piecesInProgress(): number {
     return this.inProgress.size;

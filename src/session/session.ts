@@ -62,6 +62,7 @@ import { RequestScheduler } from './request-scheduler.js';
 import { ResumeSaver } from './resume-saver.js';
 import { StreamWindow, type StreamPlan } from './stream-window.js';
 import { MAX_UPLOAD_QUEUE, Uploader } from './uploader.js';
+import { WebSeeds } from './web-seeds.js';
 
 export type SessionEvent =
   | { type: 'state'; state: LifecycleKind }
@@ -139,6 +140,8 @@ export interface SessionStats {
   encryptedPeers: number;
   /** Connected peers over uTP. */
   utpPeers: number;
+  /** Web seeds still in use (BEP 19/17 servers). */
+  webSeeds: number;
   knownPeers: number;
   verifiedPieces: number;
   wantedPieces: number;
@@ -182,6 +185,7 @@ interface Torrent {
   uploader: Uploader;
   resume: ResumeSaver | null;
   stream: StreamWindow | null;
+  webSeeds: WebSeeds | null;
 }
 
 export class TorrentSession {
@@ -331,6 +335,7 @@ export class TorrentSession {
       peers: live,
       encryptedPeers: encrypted,
       utpPeers: utp,
+      webSeeds: this.t?.webSeeds?.usable ?? 0,
       knownPeers: this.peers.size,
       verifiedPieces: p?.writtenWanted ?? 0,
       wantedPieces: p?.wantedPieces ?? 0,
@@ -433,6 +438,7 @@ export class TorrentSession {
       } else {
         this.moveTo({ kind: 'downloading' });
         this.peers.wakeNotNeeded(this.clock.now());
+        t.webSeeds?.fill();
       }
     }
     // Peers connected while we checked learn what we have now.
@@ -458,7 +464,7 @@ export class TorrentSession {
       events: {
         written: (p) => this.guard(() => this.onWritten(p)),
         failed: (p, liars) => this.guard(() => this.onPieceFailed(p, liars)),
-        liars: (p, liars) => this.guard(() => this.banIds(liars, `sent bad data for piece ${p}`)),
+        liars: (p, liars) => this.guard(() => this.banIds(liars, `sent bad data for piece ${p}`, p)),
         diskError: (e) => void this.fail(e),
         diskBusy: (busy) => this.guard(() => this.onDiskBusy(busy)),
       },
@@ -507,7 +513,26 @@ export class TorrentSession {
     const plan = this.o.stream?.(meta) ?? null;
     const stream = plan ? new StreamWindow(plan, picker) : null;
     if (stream && plan) stream.advance(plan.firstPiece);
-    return { meta, picker, map, progress, storage, assembler, scheduler, uploader, resume, stream };
+    const webSeeds =
+      this.o.webSeeds !== false && (meta.urlList.length > 0 || meta.httpSeeds.length > 0)
+        ? new WebSeeds(meta, {
+            picker,
+            assembler,
+            clock: this.clock,
+            canFetch: () => this.life.kind === 'downloading' && !assembler.diskBusy,
+            budget: (n) => (downBucket ? downBucket.take(n, this.clock.now()) : 0),
+            onProgress: (n) => {
+              this.downloaded += n;
+              this.lastProgressAt = this.clock.now();
+            },
+            cancelOthers: (ids, piece, block) => {
+              for (const id of ids) this.conns.get(id)?.conn.cancel(piece, block);
+            },
+            onWarning: (m) => this.warn(m),
+            wake: () => this.guard(() => this.t?.webSeeds?.fill()),
+          })
+        : null;
+    return { meta, picker, map, progress, storage, assembler, scheduler, uploader, resume, stream, webSeeds };
   }
 
   private async complete(): Promise<void> {
@@ -519,6 +544,7 @@ export class TorrentSession {
       return;
     }
     if (isFinal(this.life)) return;
+    t.webSeeds?.close(); // web seeds stop when the download is complete
     await t.resume?.save(this.clock.now());
     this.discovery?.completed();
     if (this.o.seed) this.startSeeding();
@@ -565,6 +591,7 @@ export class TorrentSession {
     const utp = this.utp;
     this.utp = null;
     const t = this.t;
+    t?.webSeeds?.close();
     t?.assembler.stop();
     await Promise.all([
       this.discovery?.stop(),
@@ -1081,13 +1108,15 @@ export class TorrentSession {
       if (p.interesting === 0) t.scheduler.update(p);
     }
     t.resume?.maybeSave(this.clock.now());
+    t.webSeeds?.fill();
     if (t.progress.complete && this.life.kind === 'downloading') void this.complete().catch((e: unknown) => this.fail(e));
   }
 
   private onPieceFailed(piece: number, liars: number[]): void {
     this.warn(`piece ${piece} failed its hash check; fetching it again`);
-    this.banIds(liars, `sent bad data for piece ${piece}`);
+    this.banIds(liars, `sent bad data for piece ${piece}`, piece);
     this.t!.scheduler.updateAll(this.livePeers());
+    this.t!.webSeeds?.fill();
   }
 
   /** A piece we claimed cannot be read: we stop claiming it, and fetch it again if wanted. */
@@ -1134,8 +1163,13 @@ export class TorrentSession {
     return false;
   }
 
-  private banIds(ids: number[], why: string): void {
+  /** Bans the peers proven to have sent bad data; a web seed among them is dropped instead. */
+  private banIds(ids: number[], why: string, piece: number): void {
     for (const id of ids) {
+      if (this.t?.webSeeds?.owns(id)) {
+        this.t.webSeeds.badPiece(id, piece);
+        continue;
+      }
       const c = this.conns.get(id);
       if (!c) continue;
       this.warn(`banned ${addrKey(c.conn.address)}: ${why}`);
@@ -1164,6 +1198,7 @@ export class TorrentSession {
       for (const p of live) if (t.scheduler.expire(p, now)) freed = true;
       if (freed || this.life.kind === 'downloading') t.scheduler.updateAll(live);
       t.uploader.maybeRechoke(live, this.life.kind === 'seeding', now);
+      t.webSeeds?.fill();
       t.resume?.maybeSave(now);
       if (this.life.kind === 'seeding' && t.storage.disk && now - this.lastDiskCheckAt >= SEED_DISK_CHECK_MS) {
         this.lastDiskCheckAt = now;
