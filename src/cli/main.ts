@@ -17,6 +17,7 @@ import { registerCreate } from './create.js';
 import { registerDownload, registerSeed } from './download.js';
 import { registerInfo } from './info.js';
 import { registerMagnet } from './magnet.js';
+import { guardOutput } from './output.js';
 import { registerPeers } from './peers.js';
 import { registerTracker } from './tracker.js';
 import { registerVerify } from './verify.js';
@@ -67,6 +68,8 @@ export function buildProgram(failedIn: (cmd: Command) => void = () => undefined)
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // A reader that goes away (`| head`) ends our output quietly, help text included.
+  guardOutput(process.stdout);
   let failed: Command | null = null;
   const program = buildProgram((cmd) => (failed = cmd));
   const debug = argv.includes('--debug');

@@ -96,9 +96,9 @@ describe('input errors', () => {
     expectUsageError(await runCli(['info', join(dir, 'missing.torrent')]), /: no such file$/, /^hint: give the path of a \.torrent file/);
   });
 
-  it('a URL says a URL cannot be read yet, not "no such file"', async () => {
-    const r = await runCli(['info', 'https://example.invalid/x.torrent']);
-    expectUsageError(r, /^torrent: https:\/\/example\.invalid\/x\.torrent: a URL is not a file this version can read/, /^hint: /);
+  it('an ftp:// URL says only http(s) can be fetched, not "no such file"', async () => {
+    const r = await runCli(['info', 'ftp://example.invalid/x.torrent']);
+    expectUsageError(r, /^torrent: ftp:\/\/example\.invalid\/x\.torrent: only http:\/\/ and https:\/\/ URLs can be fetched/, /^hint: /);
   });
 
   it('a message holding a newline still prints as one line', async () => {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -162,6 +161,5 @@ describe('resume data and the start-up check', () => {
     expect(await loadResume(path, 'x', 3, 5)).toBeNull();
     writeFileSync(path, JSON.stringify({ version: 1, infoHash: 'other', pieceCount: 3, verified: 'AA==', files: [] }));
     expect(await loadResume(path, meta.infoHash!.toString('hex'), 3, 5)).toBeNull();
-    expect(createHash('sha1')).toBeDefined();
   });
 });
