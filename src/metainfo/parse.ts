@@ -161,8 +161,8 @@ interface Attr {
   hidden: boolean;
 }
 
-/** The attributes of an entry without an `attr` key (copied: readV1Files may set pad). */
-const NO_ATTR: Readonly<Attr> = { pad: false, symlink: false, executable: false, hidden: false };
+/** Where a file entry sits, for error messages: made only when something is wrong. */
+const fileWhere = (i: number): string => `info.files[${i}]`;
 
 function readAttr(d: BDict): Attr {
   const attr = optBytes(d, 'attr')?.toString('latin1') ?? '';
@@ -223,44 +223,44 @@ function readV1Files(info: BDict, name: string): FileList {
   const files: { -readonly [K in keyof TorrentFile]: TorrentFile[K] }[] = [];
   let offset = 0;
   for (let i = 0; i < list.length; i++) {
-    // Built only when something is wrong: 50,000 files would otherwise make 50,000 strings.
-    const where = (): string => `info.files[${i}]`;
     const f = list[i]!;
-    if (!isDict(f)) fail(`${where()} is not a dictionary`);
-    const attr = f.has('attr') ? readAttr(f) : { ...NO_ATTR };
+    if (!isDict(f)) fail(`${fileWhere(i)} is not a dictionary`);
+    // No attr key (the usual case): no attributes, and no object made to say so.
+    const attr = f.has('attr') ? readAttr(f) : null;
+    let pad = attr?.pad ?? false;
+    const isSymlink = attr?.symlink ?? false;
     // A symlink has no data: its length is ignored (corpus: symlink_zero_size has none).
     const given = f.get('length');
-    const length = attr.symlink
+    const length = isSymlink
       ? 0
       : typeof given === 'number' && given >= 0 && Number.isSafeInteger(given)
         ? given
-        : reqLength(f, 'length', `${where()}.`, fail);
+        : reqLength(f, 'length', `${fileWhere(i)}.`, fail);
     const pathValue = f.get('path.utf-8') ?? f.get('path');
     let path: string[];
     if (pathValue === undefined) {
-      if (!attr.pad) fail(`${where()}.path is missing`);
+      if (!pad) fail(`${fileWhere(i)}.path is missing`);
       path = ['.pad', String(length)];
     } else {
-      if (!isList(pathValue)) fail(`${where()}.path is not a list`);
-      for (const e of pathValue) if (!isBytes(e)) fail(`${where()}.path has an element that is not a string`);
-      if (pathValue.length === 0) fail(`${where()}.path is an empty list`);
+      if (!isList(pathValue)) fail(`${fileWhere(i)}.path is not a list`);
+      for (const e of pathValue) if (!isBytes(e)) fail(`${fileWhere(i)}.path has an element that is not a string`);
+      if (pathValue.length === 0) fail(`${fileWhere(i)}.path is an empty list`);
       path = sanitizePath(pathValue as Buffer[]);
       // BitComet's pad files predate BEP 47's attr and are known by name.
-      if (path[path.length - 1]!.startsWith(LEGACY_PAD_PREFIX)) attr.pad = true;
+      if (path[path.length - 1]!.startsWith(LEGACY_PAD_PREFIX)) pad = true;
     }
-    const symlink = attr.symlink ? readSymlink(f, where()) : null;
-    if (symlink === null) attr.symlink = false;
+    const symlink = isSymlink ? readSymlink(f, fileWhere(i)) : null;
     const size = length;
-    if (size > MAX_FILE_LENGTH) fail(`${where()}.length is ${size}, more than ${MAX_FILE_LENGTH}`);
+    if (size > MAX_FILE_LENGTH) fail(`${fileWhere(i)}.length is ${size}, more than ${MAX_FILE_LENGTH}`);
     if (offset + size > MAX_TOTAL_LENGTH) fail(`the files add up to more than ${MAX_TOTAL_LENGTH} bytes`);
     paths.push(path);
     files.push({
       path,
       length: size,
       offset,
-      pad: attr.pad,
-      executable: attr.executable,
-      hidden: attr.hidden,
+      pad,
+      executable: attr?.executable ?? false,
+      hidden: attr?.hidden ?? false,
       symlink,
       piecesRoot: null,
     });
