@@ -6,11 +6,14 @@ const cases = {
   info: () => import('./info.mjs'),
   download: () => import('./download.mjs'),
   create: () => import('./create.mjs'),
+  verify: () => import('./verify.mjs'),
   upload: () => import('./upload.mjs'),
   utp: () => import('./utp.mjs'),
   webseed: () => import('./webseed.mjs'),
   rc4: () => import('./rc4.mjs'),
   memory: () => import('./memory.mjs'),
+  floods: () => import('./floods.mjs'),
+  swarm: () => import('./swarm.mjs'),
 };
 
 const wanted = process.argv.slice(2);
