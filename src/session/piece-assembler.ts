@@ -1,6 +1,6 @@
 /**
  * The piece assembler: blocks in, verified pieces out to storage. Verify, then write: a piece's
- * bytes reach storage only after its SHA-1 matched; on a mismatch the picker gets the piece back
+ * bytes reach storage only after its hash matched (SHA-1, BEP 52 merkle, or both for a hybrid); on a mismatch the picker gets the piece back
  * and smart ban learns who sent which block (a sole sender is proven bad at once).
  *
  * Owns: the buffers of pieces being assembled (each block copied once, from the socket's read
@@ -12,7 +12,6 @@
  *   reported as a disk error at once (the session fails with it), never retried silently;
  * - `drain()` resolves when every write in flight has settled (it awaits them, it does not poll).
  */
-import { createHash } from 'node:crypto';
 import { RuntimeError } from '../errors.js';
 import type { PiecePicker } from '../picker/index.js';
 import type { Storage } from '../storage/storage.js';
@@ -61,8 +60,8 @@ export class PieceAssembler {
     private readonly o: {
       picker: PiecePicker;
       storage: Storage;
-      /** The 20-byte SHA-1 of piece p. */
-      pieceHash: (piece: number) => Buffer;
+      /** Whether a complete piece's bytes are right (v1 SHA-1, v2 merkle, or both for a hybrid). */
+      verify: (piece: number, data: Buffer) => boolean;
       pieceLength: number;
       /** The store keeps the buffer (memory storage): do not recycle it. */
       storeKeepsBuffers: boolean;
@@ -141,7 +140,7 @@ export class PieceAssembler {
     const size = ip.data.length;
     this.unverifiedBytes -= size;
     const { picker, events } = this.o;
-    if (!createHash('sha1').update(ip.data).digest().equals(this.o.pieceHash(piece))) {
+    if (!this.o.verify(piece, ip.data)) {
       picker.pieceFailed(piece);
       const proven = this.smartBan.pieceFailed(piece, blocksOf(ip.data), ip.senders);
       this.buffers.give(ip.data);

@@ -18,11 +18,22 @@ import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Discovery, type DhtStarter, type DiscoveredPeer } from '../discovery/index.js';
-import { asTorrentError, InternalError, InputError, ProtocolError, RuntimeError, type TorrentError } from '../errors.js';
-import { MAX_PIECES, torrentFromMetadata, type Magnet, type Metainfo } from '../metainfo/index.js';
+import { asTorrentError, InternalError, InputError, ProtocolError, RuntimeError, TorrentError } from '../errors.js';
+import {
+  expectedPieceHash,
+  MAX_PIECES,
+  torrentFromMetadata,
+  v2PieceMap,
+  verifyHybridPiece,
+  verifyV1Piece,
+  verifyV2Piece,
+  type Magnet,
+  type Metainfo,
+} from '../metainfo/index.js';
 import { PeerConnection, type CloseReason, type PeerHandler, type PeerOptions } from '../peer/index.js';
 import { PiecePicker } from '../picker/index.js';
 import { checkExisting } from '../storage/check.js';
+import { checkExistingV2 } from '../storage/check-v2.js';
 import type { FileStorage } from '../storage/file-storage.js';
 import { PieceMap } from '../storage/piece-map.js';
 import { ReadCache } from '../storage/read-cache.js';
@@ -228,9 +239,14 @@ export class TorrentSession {
   private readonly accepting = new Set<Duplex>();
 
   constructor(private readonly o: SessionOptions) {
-    const infoHash = o.input.kind === 'torrent' ? o.input.meta.infoHash : o.input.magnet.infoHash;
+    // A v2-only swarm is named by the SHA-256 info hash truncated to 20 bytes (BEP 52): in the
+    // handshake, to trackers and in the DHT. A hybrid joins its v1 swarm.
+    const meta0 = o.input.kind === 'torrent' ? o.input.meta : null;
+    const infoHash = o.input.kind === 'torrent' ? (o.input.meta.infoHash ?? o.input.meta.infoHashV2?.subarray(0, 20) ?? null) : o.input.magnet.infoHash;
     if (!infoHash) {
-      throw new InputError('ERR_BAD_TORRENT', 'v2-only torrents cannot be downloaded yet; only v1 and hybrid torrents');
+      throw new InputError('ERR_BAD_MAGNET', 'a v2-only magnet (btmh) cannot be fetched yet: give the .torrent', {
+        hint: 'or a magnet with a v1 info hash (xt=urn:btih:…)',
+      });
     }
     this.infoHash = infoHash;
     this.clock = o.clock ?? systemClock();
@@ -246,7 +262,7 @@ export class TorrentSession {
     this.peerOptions = {
       infoHash,
       peerId: this.peerId,
-      reserved: reservedBits({ extensionProtocol: true, dht: o.dht !== null && !this.isPrivate, fast: true }),
+      reserved: withV2Bit(reservedBits({ extensionProtocol: true, dht: o.dht !== null && !this.isPrivate, fast: true }), meta0?.infoHashV2 != null),
       maxMessageBytes: maxMessageBytes(pieceCount),
       handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
       clock: this.clock,
@@ -410,13 +426,16 @@ export class TorrentSession {
     if (disk) {
       const resumeFile = this.o.cacheDir ? resumePath(this.o.cacheDir, this.infoHash.toString('hex'), this.o.outputDir) : null;
       const resume = resumeFile ? await loadResume(resumeFile, this.infoHash.toString('hex'), meta.pieceCount, meta.files.length) : null;
-      const checked = await checkExisting({ storage: disk, meta, wanted: (p) => t.progress.wanted.has(p), resume });
+      const wanted = (p: number): boolean => t.progress.wanted.has(p);
+      // v1 and hybrid: SHA-1, resume data trusted for unchanged files; v2-only: every present
+      // piece against its merkle hash.
+      const checked = meta.pieces ? await checkExisting({ storage: disk, meta, wanted, resume }) : await checkExistingV2({ storage: disk, meta, wanted });
       if (isFinal(this.life)) return; // stopped while checking
       for (const p of checked.verified.ones()) {
         t.picker.setHave(p);
         t.progress.markWritten(p);
       }
-      this.events.push({ type: 'checked', verifiedPieces: checked.verified.count, hashed: checked.hashed, trusted: checked.trusted }, false);
+      this.events.push({ type: 'checked', verifiedPieces: checked.verified.count, hashed: checked.hashed, trusted: 'trusted' in checked ? checked.trusted : 0 }, false);
     }
     if (this.o.seedOnly) {
       if (t.progress.written.count === 0) {
@@ -447,8 +466,7 @@ export class TorrentSession {
   }
 
   private buildTorrent(meta: Metainfo): Torrent {
-    if (!meta.pieces) throw new InputError('ERR_BAD_TORRENT', 'v2-only torrents cannot be downloaded yet; only v1 and hybrid torrents');
-    const pieces = meta.pieces;
+    const verify = pieceVerifier(meta);
     const picker = new PiecePicker({ pieceCount: meta.pieceCount, pieceLength: meta.pieceLength, totalLength: meta.totalLength, random: this.random });
     const map = new PieceMap(meta.files, meta.pieceLength, meta.totalLength);
     const progress = new Progress(meta, map, this.o.select?.(meta) ?? null);
@@ -458,7 +476,7 @@ export class TorrentSession {
     const assembler = new PieceAssembler({
       picker,
       storage: storage.store,
-      pieceHash: (p) => pieces.subarray(p * 20, p * 20 + 20),
+      verify,
       pieceLength: meta.pieceLength,
       storeKeepsBuffers: storage.disk === null,
       events: {
@@ -768,7 +786,9 @@ export class TorrentSession {
       const p = this.conns.get(conn.id)?.live;
       if (p && this.t) this.t.uploader.serve(p);
     },
-    onBug: (_conn, e) => void this.fail(new InternalError(`peer handler: ${e instanceof Error ? e.message : String(e)}`, { cause: e })),
+    // A typed failure raised while handling a message (a hybrid whose hash sets disagree, a full
+    // disk) fails the session as it is; anything else is a bug of ours.
+    onBug: (_conn, e) => void this.fail(e instanceof TorrentError ? e : new InternalError(`peer handler: ${e instanceof Error ? e.message : String(e)}`, { cause: e })),
   };
 
   private onOpen(conn: PeerConnection): void {
@@ -1291,4 +1311,36 @@ export class TorrentSession {
   }
 }
 
-export type { TorrentError };
+
+/** BEP 52: reserved bit 0x10 of byte 7 says we speak v2 (set for v2 and hybrid torrents). */
+function withV2Bit(reserved: Buffer, v2: boolean): Buffer {
+  if (v2) reserved[7]! |= 0x10;
+  return reserved;
+}
+
+/**
+ * How a complete piece is checked: SHA-1 (v1), its merkle hash from the piece layers (v2, BEP
+ * 52), or both (hybrid: a piece must satisfy both; a torrent whose two hash sets disagree on a
+ * piece is refused with a MetainfoError, which fails the session with exit 2). A v2 torrent
+ * whose .torrent lacks a piece layer cannot be checked without BEP 52 hash requests: refused.
+ */
+function pieceVerifier(meta: Metainfo): (piece: number, data: Buffer) => boolean {
+  if (meta.infoHashV2 === null) return (p, data) => verifyV1Piece(meta, p, data);
+  const map = v2PieceMap(meta);
+  const missing = map.find((at) => at !== null && expectedPieceHash(meta, at) === null);
+  if (missing) {
+    throw new InputError('ERR_BAD_TORRENT', `${meta.name}: no piece layer for ${missing.file.path.join('/')}: fetching piece layers from peers (BEP 52 hash requests) is not supported yet`, {
+      hint: 'use a .torrent that carries its piece layers',
+    });
+  }
+  if (meta.pieces) {
+    return (p, data) => {
+      const v = verifyHybridPiece(meta, p, map[p] ?? null, data);
+      return v.v1 && v.v2 === 'ok';
+    };
+  }
+  return (p, data) => {
+    const at = map[p];
+    return at === null || at === undefined ? data.every((b) => b === 0) : verifyV2Piece(meta, at, data) === 'ok';
+  };
+}

@@ -177,7 +177,7 @@ export class ScriptedMemoryPeer {
     s.on('error', () => {});
     const hs = encodeHandshake({
       reserved: reservedBits({ extensionProtocol: this.opts.serveMetadata === true, dht: false, fast: this.opts.fast === true }),
-      infoHash: this.behaviour === 'wrong-info-hash' ? Buffer.alloc(20, 7) : fx.meta.infoHash!,
+      infoHash: this.behaviour === 'wrong-info-hash' ? Buffer.alloc(20, 7) : (fx.meta.infoHash ?? fx.meta.infoHashV2!.subarray(0, 20)),
       peerId: this.peerId,
     });
     if (this.behaviour === 'trickle') {

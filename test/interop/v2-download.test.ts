@@ -1,0 +1,101 @@
+/**
+ * BitTorrent v2 (BEP 52) downloads and seeding against python3-libtorrent on loopback: a v2-only
+ * and a hybrid torrent made by libtorrent's own creator, downloaded from a libtorrent seeder;
+ * our seeder serving a v2-only torrent to a libtorrent leecher; the v2 handshake uses the
+ * truncated SHA-256 info hash.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseTorrent } from '../../src/metainfo/index.js';
+import { bin, runCli } from '../helpers/cli.js';
+import { repoRoot } from '../helpers/corpus.js';
+import { ltLeech, ltSeed, type LtSeeder } from '../helpers/lt.js';
+import { bytes } from '../helpers/make-torrent.js';
+import { freeTcpPort } from '../helpers/opentracker.js';
+import { startProcess, type Proc } from '../helpers/processes.js';
+import { waitForPort } from '../helpers/real-clients.js';
+import { needs } from '../helpers/requirements.js';
+
+const tools = needs('python3-libtorrent');
+const PY = '/usr/bin/python3';
+const LT_V2 = join(repoRoot, 'test', 'helpers', 'lt_v2.py');
+const work = mkdtempSync(join(tmpdir(), 'torrent-v2-dl-'));
+const seedDir = join(work, 'seed');
+const album = 'album';
+const files: [string, Buffer][] = [
+  ['a.bin', bytes(300_000, 51)],
+  ['b/c.bin', bytes(1_000_000, 52)],
+  ['b/d.txt', bytes(777, 53)],
+];
+const seeders: LtSeeder[] = [];
+const procs: Proc[] = [];
+let n = 0;
+
+const sha1 = (b: Buffer): string => createHash('sha1').update(b).digest('hex');
+
+function fresh(label: string): string {
+  const dir = join(work, `${label}-${++n}`);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+function ltCreate(kind: '--v2' | '--hybrid'): string {
+  const out = join(work, `${kind.slice(2)}.torrent`);
+  execFileSync(PY, [LT_V2, 'create', join(seedDir, album), out, kind, '--piece-length', '65536'], { timeout: 60_000 });
+  return out;
+}
+
+function expectAlbum(dir: string): void {
+  for (const [p, d] of files) expect(sha1(readFileSync(join(dir, album, p))), p).toBe(sha1(d));
+}
+
+beforeAll(() => {
+  for (const [p, d] of files) {
+    mkdirSync(join(seedDir, album, p, '..'), { recursive: true });
+    writeFileSync(join(seedDir, album, p), d);
+  }
+});
+
+afterEach(async () => {
+  await Promise.all(seeders.splice(0).map((s) => s.stop()));
+  await Promise.all(procs.splice(0).map((p) => p.kill('SIGKILL')));
+});
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe.skipIf(tools.skip)(`BitTorrent v2${tools.note}`, () => {
+  it.each([['--v2' as const], ['--hybrid' as const]])('downloads a %s torrent made by libtorrent from a libtorrent seeder', async (kind) => {
+    const torrent = ltCreate(kind);
+    const meta = parseTorrent(readFileSync(torrent));
+    expect(meta.infoHashV2).not.toBeNull();
+    expect(meta.pieces === null).toBe(kind === '--v2');
+    const seeder = await ltSeed(torrent, seedDir);
+    seeders.push(seeder);
+    const out = fresh('out');
+    const r = await runCli(['download', torrent, '-o', out, '--port', '0', '--no-dht', '--timeout', '30', '-q', '--peer', `127.0.0.1:${seeder.port}`], {
+      env: { TORRENT_CACHE_DIR: fresh('cache') },
+      timeoutMs: 90_000,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expectAlbum(out);
+    const verify = await runCli(['verify', torrent, out]);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+  });
+
+  it('seeds a v2-only torrent to a libtorrent leecher', async () => {
+    const torrent = ltCreate('--v2');
+    const port = await freeTcpPort();
+    const seeder = startProcess(process.execPath, [bin, 'seed', torrent, seedDir, '--port', String(port), '--no-dht', '-q'], { env: { TORRENT_CACHE_DIR: fresh('cache') } });
+    procs.push(seeder);
+    await waitForPort(port, 20_000, seeder);
+    const out = fresh('lt');
+    const leech = ltLeech(torrent, out, [`127.0.0.1:${port}`], 60);
+    procs.push(leech);
+    expect(await leech.exited, leech.output()).toBe(0);
+    expectAlbum(out);
+  });
+});
