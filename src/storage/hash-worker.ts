@@ -11,8 +11,8 @@
  * Invariants: a job's data starts on a piece boundary and holds whole pieces except possibly the
  * last piece of the torrent; replies go back in the order jobs arrived, one per job; the digests
  * buffer is transferred (never copied); nothing is thrown out of the message handler: a failure
- * becomes an error reply the pool turns into a typed error. The read buffer is this thread's only
- * large allocation and is reused from job to job (it grows to the largest job and stays there).
+ * becomes an error reply the pool turns into a typed error. The read buffer (READ_BYTES) is this
+ * thread's only large allocation, made once and reused, whatever the piece length.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
@@ -48,7 +48,14 @@ export type HashReply =
   | { readonly id: number; readonly digests: Uint8Array }
   | { readonly id: number; readonly failure: HashJobFailure };
 
-let scratch = new Uint8Array(0);
+/**
+ * Bytes per read in a `files` job. Each read is hashed at once, while the bytes are still in this
+ * core's cache (L2 is 1-2 MiB here): reading a whole 4 MiB job first and hashing it after went
+ * through memory twice and measured slower.
+ */
+const READ_BYTES = 256 * 1024;
+
+const scratch = new Uint8Array(READ_BYTES);
 
 function digestAll(data: Uint8Array, pieceLength: number): Uint8Array {
   const count = Math.ceil(data.length / pieceLength);
@@ -61,12 +68,14 @@ function digestAll(data: Uint8Array, pieceLength: number): Uint8Array {
   return out;
 }
 
-/** Reads the segments, in order, into the scratch buffer; returns the filled view or a failure. */
-function readSegments(segments: readonly FileSegment[]): Uint8Array | HashJobFailure {
+/** Reads the segments in order, READ_BYTES at a time, hashing as it goes; digests or a failure. */
+function hashSegments(segments: readonly FileSegment[], pieceLength: number): Uint8Array | HashJobFailure {
   let total = 0;
   for (const s of segments) total += s.length;
-  if (scratch.length < total) scratch = new Uint8Array(total);
-  let filled = 0;
+  const out = new Uint8Array(Math.ceil(total / pieceLength) * 20);
+  let hash = createHash('sha1');
+  let inPiece = 0;
+  let done = 0;
   for (const s of segments) {
     let fd: number;
     try {
@@ -78,17 +87,25 @@ function readSegments(segments: readonly FileSegment[]): Uint8Array | HashJobFai
     try {
       let got = 0;
       while (got < s.length) {
+        const want = Math.min(READ_BYTES, s.length - got, pieceLength - inPiece);
         let n: number;
         try {
-          n = readSync(fd, scratch, filled + got, s.length - got, s.position + got);
+          n = readSync(fd, scratch, 0, want, s.position + got);
         } catch (e) {
           const err = e as NodeJS.ErrnoException;
           return { stage: 'read', path: s.path, code: err.code, message: err.message, at: s.position + got, fileLength: s.fileLength };
         }
         if (n === 0) return { stage: 'short', path: s.path, code: undefined, message: 'short read', at: s.position + got, fileLength: s.fileLength };
+        hash.update(scratch.subarray(0, n));
         got += n;
+        inPiece += n;
+        if (inPiece === pieceLength) {
+          out.set(hash.digest(), done * 20);
+          done++;
+          hash = createHash('sha1');
+          inPiece = 0;
+        }
       }
-      filled += got;
     } finally {
       try {
         closeSync(fd);
@@ -97,14 +114,15 @@ function readSegments(segments: readonly FileSegment[]): Uint8Array | HashJobFai
       }
     }
   }
-  return scratch.subarray(0, filled);
+  if (inPiece > 0) out.set(hash.digest(), done * 20);
+  return out;
 }
 
 function run(job: HashJob): HashReply {
   if (job.kind === 'bytes') return { id: job.id, digests: digestAll(job.data, job.pieceLength) };
-  const data = readSegments(job.segments);
-  if (!(data instanceof Uint8Array)) return { id: job.id, failure: data };
-  return { id: job.id, digests: digestAll(data, job.pieceLength) };
+  const digests = hashSegments(job.segments, job.pieceLength);
+  if (!(digests instanceof Uint8Array)) return { id: job.id, failure: digests };
+  return { id: job.id, digests };
 }
 
 parentPort?.on('message', (job: HashJob) => {
