@@ -4,8 +4,7 @@
  * requiring encryption, two of ours with `require`, and `require` against a plaintext-only peer.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseTorrent } from '../../src/metainfo/index.js';
@@ -14,38 +13,28 @@ import { repoRoot } from '../helpers/corpus.js';
 import { ltCreate } from '../helpers/lt.js';
 import { bytes } from '../helpers/make-torrent.js';
 import { freeTcpPort, startOpentracker, type RunningOpentracker } from '../helpers/opentracker.js';
-import { startProcess, type Proc } from '../helpers/processes.js';
 import { waitForPort } from '../helpers/real-clients.js';
 import { needs } from '../helpers/requirements.js';
+import { scratch } from '../helpers/scratch.js';
 
 const tools = needs('python3-libtorrent', 'opentracker', 'aria2c', 'transmission-cli');
 const PY = '/usr/bin/python3';
 const LT = join(repoRoot, 'test', 'helpers', 'lt_enc_peer.py');
 
-const work = mkdtempSync(join(tmpdir(), 'torrent-enc-'));
+const sc = scratch('enc');
+const work = sc.root;
+const { fresh, start } = sc;
 const seedDir = join(work, 'seed');
 const name = 'enc.bin';
 const data = bytes(2 * 1024 * 1024 + 777, 11);
 const torrentPath = join(work, 'enc.torrent');
 let tracker: RunningOpentracker;
-const procs: Proc[] = [];
-let n = 0;
 
 function sha1(b: Buffer): string {
   return createHash('sha1').update(b).digest('hex');
 }
 
-function fresh(label: string): string {
-  const dir = join(work, `${label}-${++n}`);
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
 
-function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const p = startProcess(cmd, args, { env });
-  procs.push(p);
-  return p;
-}
 
 async function ltSeeder(enc: 'forced' | 'disabled'): Promise<number> {
   const p = start(PY, [LT, 'seed', torrentPath, seedDir, '--enc', enc]);
@@ -87,12 +76,12 @@ beforeAll(async () => {
 }, 120_000);
 
 afterEach(async () => {
-  await Promise.all(procs.splice(0).map((p) => p.kill('SIGKILL')));
+  await sc.cleanup();
 });
 
 afterAll(async () => {
   await tracker?.stop();
-  rmSync(work, { recursive: true, force: true });
+  sc.remove();
 });
 
 describe.skipIf(tools.skip)(`encrypted connections${tools.note}`, () => {

@@ -4,8 +4,7 @@
  * `--transport utp`. `--json` peer events show which transport carried each connection.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bin, runCli } from '../helpers/cli.js';
@@ -13,35 +12,25 @@ import { repoRoot } from '../helpers/corpus.js';
 import { ltCreate } from '../helpers/lt.js';
 import { bytes } from '../helpers/make-torrent.js';
 import { freeTcpPort } from '../helpers/opentracker.js';
-import { startProcess, type Proc } from '../helpers/processes.js';
 import { waitForPort } from '../helpers/real-clients.js';
 import { needs } from '../helpers/requirements.js';
+import { scratch } from '../helpers/scratch.js';
 
 const tools = needs('python3-libtorrent', 'transmission-cli');
 const PY = '/usr/bin/python3';
 const LT = join(repoRoot, 'test', 'helpers', 'lt_utp_peer.py');
 
-const work = mkdtempSync(join(tmpdir(), 'torrent-utp-'));
+const sc = scratch('utp');
+const work = sc.root;
+const { fresh, start } = sc;
 const seedDir = join(work, 'seed');
 const name = 'utp.bin';
 const data = bytes(3 * 1024 * 1024 + 4321, 13);
 const torrentPath = join(work, 'utp.torrent');
-const procs: Proc[] = [];
-let n = 0;
 
 const sha1 = (b: Buffer): string => createHash('sha1').update(b).digest('hex');
 
-function fresh(label: string): string {
-  const dir = join(work, `${label}-${++n}`);
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
 
-function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const p = startProcess(cmd, args, { env });
-  procs.push(p);
-  return p;
-}
 
 interface PeerEvent {
   event: string;
@@ -76,11 +65,11 @@ beforeAll(async () => {
 }, 60_000);
 
 afterEach(async () => {
-  await Promise.all(procs.splice(0).map((p) => p.kill('SIGKILL')));
+  await sc.cleanup();
 });
 
 afterAll(() => {
-  rmSync(work, { recursive: true, force: true });
+  sc.remove();
 });
 
 describe.skipIf(tools.skip)(`uTP${tools.note}`, () => {

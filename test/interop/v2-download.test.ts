@@ -6,8 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseTorrent } from '../../src/metainfo/index.js';
@@ -16,14 +15,16 @@ import { repoRoot } from '../helpers/corpus.js';
 import { ltLeech, ltSeed, type LtSeeder } from '../helpers/lt.js';
 import { bytes } from '../helpers/make-torrent.js';
 import { freeTcpPort } from '../helpers/opentracker.js';
-import { startProcess, type Proc } from '../helpers/processes.js';
 import { waitForPort } from '../helpers/real-clients.js';
 import { needs } from '../helpers/requirements.js';
+import { scratch } from '../helpers/scratch.js';
 
 const tools = needs('python3-libtorrent');
 const PY = '/usr/bin/python3';
 const LT_V2 = join(repoRoot, 'test', 'helpers', 'lt_v2.py');
-const work = mkdtempSync(join(tmpdir(), 'torrent-v2-dl-'));
+const sc = scratch('v2-dl');
+const work = sc.root;
+const { fresh, start } = sc;
 const seedDir = join(work, 'seed');
 const album = 'album';
 const files: [string, Buffer][] = [
@@ -32,16 +33,10 @@ const files: [string, Buffer][] = [
   ['b/d.txt', bytes(777, 53)],
 ];
 const seeders: LtSeeder[] = [];
-const procs: Proc[] = [];
-let n = 0;
+const after: (() => Promise<void>)[] = [];
 
 const sha1 = (b: Buffer): string => createHash('sha1').update(b).digest('hex');
 
-function fresh(label: string): string {
-  const dir = join(work, `${label}-${++n}`);
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
 
 function ltCreate(kind: '--v2' | '--hybrid'): string {
   const out = join(work, `${kind.slice(2)}.torrent`);
@@ -62,10 +57,11 @@ beforeAll(() => {
 
 afterEach(async () => {
   await Promise.all(seeders.splice(0).map((s) => s.stop()));
-  await Promise.all(procs.splice(0).map((p) => p.kill('SIGKILL')));
+  await sc.cleanup();
+  await Promise.all(after.splice(0).map((f) => f()));
 });
 
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+afterAll(() => sc.remove());
 
 describe.skipIf(tools.skip)(`BitTorrent v2${tools.note}`, () => {
   it.each([['--v2' as const], ['--hybrid' as const]])('downloads a %s torrent made by libtorrent from a libtorrent seeder', async (kind) => {
@@ -89,12 +85,11 @@ describe.skipIf(tools.skip)(`BitTorrent v2${tools.note}`, () => {
   it('seeds a v2-only torrent to a libtorrent leecher', async () => {
     const torrent = ltCreate('--v2');
     const port = await freeTcpPort();
-    const seeder = startProcess(process.execPath, [bin, 'seed', torrent, seedDir, '--port', String(port), '--no-dht', '-q'], { env: { TORRENT_CACHE_DIR: fresh('cache') } });
-    procs.push(seeder);
+    const seeder = start(process.execPath, [bin, 'seed', torrent, seedDir, '--port', String(port), '--no-dht', '-q'], { TORRENT_CACHE_DIR: fresh('cache') });
     await waitForPort(port, 20_000, seeder);
     const out = fresh('lt');
     const leech = ltLeech(torrent, out, [`127.0.0.1:${port}`], 60);
-    procs.push(leech);
+    after.push(() => leech.kill('SIGKILL'));
     expect(await leech.exited, leech.output()).toBe(0);
     expectAlbum(out);
   });

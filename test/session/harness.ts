@@ -29,6 +29,7 @@ import {
   type Message,
 } from '../../src/wire/index.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
+import { seeded } from '../helpers/prng.js';
 import { bytes, makeTorrent } from '../helpers/make-torrent.js';
 
 /**
@@ -330,7 +331,7 @@ export async function startHarness(
     seed: false,
     dht: null,
     clock,
-    random: mulberry(42),
+    random: seeded(42),
     dialer: memoryDialer(map, dialled),
     ...over,
   });
@@ -355,18 +356,6 @@ export async function startHarness(
     closedReasons(address: string) {
       return events.flatMap((e) => (e.type === 'peer' && e.event === 'closed' && e.address === address ? [e.reason ?? ''] : []));
     },
-  };
-}
-
-/** A small deterministic PRNG for the picker's random choices. */
-export function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
