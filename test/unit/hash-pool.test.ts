@@ -15,7 +15,7 @@ import { InternalError, TorrentError } from '../../src/errors.js';
 import { parseTorrent } from '../../src/metainfo/index.js';
 import { checkExisting } from '../../src/storage/check.js';
 import { FileStorage } from '../../src/storage/file-storage.js';
-import { HashPool } from '../../src/storage/hash-pool.js';
+import { HashPool, workerScript } from '../../src/storage/hash-pool.js';
 import { hashAllPieces, hashFiles, type HashSource } from '../../src/storage/hash-files.js';
 import { repoRoot } from '../helpers/corpus.js';
 import { bytes, makeTorrent, pieceHashes } from '../helpers/make-torrent.js';
@@ -40,6 +40,12 @@ function files(datas: Buffer[]): HashSource[] {
 }
 
 describe('HashPool', () => {
+  it('finds its worker script beside itself when built, and none when run from sources', async () => {
+    const built = (await import(pathToFileURL(join(repoRoot, 'dist', 'storage', 'hash-pool.js')).href)) as typeof import('../../src/storage/hash-pool.js');
+    expect(built.workerScript()?.href).toBe(script.href);
+    expect(workerScript()).toBeNull();
+  });
+
   it('hashes bytes into one digest per piece, the last piece short, and transfers the buffer', async () => {
     const pool = new HashPool(script, 2);
     try {
