@@ -1,7 +1,7 @@
 /**
  * Issue 17, cause 2: per-peer output is bounded. A hostile peer that stops reading and floods
- * (ut_metadata requests or interested/not-interested against `torrent seed`, unchoke/choke
- * against `torrent download`) must not make the client queue replies without limit: the
+ * (ut_metadata requests or interested/not-interested against `torrent seed`; unchoke/choke or
+ * interested/not-interested, from a peer that has every piece, against `torrent download`) must not make the client queue replies without limit: the
  * process's RSS stays within a bound of where it was when the flood began, the flooding peer is
  * dropped (the client closes its connection), and SIGINT still ends the process with exit 130.
  *
@@ -151,23 +151,26 @@ describe('a peer that floods and never reads', () => {
     await expectSigintHonoured(proc);
   }, TEST_TIMEOUT_MS);
 
-  it('unchoke / choke against torrent download: bounded RSS, dropped, SIGINT exits 130', async () => {
-    const server = await startFloodServer({ infoHash, pieceCount, haveAll: true, flood: 'choke', stopReading: true });
-    servers.push(server);
-    const out = join(work, `out-${runs + 1}`);
-    const proc = ours(['download', torrentPath, '-o', out, '--port', '0', '--no-dht', '--peer', server.address]);
-    // The baseline: once the client has connected to the flooder (the flood starts right after).
-    // An encrypted (MSE) attempt first is refused by the flooder and does not count.
-    await pollUntil(() => server.connections.some((c) => c.stats.handshook), {
-      timeoutMs: 30_000,
-      what: 'the download to connect to the flooding peer',
-      detail: () => proc.output().slice(-1500),
-    });
-    const baseKiB = rssKiB(proc.child.pid!)!;
-    const { value: conn, peakKiB } = await peakRssWhile(proc.child.pid!, droppedByClient(() => server.connections.find((c) => c.stats.handshook), proc));
-    expect(conn.stats.floodMessages, 'the flood never started').toBeGreaterThan(1000);
-    expect(conn.stats.closedByRemote).toBe(true);
-    expect(peakKiB - baseKiB, `RSS ${baseKiB} KiB -> peak ${peakKiB} KiB`).toBeLessThan(RSS_GROWTH_BOUND_KIB);
-    await expectSigintHonoured(proc);
-  }, TEST_TIMEOUT_MS);
+  for (const kind of ['choke', 'interest'] as const) {
+    const what = kind === 'choke' ? 'unchoke / choke' : 'interested / not-interested';
+    it(`${what} against torrent download: bounded RSS, dropped, SIGINT exits 130`, async () => {
+      const server = await startFloodServer({ infoHash, pieceCount, haveAll: true, flood: kind, stopReading: true });
+      servers.push(server);
+      const out = join(work, `out-${runs + 1}`);
+      const proc = ours(['download', torrentPath, '-o', out, '--port', '0', '--no-dht', '--peer', server.address]);
+      // The baseline: once the client has connected to the flooder (the flood starts right after).
+      // An encrypted (MSE) attempt first is refused by the flooder and does not count.
+      await pollUntil(() => server.connections.some((c) => c.stats.handshook), {
+        timeoutMs: 30_000,
+        what: 'the download to connect to the flooding peer',
+        detail: () => proc.output().slice(-1500),
+      });
+      const baseKiB = rssKiB(proc.child.pid!)!;
+      const { value: conn, peakKiB } = await peakRssWhile(proc.child.pid!, droppedByClient(() => server.connections.find((c) => c.stats.handshook), proc));
+      expect(conn.stats.floodMessages, 'the flood never started').toBeGreaterThan(1000);
+      expect(conn.stats.closedByRemote).toBe(true);
+      expect(peakKiB - baseKiB, `RSS ${baseKiB} KiB -> peak ${peakKiB} KiB`).toBeLessThan(RSS_GROWTH_BOUND_KIB);
+      await expectSigintHonoured(proc);
+    }, TEST_TIMEOUT_MS);
+  }
 });
