@@ -15,7 +15,8 @@
  *     'pex'                BEP 11 ut_pex messages carrying `pexAddresses` fake IPv4 contacts in
  *                          total, `pexPerMessage` per message, then nothing more;
  * - stopReading: once the remote's handshake (and extended handshake, when it sends one) is in,
- *   the socket is paused for good: whatever the remote sends piles up on its side.
+ *   or with a flood as the flood starts, the socket is paused for good: whatever the remote
+ *   sends piles up on its side.
  *
  * Writes respect this side's own back-pressure (a flood waits for 'drain'), so the test process
  * holds at most one batch (FLOOD_BATCH_BYTES) per connection. Each connection records what
@@ -24,7 +25,8 @@
  * socket, timer and listener this helper started.
  *
  * Also here: `startHeldTracker`, an HTTP tracker that names the honest peers only late (once the
- * attack has been delivered), and `rssKiB`, a process's resident memory from /proc.
+ * attack has been delivered); `probeSeeder`, a minimal BEP 6 leecher that asks a seeder for every
+ * block it offers and records each answer; and `rssKiB`, a process's resident memory from /proc.
  */
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
