@@ -148,4 +148,13 @@ const onStray = (e: unknown): never => {
 process.on('uncaughtException', onStray);
 process.on('unhandledRejection', onStray);
 
-process.exitCode = await main(process.argv);
+/**
+ * After the command is over, what we meant to write has been written (every write is awaited);
+ * what still holds the event loop then (a write to a pipe nobody reads, a socket a peer keeps
+ * open) must not keep a finished command alive: the process ends this long after main() returned.
+ */
+const EXIT_GRACE_MS = 1_000;
+
+const code = await main(process.argv);
+process.exitCode = code;
+setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref();

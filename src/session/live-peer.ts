@@ -119,6 +119,15 @@ export class LivePeer {
     return out;
   }
 
+  /** Control messages (choke, unchoke, interested, not-interested, metadata requests) this second. */
+  controlWindow = { start: 0, count: 0 };
+
+  /** Counts one more control message; false once there are more than `perSecond` this second. */
+  allowControl(now: number, perSecond: number): boolean {
+    if (now - this.controlWindow.start >= 1000) this.controlWindow = { start: now, count: 0 };
+    return ++this.controlWindow.count <= perSecond;
+  }
+
   /** Counts one more answer-worthy message this second; false past `perSecond`. */
   allowAnswer(now: number, perSecond: number): boolean {
     if (now - this.answerWindow.start >= 1000) this.answerWindow = { start: now, count: 0 };

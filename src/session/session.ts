@@ -169,6 +169,13 @@ const IDLE_TIMEOUT_MS = 150_000;
 const METADATA_HANDSHAKE_MS = 10_000;
 /** A full peer set evicts its least useful peer, never one younger than this. */
 const EVICT_MIN_AGE_MS = 30_000;
+/**
+ * State changes and requests that make us answer (choke, unchoke, interested, not-interested,
+ * ut_metadata requests) a peer may send per second. An honest peer sends a handful a minute; a
+ * peer past this floods to make us write (each answer queues a small buffer that costs far more
+ * memory than its bytes) and is dropped as a protocol error.
+ */
+const MAX_CONTROL_PER_SECOND = 50;
 /** ut_metadata requests answered per peer per second; more are ignored (a request flood). */
 const METADATA_ANSWERS_PER_SECOND = 8;
 /** While seeding, the files are checked for changes from outside this often. */
@@ -906,6 +913,9 @@ export class TorrentSession {
     const p = this.conns.get(conn.id)?.live;
     if (!p) throw new InternalError(`message from connection ${conn.id} that is not live`);
     const t = this.t;
+    if (CONTROL.has(msg.type) && !p.allowControl(this.clock.now(), MAX_CONTROL_PER_SECOND)) {
+      throw new ProtocolError(`flooding: more than ${MAX_CONTROL_PER_SECOND} ${msg.type} and other state changes in a second`);
+    }
     switch (msg.type) {
       case 'bitfield':
         this.summary(p, 'bitfield');
@@ -1069,6 +1079,7 @@ export class TorrentSession {
       const m = decodeMetadataMessageOrSkip(payload);
       if (m === null) return;
       if (m.type === 'request') {
+        if (!p.allowControl(now, MAX_CONTROL_PER_SECOND)) throw new ProtocolError(`flooding: more than ${MAX_CONTROL_PER_SECOND} metadata requests in a second`);
         if (p.ext.metadata === undefined || !p.allowAnswer(now, METADATA_ANSWERS_PER_SECOND)) return;
         p.conn.send({ type: 'extended', id: p.ext.metadata, payload: answerMetadataRequest(this.t?.meta.infoBytes ?? null, m.piece) });
         return;
@@ -1344,3 +1355,6 @@ function pieceVerifier(meta: Metainfo): (piece: number, data: Buffer) => boolean
     return at === null || at === undefined ? data.every((b) => b === 0) : verifyV2Piece(meta, at, data) === 'ok';
   };
 }
+
+/** Messages that change a connection's state or ask for an answer: rate-limited per peer. */
+const CONTROL: ReadonlySet<Message['type']> = new Set(['choke', 'unchoke', 'interested', 'not-interested']);
