@@ -6,8 +6,8 @@
  * TORRENT_DHT_BOOTSTRAP (comma-separated host:port, empty = none) replaces the public routers as
  * the default bootstrap: the test suite sets it empty so no test ever contacts the internet.
  */
-import type { Dht } from '../dht/index.js';
 import type { DhtStarter } from '../discovery/index.js';
+import type { EncryptionMode, TransportMode } from '../session/index.js';
 import { InternalError, InterruptedError, UsageError } from '../errors.js';
 import { parsePeerAddress, type Magnet, type Metainfo } from '../metainfo/index.js';
 import { defaultCacheDir } from '../storage/index.js';
@@ -63,12 +63,6 @@ export function dhtStarter(flags: DhtFlags, onWarning: (m: string) => void): Dht
   };
 }
 
-/** A DHT started now (for callers that still hold one themselves). */
-export async function startDht(flags: DhtFlags, isPrivate: boolean, onWarning: (m: string) => void): Promise<Dht | null> {
-  const start = isPrivate ? null : dhtStarter(flags, onWarning);
-  return start ? start() : null;
-}
-
 export interface FetchedTorrent {
   meta: Metainfo;
   bytes: Buffer;
@@ -79,13 +73,14 @@ export async function fetchMetadata(opts: {
   magnet: Magnet;
   extraTrackers: string[];
   extraPeers: { host: string; port: number }[];
-  dht: Dht | DhtStarter | null;
+  dht: DhtStarter | null;
   port: number;
   timeoutMs: number | null;
+  encryption: EncryptionMode;
+  transport: TransportMode;
   onWarning: (m: string) => void;
 }): Promise<FetchedTorrent> {
   const { TorrentSession } = await import('../session/index.js');
-  const dht = opts.dht;
   const session = new TorrentSession({
     input: { kind: 'magnet', magnet: opts.magnet },
     metadataOnly: true,
@@ -101,7 +96,9 @@ export async function fetchMetadata(opts: {
     timeoutMs: opts.timeoutMs,
     cacheDir: null,
     seed: false,
-    dht: dht === null ? null : typeof dht === 'function' ? dht : () => Promise.resolve(dht),
+    dht: opts.dht,
+    encryption: opts.encryption,
+    transport: opts.transport,
   });
   let interrupted: 'SIGINT' | 'SIGTERM' | null = null;
   const onInt = (): void => {
