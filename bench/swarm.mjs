@@ -195,6 +195,7 @@ async function timedRun(ctx, layout, client, extraNodeArgs = []) {
   mkdirSync(ctx.outDir, { recursive: true });
   await sleep(SETTLE_MS);
   const before = relayTotals(ctx.relays);
+  const linkBefore = ctx.relays.map((r) => r.stats.down);
   const cpu0 = process.cpuUsage();
   const args = await client.args(layout.file, ctx.outDir);
   const r = await measure(client.cmd, [...extraNodeArgs, ...args], {
@@ -206,7 +207,8 @@ async function timedRun(ctx, layout, client, extraNodeArgs = []) {
   // Let sockets the client left half-open close before the next run's counters start.
   await sleep(200);
   const after = relayTotals(ctx.relays);
-  const relay = { down: after.down - before.down, up: after.up - before.up, connections: after.connections - before.connections, drops: after.drops - before.drops };
+  const perLinkDown = ctx.relays.map((r, i) => r.stats.down - linkBefore[i]);
+  const relay = { perLinkDown, down: after.down - before.down, up: after.up - before.up, connections: after.connections - before.connections, drops: after.drops - before.drops };
   let failure = null;
   if (r.timedOut) failure = `timed out after ${CLIENT_TIMEOUT_MS / 1000} s`;
   else if (r.code !== 0) failure = `exit ${r.code ?? r.signal}: ${(r.stderr || r.stdout).trim().split('\n').slice(-1)[0] ?? ''}`;
@@ -264,6 +266,17 @@ function printTable(layout, list, runs, ctx) {
     console.log(
       `| ${i + 1} | ${r.client} | ${r.wallS.toFixed(2)} | ${r.efficiency.toFixed(3)} | ${r.userS.toFixed(2)} | ${r.sysS.toFixed(2)} | ${r.rssMiB.toFixed(0)} | ${r.relay.down} | ${r.relay.up} | ${r.relayCpuS.toFixed(2)} | ${r.failure ?? 'ok'} |`,
     );
+  });
+  console.log('\n</details>');
+  // Which links carried their share: a link's bytes ÷ (its rate × the run's wall time). A link
+  // below the others was idle part of the run (too few requests queued for its round trip, or
+  // nothing left to ask it for at the end); above 1 cannot happen.
+  console.log('\n<details><summary>link use per run (bytes ÷ (rate × wall)); header: MB/s / round trip ms, * = cuts connections</summary>\n');
+  console.log(`| # | client | ${ctx.plan.map((l) => `${(l.rateBytesPerS / MB).toFixed(1)}/${l.rttMs}${l.dropAfterMs ? '*' : ''}`).join(' | ')} |`);
+  console.log(`| ---: | --- | ${ctx.plan.map(() => '---:').join(' | ')} |`);
+  runs.forEach((r, i) => {
+    const cells = r.relay.perLinkDown.map((b, j) => (b / (ctx.plan[j].rateBytesPerS * r.wallS)).toFixed(2));
+    console.log(`| ${i + 1} | ${r.client} | ${cells.join(' | ')} |`);
   });
   console.log('\n</details>');
   return rows;
