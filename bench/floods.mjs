@@ -265,7 +265,8 @@ async function floodCase(build, kind, work, torrent, seedDir) {
   });
   const s = status(pid);
   if (s) peakKiB = Math.max(peakKiB, s.hwm);
-  const droppedS = flooder.state.closedByRemote ? ((flooder.state.closedAt - startedAt) / 1000).toFixed(1) : null;
+  // Dropped before the first sample (as soon as the flood began) counts as 0 s.
+  const droppedS = flooder.state.closedByRemote ? (Math.max(0, flooder.state.closedAt - startedAt) / 1000).toFixed(1) : null;
   // SIGINT while the flooder is still connected (or just dropped).
   const sigAt = Date.now();
   cli.child.kill('SIGINT');
