@@ -86,7 +86,7 @@ export async function runSession(
     reporter.start(m, files, join(options.outputDir, m.name));
     const range = streamRange?.(m) ?? null;
     if (range) {
-      streamer = new StreamOut(session, range, process.stdout, () => {
+      streamer = new StreamOut(session.reader, range, process.stdout, () => {
         readerGone = true;
         void session.stop();
       });
