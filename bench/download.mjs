@@ -32,6 +32,10 @@ const ROOT = new URL('..', import.meta.url).pathname;
 const BIN = join(ROOT, 'bin', 'torrent.js');
 const PY = '/usr/bin/python3';
 const LT_PEER = join(ROOT, 'test', 'helpers', 'lt_peer.py');
+const LT_ENC_PEER = join(ROOT, 'test', 'helpers', 'lt_enc_peer.py');
+const ENCRYPTED = process.env.BENCH_DOWNLOAD_ENCRYPTED === '1';
+const UTP = process.env.BENCH_DOWNLOAD_UTP === '1';
+const LT_UTP_PEER = join(ROOT, 'test', 'helpers', 'lt_utp_peer.py');
 const KEEP_DIR = join(ROOT, 'bench', '.work');
 
 const MiB = 1 << 20;
@@ -73,6 +77,44 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * ("before"), run interleaved with ours on the same swarm: a before/after in one run.
  */
 const BEFORE_BIN = process.env.BENCH_BEFORE_BIN ?? null;
+
+/**
+ * Extra tables for the 1 GiB torrent, each from a seeder of its own, in the same bench run:
+ * BENCH_DOWNLOAD_ENCRYPTED=1, a libtorrent seeder forcing RC4 both ways (us with the default
+ * --encryption prefer, and a libtorrent leecher forcing RC4); BENCH_DOWNLOAD_UTP=1, a libtorrent
+ * seeder with TCP disabled (us with --transport utp, and a libtorrent leecher over uTP only).
+ */
+function variants(list) {
+  const us = list.find((c) => c.id === 'us');
+  if (!us) return [];
+  const withArgs = (id, name, extra) => ({ ...us, id, name, args: async (...a) => [...(await us.args(...a)), ...extra] });
+  const out = [];
+  if (ENCRYPTED) {
+    out.push({
+      id: 'rc4',
+      title: 'from a seeder forcing RC4',
+      seeder: (file, dir) => [LT_ENC_PEER, 'seed', file, dir, '--enc', 'forced'],
+      clients: [
+        withArgs('us-rc4', 'torrent (us), encrypted', []),
+        { name: 'libtorrent 2.0 (python), forced RC4', id: 'lt-rc4', cmd: PY, env: {}, reset: () => {},
+          args: async (file, out, seedPort) => [LT_ENC_PEER, 'leech', file, out, '--enc', 'forced', '--peer', `127.0.0.1:${seedPort}`, '--timeout', String(CLIENT_TIMEOUT_MS / 1000)] },
+      ],
+    });
+  }
+  if (UTP) {
+    out.push({
+      id: 'utp',
+      title: 'from a uTP-only seeder',
+      seeder: (file, dir) => [LT_UTP_PEER, 'seed', file, dir],
+      clients: [
+        withArgs('us-utp', 'torrent (us), --transport utp', ['--transport', 'utp']),
+        { name: 'libtorrent 2.0 (python), uTP only', id: 'lt-utp', cmd: PY, env: {}, reset: () => {},
+          args: async (file, out, seedPort) => [LT_UTP_PEER, 'leech', file, out, '--peer', `127.0.0.1:${seedPort}`, '--timeout', String(CLIENT_TIMEOUT_MS / 1000)] },
+      ],
+    });
+  }
+  return out;
+}
 
 function clients(work) {
   const cacheDir = join(work, 'cache');
@@ -292,6 +334,23 @@ export async function run() {
       if (PROFILE && t.id === 'single') await profileOurs(ctx, t, list[0]);
       await seeder.stop();
       seeder = null;
+      if (t.id === 'single') {
+        for (const v of variants(list)) {
+          seeder = startService(PY, v.seeder(t.file, seedDir));
+          const vt = { ...t, seedPort: Number((await seeder.waitFor(/ready (\d+)/, SEEDER_READY_MS))[1]), title: `${t.title}, ${v.title}` };
+          const vRuns = [];
+          for (let i = 0; i < RUNS; i++) {
+            for (const c of v.clients) {
+              const r = await timedRun(ctx, vt, c);
+              console.error(`bench download: ${v.id} ${c.id} #${i + 1}: ${r.failure ?? 'ok'} ${r.wallS.toFixed(2)} s, cpu ${r.cpuS.toFixed(2)} s, rss ${r.rssMiB.toFixed(0)} MiB`);
+              vRuns.push(r);
+            }
+          }
+          printTable(vt, v.clients, vRuns);
+          await seeder.stop();
+          seeder = null;
+        }
+      }
     }
     console.log(`\ncache state before each run: output deleted; drop_caches ${[...ctx.dropResults].join(', ')}; seeder payload read once; ${SETTLE_MS / 1000} s settle. Seeder: lt_peer.py seed (python3-libtorrent, high_performance_seed) on 127.0.0.1; 2 CPUs shared by seeder and leecher.`);
     console.log(`\n### where we fall short\n`);
