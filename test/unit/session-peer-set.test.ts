@@ -1,0 +1,101 @@
+/**
+ * The peer set from readable states: one character per entry in insertion order (q queued,
+ * c connecting, l live, b backoff, x banned, n not-needed), as the picker's tests read pieces.
+ */
+import { describe, expect, it } from 'vitest';
+import { MAX_ENTRIES, PeerSet, RETRY_BASE_MS } from '../../src/session/peer-set.js';
+import { peerAddr } from '../../src/util/address.js';
+
+const a = (i: number, host = '10.0.0') => peerAddr(`${host}.${(i % 250) + 1}`, 1000 + Math.floor(i / 250))!;
+
+describe('peer set', () => {
+  it('moves entries through their states by its verbs only', () => {
+    const s = new PeerSet(10);
+    for (let i = 0; i < 4; i++) s.add(a(i), 'tracker', 0);
+    expect(s.toString()).toBe('qqqq');
+    const [e0, e1, e2] = s.toDial(0);
+    s.dialing(e0!, 1);
+    s.dialing(e1!, 2);
+    s.dialing(e2!, 3);
+    expect(s.toString()).toBe('cccq');
+    s.connected(e0!);
+    s.closed(e1!, 0, { useful: false });
+    s.closed(e2!, 0, { useful: false, ban: true });
+    expect(s.toString()).toBe('lbxq');
+    expect(s.liveCount).toBe(1);
+    expect(s.connectingCount).toBe(0);
+    // Backoff ends after RETRY_BASE_MS: the entry is queued again.
+    expect(s.toDial(RETRY_BASE_MS - 1).map((e) => e.key)).toEqual([a(3).host + ':1000']);
+    expect(s.toDial(RETRY_BASE_MS).length).toBe(2);
+    expect(() => s.connected(e1!)).toThrow(/is queued, expected connecting/);
+  });
+
+  it('dials the more trusted source first: --peer, then trackers, then the DHT and PEX', () => {
+    const s = new PeerSet(50);
+    s.add(a(1), 'pex', 0);
+    s.add(a(2), 'dht', 0);
+    s.add(a(3), 'tracker', 0);
+    s.add(a(4), 'manual', 0);
+    expect(s.toDial(0).map((e) => e.source)).toEqual(['manual', 'tracker', 'dht', 'pex']);
+  });
+
+  it('caps connections and half-open dials', () => {
+    const s = new PeerSet(3, 2);
+    for (let i = 0; i < 6; i++) s.add(a(i), 'tracker', 0);
+    const first = s.toDial(0);
+    expect(first.length).toBe(2); // half-open cap
+    first.forEach((e, i) => s.dialing(e, i + 1));
+    expect(s.toDial(0).length).toBe(0);
+    s.connected(first[0]!);
+    s.connected(first[1]!);
+    expect(s.toDial(0).length).toBe(1); // 3 peers at most
+    expect(s.hasRoom).toBe(true);
+  });
+
+  it('a flood from one source evicts its own idle entries, never a tracker answer', () => {
+    const s = new PeerSet(50);
+    s.add(a(0, '10.9.9'), 'tracker', 0);
+    for (let i = 0; i < MAX_ENTRIES + 500; i++) s.add(a(i, '10.1.1'), 'pex', i);
+    expect(s.size).toBe(MAX_ENTRIES);
+    expect(s.get(a(0, '10.9.9'))?.source).toBe('tracker');
+    // A tracker's newcomer still gets in, evicting a PEX entry.
+    expect(s.add(a(1, '10.9.9'), 'tracker', 0)).toBe('added');
+    expect(s.toDial(0)[0]!.source).toBe('tracker');
+  });
+
+  it('a banned host is refused everywhere (loopback banned by address only)', () => {
+    const s = new PeerSet(10);
+    s.add(peerAddr('10.2.2.2', 1)!, 'tracker', 0);
+    const [e] = s.toDial(0);
+    s.dialing(e!, 1);
+    s.closed(e!, 0, { useful: false, ban: true });
+    expect(s.add(peerAddr('10.2.2.2', 2)!, 'pex', 0)).toBe('banned');
+    expect(s.incoming(peerAddr('10.2.2.2', 5555)!, 9, 0)).toBeNull();
+    s.add(peerAddr('127.0.0.1', 1)!, 'manual', 0);
+    const [l] = s.toDial(0);
+    s.dialing(l!, 2);
+    s.closed(l!, 0, { useful: false, ban: true });
+    expect(s.add(peerAddr('127.0.0.1', 2)!, 'manual', 0)).toBe('added');
+  });
+
+  it('incoming connections get an entry of their own, forgotten when they close', () => {
+    const s = new PeerSet(2);
+    const e = s.incoming(peerAddr('10.3.3.3', 40000)!, 1, 0)!;
+    expect(s.toString()).toBe('l');
+    s.closed(e, 0, { useful: true });
+    expect(s.size).toBe(0);
+  });
+
+  it('not-needed entries wait for wakeNotNeeded', () => {
+    const s = new PeerSet(5);
+    s.add(a(1), 'tracker', 0);
+    const [e] = s.toDial(0);
+    s.dialing(e!, 1);
+    s.connected(e!);
+    s.closed(e!, 0, { useful: false, notNeeded: true });
+    expect(s.toString()).toBe('n');
+    expect(s.toDial(10 ** 9)).toEqual([]);
+    s.wakeNotNeeded(5);
+    expect(s.toDial(5).length).toBe(1);
+  });
+});

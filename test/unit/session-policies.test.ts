@@ -1,0 +1,276 @@
+/**
+ * The session's policies on their own, with a real picker and fake connections that record what
+ * would go on the wire: the request scheduler (interest, queue depth, top-up batches, timeouts
+ * and snubbing, the download budget, BEP 6 allowed-fast), the uploader (what is served, dropped
+ * or rejected, choking), the choker, and discovery (self-filter, BEP 27, per-source bounds).
+ */
+import { describe, expect, it } from 'vitest';
+import { Discovery, MAX_PER_SOURCE_PER_MINUTE } from '../../src/discovery/index.js';
+import { PiecePicker } from '../../src/picker/index.js';
+import { chooseUnchoked, pickOptimistic } from '../../src/session/choker.js';
+import { LivePeer } from '../../src/session/live-peer.js';
+import type { PeerEntry } from '../../src/session/peer-set.js';
+import { MIN_QUEUE, REQUEST_TIMEOUT_MS, RequestScheduler } from '../../src/session/request-scheduler.js';
+import { MAX_UPLOAD_QUEUE, Uploader } from '../../src/session/uploader.js';
+import type { AnnounceRequest, Tracker } from '../../src/tracker/index.js';
+import { Bitfield } from '../../src/util/bitfield.js';
+import { RateMeter } from '../../src/util/rate.js';
+import type { Message } from '../../src/wire/index.js';
+import { FakeClock, settle } from '../helpers/fake-clock.js';
+import { seeded } from '../helpers/prng.js';
+
+const PIECE = 64 * 1024;
+const PIECES = 8;
+
+/** A connection that records what it sends and keeps only the flags the policies read. */
+function fakeConn(id: number, clock: FakeClock) {
+  const sent: Message[] = [];
+  const outstanding = new Map<number, { piece: number; block: number; begin: number; length: number; sentAt: number }>();
+  const conn = {
+    id,
+    isOpen: true,
+    amInterested: false,
+    amChoking: true,
+    peerChoking: true,
+    peerInterested: false,
+    writeQueueBytes: 0,
+    outstanding,
+    download: new RateMeter(),
+    upload: new RateMeter(),
+    address: { host: '10.0.0.1', port: 1 },
+    sent,
+    send(m: Message) {
+      sent.push(m);
+      if (m.type === 'interested') conn.amInterested = true;
+      if (m.type === 'not-interested') conn.amInterested = false;
+      if (m.type === 'unchoke') conn.amChoking = false;
+      if (m.type === 'choke') conn.amChoking = true;
+    },
+    request(piece: number, block: number, length: number) {
+      outstanding.set(piece * 32768 + block, { piece, block, begin: block * 16384, length, sentAt: clock.now() });
+      sent.push({ type: 'request', index: piece, begin: block * 16384, length });
+    },
+    cancel(piece: number, block: number) {
+      if (outstanding.delete(piece * 32768 + block)) sent.push({ type: 'cancel', index: piece, begin: block * 16384, length: 16384 });
+    },
+    clearOutstanding() {
+      const all = [...outstanding.values()];
+      outstanding.clear();
+      return all;
+    },
+    expireCancelled() {},
+    sendPiece(index: number, begin: number, block: Buffer) {
+      sent.push({ type: 'piece', index, begin, block });
+    },
+    close(reason: string) {
+      conn.isOpen = false;
+      sent.push({ type: 'unknown', id: -1, payload: Buffer.from(reason) });
+    },
+  };
+  return conn;
+}
+
+function livePeer(id: number, clock: FakeClock, has: Bitfield | null): { p: LivePeer; conn: ReturnType<typeof fakeConn> } {
+  const conn = fakeConn(id, clock);
+  const p = new LivePeer(conn as never, {} as PeerEntry, clock.now());
+  p.bitfield = has;
+  return { p, conn };
+}
+
+function scheduler(clock: FakeClock, over: Partial<ConstructorParameters<typeof RequestScheduler>[0]> = {}) {
+  const picker = new PiecePicker({ pieceCount: PIECES, pieceLength: PIECE, totalLength: PIECES * PIECE, random: seeded(1) });
+  for (let p = 0; p < PIECES; p++) picker.setWanted(p, true);
+  const s = new RequestScheduler({ picker, downloading: () => true, diskBusy: () => false, roomForNewPiece: () => true, now: () => clock.now(), ...over });
+  return { picker, s };
+}
+
+describe('request scheduler', () => {
+  it('is interested exactly while the peer has a wanted piece we lack, and asks only once unchoked', () => {
+    const clock = new FakeClock();
+    const { picker, s } = scheduler(clock);
+    const { p, conn } = livePeer(1, clock, Bitfield.fromString('00000001'));
+    picker.addBitfield(p.bitfield!);
+    s.countInteresting(p);
+    s.update(p);
+    expect(conn.sent.map((m) => m.type)).toEqual(['interested']);
+    conn.peerChoking = false;
+    s.update(p);
+    // Piece 7 has 4 blocks: all of them asked for, no more.
+    expect(conn.sent.filter((m) => m.type === 'request').length).toBe(4);
+    s.onVerified([p], 7);
+    s.update(p);
+    expect(conn.sent.at(-1)!.type).toBe('not-interested');
+  });
+
+  it('fills the queue to its depth in one batch and tops it up only by batches', () => {
+    const clock = new FakeClock();
+    const { picker, s } = scheduler(clock);
+    const { p, conn } = livePeer(1, clock, Bitfield.full(PIECES));
+    picker.addBitfield(p.bitfield!);
+    s.countInteresting(p);
+    conn.peerChoking = false;
+    s.update(p);
+    expect(conn.outstanding.size).toBe(MIN_QUEUE);
+    // One block answered: 1 missing is below the batch, nothing more is asked.
+    const [k] = conn.outstanding.keys();
+    conn.outstanding.delete(k!);
+    const before = conn.sent.length;
+    s.update(p);
+    expect(conn.sent.length).toBe(before);
+  });
+
+  it('requests unanswered past the timeout go back to the picker; the peer is snubbed to one request', async () => {
+    const clock = new FakeClock();
+    const { picker, s } = scheduler(clock);
+    const { p, conn } = livePeer(1, clock, Bitfield.full(PIECES));
+    picker.addBitfield(p.bitfield!);
+    s.countInteresting(p);
+    conn.peerChoking = false;
+    s.update(p);
+    await clock.advance(REQUEST_TIMEOUT_MS + 1);
+    expect(s.expire(p, clock.now())).toBe(true);
+    expect(p.snubbed).toBe(true);
+    expect(conn.outstanding.size).toBe(0);
+    expect(s.desiredQueue(p)).toBe(1);
+    s.update(p);
+    expect(conn.outstanding.size).toBe(1);
+  });
+
+  it('holds requests back when the download budget is spent, and asks to be woken', () => {
+    const clock = new FakeClock();
+    const waits: number[] = [];
+    let tokens = 2 * 16384;
+    const { picker, s } = scheduler(clock, {
+      budget: (n) => (tokens >= n ? ((tokens -= n), 0) : 250),
+      retryIn: (ms) => waits.push(ms),
+    });
+    const { p, conn } = livePeer(1, clock, Bitfield.full(PIECES));
+    picker.addBitfield(p.bitfield!);
+    s.countInteresting(p);
+    conn.peerChoking = false;
+    s.update(p);
+    expect(conn.outstanding.size).toBe(2);
+    expect(waits).toEqual([250]);
+  });
+
+  it('choked by a BEP 6 peer, asks only for its allowed-fast pieces', () => {
+    const clock = new FakeClock();
+    const { picker, s } = scheduler(clock);
+    const { p, conn } = livePeer(1, clock, Bitfield.full(PIECES));
+    p.fast = true;
+    p.allowedFastIn.add(3);
+    picker.addBitfield(p.bitfield!);
+    s.countInteresting(p);
+    s.update(p);
+    const asked = new Set(conn.sent.filter((m) => m.type === 'request').map((m) => (m as { index: number }).index));
+    expect(asked).toEqual(new Set([3]));
+  });
+});
+
+describe('uploader', () => {
+  function uploader(clock: FakeClock, have = Bitfield.full(PIECES)) {
+    const reads: number[] = [];
+    const u = new Uploader({
+      cache: { block: (piece: number, begin: number, length: number) => (reads.push(piece), Promise.resolve(Buffer.alloc(length, piece))) } as never,
+      bucket: null,
+      clock,
+      random: seeded(2),
+      canServe: (p) => have.has(p),
+      pieceSize: () => PIECE,
+      onUploaded: () => undefined,
+      onReadError: () => undefined,
+    });
+    return { u, reads };
+  }
+
+  it('serves only what it has, to an unchoked peer; rejects the rest to a fast peer', async () => {
+    const clock = new FakeClock();
+    const { u } = uploader(clock, Bitfield.fromString('11110000'));
+    const { p, conn } = livePeer(1, clock, null);
+    p.fast = true;
+    u.onRequest(p, 0, 0, 16384); // choked: rejected
+    conn.amChoking = false;
+    u.onRequest(p, 1, 0, 16384); // served
+    u.onRequest(p, 6, 0, 16384); // not ours: rejected
+    u.onRequest(p, 1, 0, 32768); // too long: rejected
+    await settle();
+    expect(conn.sent.map((m) => `${m.type}${'index' in m ? m.index : ''}`)).toEqual(['reject-request0', 'reject-request6', 'reject-request1', 'piece1']);
+  });
+
+  it('queues at most MAX_UPLOAD_QUEUE requests; choking a fast peer rejects its queue but allowed-fast ones', () => {
+    const clock = new FakeClock();
+    const { u } = uploader(clock);
+    const { p, conn } = livePeer(1, clock, null);
+    p.fast = true;
+    p.allowedFastOut = new Set([2]);
+    conn.amChoking = false;
+    conn.writeQueueBytes = 10 ** 9; // the peer reads nothing: requests stay queued
+    for (let i = 0; i < MAX_UPLOAD_QUEUE + 10; i++) u.onRequest(p, i % PIECES, 0, 16384);
+    expect(p.uploadQueue.length).toBe(MAX_UPLOAD_QUEUE);
+    expect(conn.sent.filter((m) => m.type === 'reject-request').length).toBe(10);
+    u.onNotInterested(p);
+    expect(p.uploadQueue.every((r) => r.index === 2)).toBe(true);
+  });
+});
+
+describe('choker', () => {
+  it('gives the regular slots to the interested peers that send the most, plus one optimistic', () => {
+    const peers = [1, 2, 3, 4, 5, 6].map((id) => ({ id, interested: id !== 6, downloadRate: id * 100, uploadRate: 0 }));
+    const regular = chooseUnchoked(peers, { seeding: false, optimistic: null });
+    expect([...regular].sort()).toEqual([2, 3, 4, 5]);
+    const opt = pickOptimistic(peers, regular, seeded(3));
+    expect(opt).toBe(1); // the only interested peer outside the regular set
+    expect([...chooseUnchoked(peers, { seeding: false, optimistic: opt })].sort()).toEqual([1, 2, 3, 4, 5]);
+  });
+});
+
+describe('discovery', () => {
+  function discovery(o: { private?: boolean; tracker?: (req: AnnounceRequest) => { ip: string; port: number }[] } = {}) {
+    const clock = new FakeClock();
+    const found: string[] = [];
+    const announces: AnnounceRequest[] = [];
+    const d = new Discovery({
+      infoHash: Buffer.alloc(20, 1),
+      peerId: Buffer.alloc(20, 2),
+      port: 6881,
+      trackers: o.tracker ? [['http://tracker.invalid/announce']] : [],
+      private: o.private ?? false,
+      dht: null,
+      clock,
+      stats: () => ({ uploaded: 0, downloaded: 0, left: 1 }),
+      onPeers: (peers) => found.push(...peers.map((p) => `${p.source} ${p.addr.host}:${p.addr.port}`)),
+      onWarning: () => undefined,
+      createTracker: (url): Tracker => ({
+        url,
+        announce: (req) => (announces.push(req), Promise.resolve({ peers: o.tracker!(req), interval: 1800 })),
+        scrape: () => Promise.reject(new Error('no')),
+        close: () => undefined,
+      }),
+    });
+    return { d, found, announces, clock };
+  }
+
+  it('spells addresses one way and never hands us ourselves', async () => {
+    const { d, found, clock } = discovery({ tracker: () => [{ ip: '::ffff:10.1.1.1', port: 51413 }, { ip: '127.0.0.1', port: 6881 }, { ip: '10.1.1.2', port: 0 }] });
+    d.start();
+    await clock.advance(10);
+    expect(found).toEqual(['tracker 10.1.1.1:51413']);
+    await d.stop();
+  });
+
+  it('takes no PEX for a private torrent (BEP 27), and bounds each limited source per minute', async () => {
+    const priv = discovery({ private: true });
+    priv.d.addPex([{ host: '10.0.0.1', port: 1 }]);
+    expect(priv.found).toEqual([]);
+    const pub = discovery();
+    const flood = Array.from({ length: 300 }, (_, i) => ({ host: `10.2.${i >> 8}.${i & 255}`, port: 7000 }));
+    for (let i = 0; i < 10; i++) pub.d.addPex(flood);
+    expect(pub.found.length).toBe(MAX_PER_SOURCE_PER_MINUTE);
+    // --peer is never limited.
+    pub.d.addManual([{ host: '10.9.9.9', port: 1 }], 'manual');
+    expect(pub.found.at(-1)).toBe('manual 10.9.9.9:1');
+    await pub.clock.advance(60_000);
+    pub.d.addPex(flood.slice(0, 5));
+    expect(pub.found.length).toBe(MAX_PER_SOURCE_PER_MINUTE + 1 + 5);
+  });
+});
