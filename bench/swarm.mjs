@@ -23,8 +23,15 @@
  * bench/download.mjs does, the seeders' payload read once, and the machine settles SETTLE_MS.
  * Clients are interleaved. Figures per run: wall (process start to exit), efficiency = payload ÷
  * total link capacity ÷ wall, CPU s (user+sys of the client's process tree, GNU time), peak RSS
- * of its largest process, relay bytes ÷ payload. The relays run in this process: their CPU is
- * printed too, since they share the 2 cores with the client and the seeders.
+ * of its largest process, relay bytes ÷ payload; and per link, bytes ÷ (rate × wall), which shows
+ * the links a client left idle (too few requests in flight for the round trip, slow reconnects
+ * after a cut, or a tail on one slow peer). The relays run in this process: their CPU is printed
+ * too, since they share the 2 cores with the client and the seeders.
+ *
+ * Ceiling: a link's first byte arrives one connect round trip plus one delay after the client
+ * starts, so even a client that keeps every link busy from its first millisecond scores a little
+ * under 1 (raw TCP sinks on these 16 links, no cuts, got 0.94 of capacity over 6 s, the relays using 0.22
+ * CPU s per second).
  *
  * Env: BENCH_SWARM_SEEDERS (16), BENCH_SWARM_MIB (512), BENCH_SWARM_RUNS (2), BENCH_SWARM_LAYOUTS
  * (single,multi), BENCH_SWARM_CLIENTS (us,us-nodht,before,aria2c,lt-stock,lt-tuned,webtorrent: a

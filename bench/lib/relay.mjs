@@ -137,7 +137,8 @@ export async function startRelay(opts) {
     const both = [client, upstream];
     for (const s of both) {
       sockets.add(s);
-      s.on('error', (e) => process.env.RELAY_DEBUG && console.error('relay', e.message));
+      // Resets are part of the model (cut links, clients that exit): the 'close' below tears down.
+      s.on('error', () => {});
     }
     const half = { rateBytesPerS, oneWayDelayMs: rttMs / 2, queueBytes };
     const up = new Pipe(client, upstream, { ...half, count: (n) => (stats.up += n) });
