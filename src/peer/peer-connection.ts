@@ -146,10 +146,8 @@ export class PeerConnection {
     this.lastReceivedAt = now;
     this.lastSentAt = now;
     const s = this.stream;
-    if (!init.externalReads) {
-      s.on('data', (chunk: Buffer) => this.ingest(chunk, false));
-      s.resume(); // a transport may hand over its stream paused (MSE after its handshake)
-    }
+    if (!init.externalReads) s.on('data', (chunk: Buffer) => this.ingest(chunk, false));
+    s.resume(); // a transport may hand over its stream paused (MSE after its handshake)
     s.on('error', (e: Error) => this.close('socket-error', e.message));
     s.on('close', () => this.close('remote-closed', 'connection closed by peer'));
     s.on('end', () => this.close('remote-closed', 'connection closed by peer'));

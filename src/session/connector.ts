@@ -82,22 +82,38 @@ export interface DialerOptions {
 export function tcpDialer(o: DialerOptions): Dialer {
   const readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
   const plaintextOnly = new Set<string>();
-  /** A plain TCP socket reading into the shared buffer. */
-  const plainTcp = (addr: PeerAddr, timeoutMs: number, signal: AbortSignal): Promise<DialResult> => {
+  /**
+   * A TCP socket reading into the shared buffer. `setSink` says where each chunk read goes: the
+   * peer connection (no copy: it copies what it keeps), or, while an MSE handshake runs on the
+   * socket, 'data' events carrying a copy (what the handshake and an RC4 stream listen to).
+   */
+  const sharedTcp = async (addr: PeerAddr, timeoutMs: number, signal: AbortSignal): Promise<{ socket: Socket; setSink: (s: (chunk: Buffer, shared: boolean) => void) => void }> => {
     let sink: ((chunk: Buffer, shared: boolean) => void) | null = null;
-    return connectTcp(addr, timeoutMs, signal, {
+    const socket = await connectTcp(addr, timeoutMs, signal, {
       buffer: readBuffer,
       callback: (n: number, buf: Uint8Array): boolean => {
         sink?.(Buffer.from(buf.buffer, buf.byteOffset, n), true);
         return true; // pausing is the peer connection's job (socket.pause)
       },
-    }).then((socket) => ({ stream: socket, transport: 'tcp', bindReader: (s) => (sink = s), handshakeSent: false }));
+    });
+    return { socket, setSink: (s) => (sink = s) };
   };
-  const raw = (kind: 'tcp' | 'utp', addr: PeerAddr, timeoutMs: number, signal: AbortSignal): Promise<Duplex> =>
-    kind === 'tcp' ? connectTcp(addr, timeoutMs, signal, null) : connectUtp(o.utp(), addr, timeoutMs, signal);
+  const plainTcp = async (addr: PeerAddr, timeoutMs: number, signal: AbortSignal): Promise<DialResult> => {
+    const { socket, setSink } = await sharedTcp(addr, timeoutMs, signal);
+    return { stream: socket, transport: 'tcp', bindReader: setSink, handshakeSent: false };
+  };
   /** A connection of `kind` with the MSE handshake on it. */
   const encrypted = async (kind: 'tcp' | 'utp', addr: PeerAddr, timeoutMs: number, signal: AbortSignal, allowPlaintext: boolean): Promise<DialResult> => {
-    const socket = await raw(kind, addr, timeoutMs, signal);
+    let socket: Duplex;
+    let setSink: ((s: (chunk: Buffer, shared: boolean) => void) => void) | null = null;
+    if (kind === 'tcp') {
+      const t = await sharedTcp(addr, timeoutMs, signal);
+      socket = t.socket;
+      setSink = t.setSink;
+      setSink((chunk) => socket.emit('data', Buffer.from(chunk)));
+    } else {
+      socket = await connectUtp(o.utp(), addr, timeoutMs, signal);
+    }
     const onAbort = (): void => void socket.destroy();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
@@ -110,9 +126,10 @@ export function tcpDialer(o: DialerOptions): Dialer {
         timeoutMs: MSE_HANDSHAKE_TIMEOUT_MS,
       });
       if (r.method === 'plaintext') {
-        // MSE agreed on a plaintext payload: read the socket itself from here on.
+        // MSE agreed on a plaintext payload: read the socket itself from here on (over TCP,
+        // straight from the shared buffer again).
         const detached = r.stream.detach();
-        if (detached) return { stream: detached.socket, transport: `${kind}+mse`, bindReader: null, handshakeSent: true, head: detached.head };
+        if (detached) return { stream: detached.socket, transport: `${kind}+mse`, bindReader: setSink, handshakeSent: true, head: detached.head };
       }
       return { stream: r.stream, transport: r.method === 'rc4' ? `${kind}+rc4` : `${kind}+mse`, bindReader: null, handshakeSent: true };
     } finally {
@@ -122,7 +139,7 @@ export function tcpDialer(o: DialerOptions): Dialer {
   /** One transport, with the encryption policy (prefer: MSE first, plaintext at once if refused). */
   const over = async (kind: 'tcp' | 'utp', addr: PeerAddr, timeoutMs: number, signal: AbortSignal): Promise<DialResult> => {
     const plain = (): Promise<DialResult> =>
-      kind === 'tcp' ? plainTcp(addr, timeoutMs, signal) : raw('utp', addr, timeoutMs, signal).then((stream) => ({ stream, transport: 'utp', bindReader: null, handshakeSent: false }));
+      kind === 'tcp' ? plainTcp(addr, timeoutMs, signal) : connectUtp(o.utp(), addr, timeoutMs, signal).then((stream) => ({ stream, transport: 'utp', bindReader: null, handshakeSent: false }));
     if (o.encryption === 'off') return plain();
     if (o.encryption === 'require') return encrypted(kind, addr, timeoutMs, signal, false);
     const k = `${kind} ${addrKey(addr)}`;
