@@ -181,7 +181,7 @@ export class FileStorage implements Storage {
    * or checked them: missing, another inode, another size or mtime. Their baseline is dropped
    * and their descriptors closed, so the next write makes the file again at its path (not into a
    * deleted inode). Stored empty files we made are checked for existence (named in `files`, no
-   * piece). A file being written is stat'ed after its queued writes settle. Costs one stat per
+   * piece). A file with writes of ours still pending is skipped (not reported as changed). Costs one stat per
    * file holding a had piece, FILE_OP_CONCURRENCY at a time, plus O(pieces + files) memory reads.
    */
   async changedFiles(have: (piece: number) => boolean): Promise<ChangedFiles> {
@@ -206,7 +206,12 @@ export class FileStorage implements Storage {
         const slot = candidates[k]!;
         const path = this.slotPath(slot);
         await this.writeQueues.get(path)?.catch(() => undefined);
+        // Writes of ours still queued or in flight move the file as we look at it, and the
+        // baseline follows only the last of a run: a file being written is left for a later
+        // check (the one before `done` runs when every write has settled).
+        if ((this.pendingWrites.get(path) ?? 0) > 0) return -1;
         const now = toFileStat(await stat(path).catch(() => null));
+        if ((this.pendingWrites.get(path) ?? 0) > 0) return -1;
         if (now === null) return slot;
         if (this.baseKnown[slot] === EXISTS_ONLY) return -1;
         if (this.baseKnown[slot] === UNKNOWN) {
