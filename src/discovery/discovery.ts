@@ -121,10 +121,6 @@ export class Discovery {
     return this.dht ? this.dht.port : null;
   }
 
-  get usesDht(): boolean {
-    return this.opts.dht !== null && !this.opts.private;
-  }
-
   completed(): void {
     this.announcer?.completed();
   }

@@ -1,6 +1,5 @@
 /** One peer connection over any byte stream (see peer-connection.ts). */
 export {
-  key as blockKey,
   PeerConnection,
   WRITE_LIMIT_BYTES,
   WRITE_PAUSE_BYTES,

@@ -132,7 +132,8 @@ export class Connections {
     if (!c.isOpen) return;
     const count = this.core.o.noSave ? 0 : written.count;
     if (p.greeted) {
-      if (count > 0) for (const piece of written.ones()) c.send({ type: 'have', index: piece });
+      // Haves (a bitfield may only follow the handshake), all in one write.
+      c.sendHaves(written.ones(), count);
     } else if (p.fast) {
       c.send(count === t.meta.pieceCount ? { type: 'have-all' } : count === 0 ? { type: 'have-none' } : { type: 'bitfield', bitfield: written.buffer });
     } else if (count > 0) {

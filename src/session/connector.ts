@@ -208,10 +208,10 @@ function connectTcp(
   addr: PeerAddr,
   timeoutMs: number,
   signal: AbortSignal,
-  onread: { buffer: Buffer; callback: (n: number, buf: Uint8Array) => boolean } | null,
+  onread: { buffer: Buffer; callback: (n: number, buf: Uint8Array) => boolean },
 ): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = onread ? netConnect({ host: addr.host, port: addr.port, onread }) : netConnect({ host: addr.host, port: addr.port });
+    const socket = netConnect({ host: addr.host, port: addr.port, onread });
     const fail = (why: string): void => {
       signal.removeEventListener('abort', onAbort);
       socket.destroy();

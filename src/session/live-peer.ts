@@ -37,8 +37,6 @@ export class LivePeer {
   private pendingBitfield: Buffer | null = null;
   private pendingHaves = new Set<number>();
   ext: PeerExtensions = {};
-  /** Whether its BEP 10 handshake has arrived. */
-  extendedSeen = false;
   /** Requests it will queue for us (BEP 10 `reqq`); 0 = not said. */
   reqq = 0;
   snubbed = false;
@@ -56,8 +54,10 @@ export class LivePeer {
   lastPexAt = -Infinity;
   /** When it became live (eviction prefers long-idle peers). */
   readonly since: number;
-  /** Rate limit on messages that make us answer (metadata requests): count in the current second. */
-  answerWindow = { start: 0, count: 0 };
+  /** Metadata requests answered this second (BEP 9 answers are rate-limited). */
+  readonly answers = new PerSecond();
+  /** Control messages (choke, unchoke, interested, not-interested, metadata requests) this second. */
+  readonly control = new PerSecond();
   /** Both sides set the BEP 6 bit: have-all/none, reject, allowed-fast, suggest are spoken. */
   fast = false;
   /** It said have-all (BEP 6): no later summary may take pieces back. */
@@ -119,18 +119,18 @@ export class LivePeer {
     return out;
   }
 
-  /** Control messages (choke, unchoke, interested, not-interested, metadata requests) this second. */
-  controlWindow = { start: 0, count: 0 };
+}
 
-  /** Counts one more control message; false once there are more than `perSecond` this second. */
-  allowControl(now: number, perSecond: number): boolean {
-    if (now - this.controlWindow.start >= 1000) this.controlWindow = { start: now, count: 0 };
-    return ++this.controlWindow.count <= perSecond;
-  }
+/** Counts events in the current second of a clock; `allow` says whether one more stays within `perSecond`. */
+export class PerSecond {
+  private start = -Infinity;
+  private count = 0;
 
-  /** Counts one more answer-worthy message this second; false past `perSecond`. */
-  allowAnswer(now: number, perSecond: number): boolean {
-    if (now - this.answerWindow.start >= 1000) this.answerWindow = { start: now, count: 0 };
-    return ++this.answerWindow.count <= perSecond;
+  allow(now: number, perSecond: number): boolean {
+    if (now - this.start >= 1000) {
+      this.start = now;
+      this.count = 0;
+    }
+    return ++this.count <= perSecond;
   }
 }

@@ -52,7 +52,7 @@ export class PeerMessages {
     const p = this.core.conns.get(conn.id)?.live;
     if (!p) throw new InternalError(`message from connection ${conn.id} that is not live`);
     const t = this.core.torrent();
-    if (CONTROL.has(msg.type) && !p.allowControl(this.core.clock.now(), MAX_CONTROL_PER_SECOND)) {
+    if (CONTROL.has(msg.type) && !p.control.allow(this.core.clock.now(), MAX_CONTROL_PER_SECOND)) {
       throw new ProtocolError(`flooding: more than ${MAX_CONTROL_PER_SECOND} ${msg.type} and other state changes in a second`);
     }
     switch (msg.type) {
@@ -202,7 +202,6 @@ export class PeerMessages {
     if (id === EXTENDED_HANDSHAKE_ID) {
       const hs = decodeExtendedHandshake(payload);
       if (hs.reqq !== null && hs.reqq > 0) p.reqq = hs.reqq;
-      p.extendedSeen = true;
       p.ext = {
         metadata: hs.m.get('ut_metadata'),
         pex: this.core.isPrivate ? undefined : hs.m.get('ut_pex'),
@@ -219,8 +218,8 @@ export class PeerMessages {
       const m = decodeMetadataMessageOrSkip(payload);
       if (m === null) return;
       if (m.type === 'request') {
-        if (!p.allowControl(now, MAX_CONTROL_PER_SECOND)) throw new ProtocolError(`flooding: more than ${MAX_CONTROL_PER_SECOND} metadata requests in a second`);
-        if (p.ext.metadata === undefined || !p.allowAnswer(now, METADATA_ANSWERS_PER_SECOND)) return;
+        if (!p.control.allow(now, MAX_CONTROL_PER_SECOND)) throw new ProtocolError(`flooding: more than ${MAX_CONTROL_PER_SECOND} metadata requests in a second`);
+        if (p.ext.metadata === undefined || !p.answers.allow(now, METADATA_ANSWERS_PER_SECOND)) return;
         p.conn.send({ type: 'extended', id: p.ext.metadata, payload: answerMetadataRequest(this.core.torrent()?.meta.infoBytes ?? null, m.piece) });
         return;
       }

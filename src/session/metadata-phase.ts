@@ -97,10 +97,6 @@ export class MetadataPhase {
     return null;
   }
 
-  get copiesInProgress(): number {
-    return this.copies.size;
-  }
-
   private requestMore(copy: Copy, now: number): Buffer[] {
     const out: Buffer[] = [];
     for (const piece of copy.assembler.missing()) {

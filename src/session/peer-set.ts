@@ -78,13 +78,6 @@ export class PeerSet {
     return (!isLoopback(addr.host) && this.bannedHosts.has(addr.host)) || this.entries.get(addrKey(addr))?.state === 'banned';
   }
 
-  /** Entries that could still be dialled, now or after their backoff. */
-  get usable(): number {
-    let n = 0;
-    for (const e of this.entries.values()) if (e.state !== 'banned' && e.state !== 'not-needed') n++;
-    return n;
-  }
-
   /** A new address from `source`; known addresses keep their state (and their best source). */
   add(addr: PeerAddr, source: PeerSource, now: number): 'added' | 'known' | 'banned' | 'full' {
     const k = addrKey(addr);
@@ -191,11 +184,6 @@ export class PeerSet {
         e.nextAttemptAt = now;
       }
     }
-  }
-
-  /** Every address that is not banned (for a summary or the next session). */
-  addresses(): PeerAddr[] {
-    return [...this.entries.values()].filter((e) => e.state !== 'banned').map((e) => e.addr);
   }
 
   /** One character per entry in insertion order (q c l b x n): tests read states from strings. */

@@ -117,11 +117,6 @@ export class PieceAssembler {
     return this.buffers.take(size);
   }
 
-  /** Pieces being assembled (for status and tests). */
-  get piecesInProgress(): number {
-    return this.inProgress.size;
-  }
-
   /** Resolves when every write in flight has settled. */
   async drain(): Promise<void> {
     while (this.writes.size > 0) await Promise.allSettled([...this.writes]);

@@ -23,6 +23,12 @@ import type { PieceAssembler } from './piece-assembler.js';
 export const RUNS_PER_SEED = 2;
 /** Bytes per run: whole pieces, at least one. */
 export const RUN_BYTES = 4 * 1024 * 1024;
+/**
+ * Pieces looked at per search for a run. fill() runs after every written piece: a whole scan of a
+ * million-piece torrent each time (as in the endgame, when nothing is left untouched) would cost
+ * more than the download; a search that finds nothing moves the cursor on by this much instead.
+ */
+export const MAX_SCAN_PIECES = 4096;
 /** Picker ids of web seeds start here (peer connection ids are small counters). */
 export const WEB_SEED_ID_BASE = 1_000_000_000;
 
@@ -116,7 +122,8 @@ export class WebSeeds {
   private nextRun(s: Seed): { first: number; last: number } | null {
     const { picker } = this.ctx;
     const n = picker.pieceCount;
-    for (let scanned = 0; scanned < n; scanned++) {
+    const limit = Math.min(n, MAX_SCAN_PIECES);
+    for (let scanned = 0; scanned < limit; scanned++) {
       const p = (this.cursor + scanned) % n;
       if (!picker.isUntouched(p) || !s.seed.covers(p, p)) continue;
       let last = p;
@@ -125,6 +132,7 @@ export class WebSeeds {
       for (let q = p; q <= last; q++) for (let b = 0; b < picker.blocksInPiece(q); b++) picker.markRequested(s.id, { piece: q, block: b });
       return { first: p, last };
     }
+    this.cursor = (this.cursor + limit) % n;
     return null;
   }
 
