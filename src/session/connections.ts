@@ -331,7 +331,9 @@ export class Connections {
     if (c.entry.state === 'connecting' || c.entry.state === 'live') {
       const ban = reason === 'banned' || reason === 'bad-data' || reason === 'wrong-info-hash' || reason === 'self-connection';
       const useful = conn.download.total > 0 && reason !== 'protocol-error' && reason !== 'bad-data';
-      core.peers.closed(c.entry, now, { useful, ban, notNeeded: reason === 'not-useful' });
+      // Cut while it was delivering: the link dropped or the peer restarted, not a verdict on us.
+      const cut = useful && (reason === 'remote-closed' || reason === 'socket-error') && conn.download.rate(now) > 0;
+      core.peers.closed(c.entry, now, { useful, cut, ban, notNeeded: reason === 'not-useful' });
     }
     this.peerEvent(conn.address, 'closed', detail ? `${reason}: ${detail}` : reason);
     this.hooks.onGone(conn);

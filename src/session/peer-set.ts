@@ -17,7 +17,10 @@
  * - `toDial` prefers fewer failures, then the more trusted source (manual, magnet, tracker,
  *   incoming, dht, pex), then the oldest: a tracker's answer is dialled before a PEX flood;
  * - live + connecting <= maxPeers; connecting <= maxHalfOpen;
- * - a failed or unproductive connection waits RETRY_BASE_MS, doubling up to RETRY_MAX_MS;
+ * - a failed or unproductive connection waits RETRY_BASE_MS, doubling up to RETRY_MAX_MS; one
+ *   that was delivering data when the peer or the network cut it is redialled after RETRY_CUT_MS
+ *   (a flaky link or a restarted peer is worth its bandwidth back at once, as a new TCP
+ *   connection costs one round trip);
  * - banned: the address (and, off loopback, the whole host), at most MAX_BANNED remembered.
  */
 import type { PeerSource } from '../discovery/index.js';
@@ -43,6 +46,8 @@ export const MAX_BANNED = 10_000;
 export const MAX_HALF_OPEN = 16;
 export const RETRY_BASE_MS = 5_000;
 export const RETRY_MAX_MS = 5 * 60_000;
+/** Redial delay after a productive connection was cut by the peer or the network. */
+export const RETRY_CUT_MS = 1_000;
 
 const SOURCE_RANK: Record<PeerSource, number> = { manual: 0, magnet: 1, tracker: 2, incoming: 3, dht: 4, pex: 5 };
 
@@ -145,11 +150,12 @@ export class PeerSet {
   }
 
   /**
-   * The connection ended. `useful`: it delivered data (failures start over); `notNeeded`: do not
-   * redial until woken; `ban`: never again. Incoming entries are forgotten (their port was
-   * ephemeral) unless banned.
+   * The connection ended. `useful`: it delivered data (failures start over); `cut`: it was still
+   * delivering when the other side or the network ended it (redialled after RETRY_CUT_MS);
+   * `notNeeded`: do not redial until woken; `ban`: never again. Incoming entries are forgotten
+   * (their port was ephemeral) unless banned.
    */
-  closed(e: PeerEntry, now: number, how: { useful: boolean; ban?: boolean; notNeeded?: boolean }): void {
+  closed(e: PeerEntry, now: number, how: { useful: boolean; cut?: boolean; ban?: boolean; notNeeded?: boolean }): void {
     this.expect(e, ['connecting', 'live']);
     e.connId = null;
     if (how.ban) {
@@ -166,7 +172,7 @@ export class PeerSet {
       return;
     }
     e.failures = how.useful ? 0 : e.failures + 1;
-    e.nextAttemptAt = now + Math.min(RETRY_BASE_MS * 2 ** Math.max(0, e.failures - 1), RETRY_MAX_MS);
+    e.nextAttemptAt = now + (how.useful && how.cut ? RETRY_CUT_MS : Math.min(RETRY_BASE_MS * 2 ** Math.max(0, e.failures - 1), RETRY_MAX_MS));
     this.move(e, 'backoff');
   }
 

@@ -73,10 +73,14 @@ export class RequestScheduler {
     for (const peer of peers) if (peer.bitfield?.has(p) && peer.interesting > 0) peer.interesting--;
   }
 
-  /** Queue depth from the peer's measured rate (libtorrent's update_desired_queue_size). */
+  /**
+   * Queue depth from the peer's measured rate (libtorrent's update_desired_queue_size). The rate
+   * is over the time the peer has been live, not the whole meter window: a link with a long round
+   * trip must get a deep queue within its first second, not after five.
+   */
   desiredQueue(peer: LivePeer): number {
     if (peer.snubbed) return 1;
-    const rate = peer.conn.download.rate(this.ctx.now());
+    const rate = peer.conn.download.rateSince(this.ctx.now(), peer.since);
     const fromRate = Math.ceil((rate * REQUEST_QUEUE_SECONDS) / BLOCK_SIZE);
     const cap = peer.reqq > 0 ? peer.reqq : DEFAULT_REQQ;
     return Math.min(Math.max(fromRate, MIN_QUEUE), MAX_QUEUE, cap);

@@ -2,6 +2,9 @@
  * Transfer rate over a sliding window of one-second buckets. The clock is passed in (ms), so
  * tests control time.
  */
+/** Shortest span `rateSince` divides by. */
+const MIN_SPAN_MS = 250;
+
 export class RateMeter {
   private readonly buckets: Float64Array;
   private lastSecond = -1;
@@ -23,6 +26,18 @@ export class RateMeter {
     let sum = 0;
     for (const b of this.buckets) sum += b;
     return sum / this.windowSeconds;
+  }
+
+  /**
+   * Bytes per second over the part of the window that lies after `sinceMs` (when counting
+   * began): a young meter's window is mostly empty seconds, which `rate` averages in. Spans under
+   * MIN_SPAN_MS count as that long, so the first bytes cannot claim an absurd rate.
+   */
+  rateSince(nowMs: number, sinceMs: number): number {
+    const sum = this.rate(nowMs) * this.windowSeconds;
+    const windowStart = (Math.floor(nowMs / 1000) - (this.windowSeconds - 1)) * 1000;
+    const span = nowMs - Math.max(windowStart, sinceMs);
+    return (sum * 1000) / Math.max(span, MIN_SPAN_MS);
   }
 
   private advance(nowMs: number): void {

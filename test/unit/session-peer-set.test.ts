@@ -3,7 +3,7 @@
  * c connecting, l live, b backoff, x banned, n not-needed), as the picker's tests read pieces.
  */
 import { describe, expect, it } from 'vitest';
-import { MAX_ENTRIES, PeerSet, RETRY_BASE_MS } from '../../src/session/peer-set.js';
+import { MAX_ENTRIES, PeerSet, RETRY_BASE_MS, RETRY_CUT_MS } from '../../src/session/peer-set.js';
 import { peerAddr } from '../../src/util/address.js';
 
 const a = (i: number, host = '10.0.0') => peerAddr(`${host}.${(i % 250) + 1}`, 1000 + Math.floor(i / 250))!;
@@ -28,6 +28,29 @@ describe('peer set', () => {
     expect(s.toDial(RETRY_BASE_MS - 1).map((e) => e.key)).toEqual([a(3).host + ':1000']);
     expect(s.toDial(RETRY_BASE_MS).length).toBe(2);
     expect(() => s.connected(e1!)).toThrow(/is queued, expected connecting/);
+  });
+
+  it('redials a peer cut while delivering after RETRY_CUT_MS, and one that gave nothing after RETRY_BASE_MS, doubling', () => {
+    const s = new PeerSet(10);
+    s.add(a(1), 'tracker', 0);
+    s.add(a(2), 'tracker', 0);
+    const [cut, idle] = s.toDial(0);
+    s.dialing(cut!, 1);
+    s.dialing(idle!, 2);
+    s.connected(cut!);
+    s.connected(idle!);
+    s.closed(cut!, 0, { useful: true, cut: true });
+    s.closed(idle!, 0, { useful: false });
+    expect(s.toDial(RETRY_CUT_MS - 1)).toEqual([]);
+    expect(s.toDial(RETRY_CUT_MS).map((e) => e.key)).toEqual([cut!.key]);
+    s.dialing(cut!, 3);
+    s.closed(cut!, RETRY_CUT_MS, { useful: false });
+    expect(s.toDial(RETRY_BASE_MS).map((e) => e.key)).toEqual([idle!.key]);
+    s.dialing(idle!, 4);
+    s.closed(idle!, RETRY_BASE_MS, { useful: false });
+    // Second failure in a row: twice the base.
+    expect(s.toDial(RETRY_BASE_MS * 3 - 1).map((e) => e.key)).toEqual([cut!.key]);
+    expect(s.toDial(RETRY_BASE_MS * 3).map((e) => e.key)).toEqual([cut!.key, idle!.key]);
   });
 
   it('dials the more trusted source first: --peer, then trackers, then the DHT and PEX', () => {

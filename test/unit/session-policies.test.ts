@@ -10,7 +10,7 @@ import { PiecePicker } from '../../src/picker/index.js';
 import { chooseUnchoked, pickOptimistic } from '../../src/session/choker.js';
 import { LivePeer } from '../../src/session/live-peer.js';
 import type { PeerEntry } from '../../src/session/peer-set.js';
-import { MIN_QUEUE, REQUEST_TIMEOUT_MS, RequestScheduler } from '../../src/session/request-scheduler.js';
+import { MIN_QUEUE, REQUEST_QUEUE_SECONDS, REQUEST_TIMEOUT_MS, RequestScheduler } from '../../src/session/request-scheduler.js';
 import { MAX_UPLOAD_QUEUE, Uploader } from '../../src/session/uploader.js';
 import type { AnnounceRequest, Tracker } from '../../src/tracker/index.js';
 import { Bitfield } from '../../src/util/bitfield.js';
@@ -117,6 +117,19 @@ describe('request scheduler', () => {
     const before = conn.sent.length;
     s.update(p);
     expect(conn.sent.length).toBe(before);
+  });
+
+  it('a young peer on a long round trip gets a deep queue from its first bytes, not after the meter window fills', async () => {
+    const clock = new FakeClock();
+    await clock.advance(10_300); // mid-second: the meter's buckets are aligned to whole seconds
+    const { s } = scheduler(clock);
+    const { p, conn } = livePeer(1, clock, Bitfield.full(PIECES));
+    // 300 ms after it went live, 32 blocks have come: about 1.7 MB/s on a 300 ms link.
+    await clock.advance(300);
+    conn.download.add(32 * 16384, clock.now());
+    // 1.75 MB/s x REQUEST_QUEUE_SECONDS = 213 blocks; the 5 s window's average would say 13.
+    expect(s.desiredQueue(p)).toBe(Math.ceil(((32 * 16384) / 0.3) * REQUEST_QUEUE_SECONDS / 16384));
+    expect(Math.ceil((conn.download.rate(clock.now()) * REQUEST_QUEUE_SECONDS) / 16384)).toBeLessThan(MIN_QUEUE);
   });
 
   it('requests unanswered past the timeout go back to the picker; the peer is snubbed to one request', async () => {
