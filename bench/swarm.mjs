@@ -205,11 +205,21 @@ async function timedRun(ctx, layout, client, extraNodeArgs = []) {
   const linkBefore = ctx.relays.map((r) => r.stats.down);
   const cpu0 = process.cpuUsage();
   const args = await client.args(layout.file, ctx.outDir);
+  // Aggregate MB/s through the relays each second of the run: where the run lost time (a slow
+  // start, a tail, idle links after a cut) shows as low seconds at its start or end.
+  const timeline = [];
+  let lastDown = before.down;
+  const sampler = setInterval(() => {
+    const now = relayTotals(ctx.relays).down;
+    timeline.push((now - lastDown) / MB);
+    lastDown = now;
+  }, 1000);
   const r = await measure(client.cmd, [...extraNodeArgs, ...args], {
     env: client.env,
     timeoutMs: CLIENT_TIMEOUT_MS,
     timeFile: join(ctx.work, 'time.txt'),
   });
+  clearInterval(sampler);
   const cpu = process.cpuUsage(cpu0);
   // Let sockets the client left half-open close before the next run's counters start.
   await sleep(200);
@@ -233,6 +243,7 @@ async function timedRun(ctx, layout, client, extraNodeArgs = []) {
     efficiency: layout.bytes / ctx.capacityBytesPerS / r.wallS,
     relay,
     relayCpuS: (cpu.user + cpu.system) / 1e6,
+    timeline,
   };
 }
 
@@ -286,17 +297,21 @@ function printTable(layout, list, runs, ctx) {
     console.log(`| ${i + 1} | ${r.client} | ${cells.join(' | ')} |`);
   });
   console.log('\n</details>');
+  console.log('\n<details><summary>MB/s through all relays, second by second</summary>\n');
+  runs.forEach((r, i) => console.log(`${i + 1} ${r.client}: ${r.timeline.map((m) => m.toFixed(0)).join(' ')}`));
+  console.log('\n</details>');
   return rows;
 }
 
 function shortfalls(layout, rows) {
-  const us = rows.us;
-  if (!us) return [];
+  const ourId = rows.us ? 'us' : 'us-nodht';
+  const us = rows[ourId];
+  if (!us) return [`${layout.id}: no row of ours was run, nothing to judge`];
   if (!us.eff || us.failed > 0) return [`${layout.id}: our client FAILED ${us.failed} run(s)`];
   const out = [];
   if (us.eff.median < 0.95) out.push(`${layout.id}: efficiency ${us.eff.median.toFixed(2)}, below the 0.95 target`);
   for (const [id, r] of Object.entries(rows)) {
-    if (id === 'us' || !r.eff) continue;
+    if (id === ourId || !r.eff) continue;
     if (r.eff.median > us.eff.median) out.push(`${layout.id}: ${id} more efficient (${r.eff.median.toFixed(2)} vs ${us.eff.median.toFixed(2)})`);
   }
   if (rows.aria2c?.cpu && us.cpu.median > rows.aria2c.cpu.median) {
