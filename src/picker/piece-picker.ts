@@ -314,8 +314,11 @@ export class PiecePicker {
   /**
    * `opts.newPieces: false` limits the pick to pieces already in progress (the caller is at its
    * memory cap for pieces being assembled and must finish some before starting others).
+   * `opts.endgameMax` bounds the duplicates an endgame pick may return (default `max`): a
+   * duplicate costs the bytes of one of the two copies, so a fast peer with a deep queue should
+   * not take a copy of every block in flight.
    */
-  pick(peer: number, peerHas: Bitfield, max: number, opts: { newPieces?: boolean } = {}): PickResult {
+  pick(peer: number, peerHas: Bitfield, max: number, opts: { newPieces?: boolean; endgameMax?: number } = {}): PickResult {
     this.checkBitfield(peerHas);
     const allowNew = opts.newPieces !== false;
     const blocks: BlockRef[] = [];
@@ -334,7 +337,20 @@ export class PiecePicker {
       }
     }
     if (blocks.length > 0) return { blocks, endgame: false };
-    return this.pickEndgame(peer, peerHas, max);
+    // Endgame only once every available wanted piece is started: while some are not (this peer
+    // lacks them, or the caller holds new pieces back), a duplicate would be bytes thrown away.
+    if (this.unstartedAvailable() > 0) return { blocks, endgame: false };
+    return this.pickEndgame(peer, peerHas, Math.min(max, opts.endgameMax ?? max));
+  }
+
+  /** Wanted pieces not yet started that some counted peer has (or any, with a seed connected). */
+  private unstartedAvailable(): number {
+    let n = 0;
+    for (let level = MAX_PRIORITY; level >= 1; level--) {
+      const v = this.queue.view(level);
+      if (v) n += this.seeds > 0 ? v.size : v.size - v.counted;
+    }
+    return n;
   }
 
   /** Throws if the piece is verified, the block received, or already requested by this peer. */

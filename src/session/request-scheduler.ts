@@ -25,6 +25,9 @@ export const MAX_QUEUE = 1000;
 export const DEFAULT_REQQ = 250;
 /** Requests are topped up when at least this many (or a quarter of the queue) are missing. */
 export const REQUEST_BATCH = 32;
+/** In the endgame a peer holds what it delivers in this long (duplicates of others' requests). */
+export const ENDGAME_QUEUE_SECONDS = 0.5;
+export const MIN_ENDGAME_QUEUE = 4;
 /** A request unanswered this long goes to other peers and its peer is snubbed. */
 export const REQUEST_TIMEOUT_MS = 15_000;
 
@@ -80,10 +83,23 @@ export class RequestScheduler {
    */
   desiredQueue(peer: LivePeer): number {
     if (peer.snubbed) return 1;
-    const rate = peer.conn.download.rateSince(this.ctx.now(), peer.since);
-    const fromRate = Math.ceil((rate * REQUEST_QUEUE_SECONDS) / BLOCK_SIZE);
+    const fromRate = Math.ceil((this.rate(peer) * REQUEST_QUEUE_SECONDS) / BLOCK_SIZE);
     const cap = peer.reqq > 0 ? peer.reqq : DEFAULT_REQQ;
     return Math.min(Math.max(fromRate, MIN_QUEUE), MAX_QUEUE, cap);
+  }
+
+  /**
+   * Requests a peer may have outstanding once the endgame has begun (every block requested):
+   * what it delivers in ENDGAME_QUEUE_SECONDS, at least MIN_ENDGAME_QUEUE. Each duplicate costs
+   * one wasted copy, so only the blocks it can bring in soon are worth asking it for twice.
+   */
+  endgameQueue(peer: LivePeer): number {
+    if (peer.snubbed) return 1;
+    return Math.min(this.desiredQueue(peer), Math.max(MIN_ENDGAME_QUEUE, Math.ceil((this.rate(peer) * ENDGAME_QUEUE_SECONDS) / BLOCK_SIZE)));
+  }
+
+  private rate(peer: LivePeer): number {
+    return peer.conn.download.rateSince(this.ctx.now(), peer.since);
   }
 
   /** Applies the desired interest and requests to one peer. */
@@ -148,7 +164,8 @@ export class RequestScheduler {
     // Top the queue up in batches, not one block per arriving block: fewer picks, fewer writes.
     if (want <= 0 || (c.outstanding.size > 0 && want < Math.min(REQUEST_BATCH, Math.ceil(desired / 4)))) return;
     const { picker } = this.ctx;
-    const { blocks } = picker.pick(peer.id, from, want, { newPieces: this.ctx.roomForNewPiece() });
+    const endgameMax = Math.max(0, this.endgameQueue(peer) - c.outstanding.size);
+    const { blocks } = picker.pick(peer.id, from, want, { newPieces: this.ctx.roomForNewPiece(), endgameMax });
     for (const b of blocks) {
       const length = picker.blockLength(b.piece, b.block);
       const wait = this.ctx.budget?.(length) ?? 0;

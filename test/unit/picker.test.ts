@@ -348,6 +348,25 @@ describe('piece picker: endgame', () => {
     p.assertInvariants();
   });
 
+  it('is not endgame while a wanted piece someone has is not started yet, even when the caller holds new pieces back', () => {
+    const p = setup({ availability: '22' });
+    const [started] = piecesOf(request(p, 1, bits('11'), 4)); // one piece fully requested from peer 1
+    const onlyStarted = started === 0 ? bits('10') : bits('01');
+    // At the assembler's cap: no new pieces, and no duplicates of the started one either.
+    expect(p.pick(2, bits('11'), 10, { newPieces: false })).toEqual({ blocks: [], endgame: false });
+    // A peer with only the started piece does not duplicate it while the other waits for someone.
+    expect(p.pick(3, onlyStarted, 10)).toEqual({ blocks: [], endgame: false });
+    request(p, 1, bits('11'), 4); // the other piece started too: now it is the endgame
+    expect(p.pick(3, onlyStarted, 10).endgame).toBe(true);
+  });
+
+  it('gives an endgame pick at most endgameMax duplicates', () => {
+    const p = setup({ availability: '2' });
+    request(p, 1, bits('1'), 4);
+    expect(p.pick(2, bits('1'), 10, { endgameMax: 2 }).blocks).toHaveLength(2);
+    expect(p.pick(2, bits('1'), 10, { endgameMax: 0 })).toEqual({ blocks: [], endgame: false });
+  });
+
   it('prefers blocks with the fewest requesters', () => {
     const p = setup({ availability: '3', blocks: 2 });
     request(p, 1, bits('1'), 2);
@@ -361,8 +380,8 @@ describe('piece picker: endgame', () => {
     request(p, 1, bits('10'), 4);
     expect(p.pick(2, bits('11'), 8)).toEqual({ blocks: expect.any(Array), endgame: false });
     expect(piecesOf(p.pick(2, bits('11'), 8))).toEqual([1]);
-    // A peer with only piece 0 is in endgame for it.
-    expect(p.pick(3, bits('10'), 8).endgame).toBe(true);
+    // A peer with only piece 0 waits: piece 1 is not started, so it is not the endgame yet.
+    expect(p.pick(3, bits('10'), 8)).toEqual({ blocks: [], endgame: false });
   });
 });
 

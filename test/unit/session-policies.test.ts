@@ -10,7 +10,7 @@ import { PiecePicker } from '../../src/picker/index.js';
 import { chooseUnchoked, pickOptimistic } from '../../src/session/choker.js';
 import { LivePeer } from '../../src/session/live-peer.js';
 import type { PeerEntry } from '../../src/session/peer-set.js';
-import { MIN_QUEUE, REQUEST_QUEUE_SECONDS, REQUEST_TIMEOUT_MS, RequestScheduler } from '../../src/session/request-scheduler.js';
+import { ENDGAME_QUEUE_SECONDS, MIN_ENDGAME_QUEUE, MIN_QUEUE, REQUEST_QUEUE_SECONDS, REQUEST_TIMEOUT_MS, RequestScheduler } from '../../src/session/request-scheduler.js';
 import { MAX_UPLOAD_QUEUE, Uploader } from '../../src/session/uploader.js';
 import type { AnnounceRequest, Tracker } from '../../src/tracker/index.js';
 import { Bitfield } from '../../src/util/bitfield.js';
@@ -130,6 +130,27 @@ describe('request scheduler', () => {
     // 1.75 MB/s x REQUEST_QUEUE_SECONDS = 213 blocks; the 5 s window's average would say 13.
     expect(s.desiredQueue(p)).toBe(Math.ceil(((32 * 16384) / 0.3) * REQUEST_QUEUE_SECONDS / 16384));
     expect(Math.ceil((conn.download.rate(clock.now()) * REQUEST_QUEUE_SECONDS) / 16384)).toBeLessThan(MIN_QUEUE);
+  });
+
+  it('in the endgame a peer takes only the duplicates it can bring in soon', async () => {
+    const clock = new FakeClock();
+    const { picker, s } = scheduler(clock);
+    const fast = livePeer(1, clock, Bitfield.full(PIECES));
+    const idle = livePeer(2, clock, Bitfield.full(PIECES));
+    for (const x of [fast, idle]) {
+      picker.addBitfield(x.p.bitfield!);
+      s.countInteresting(x.p);
+      x.conn.peerChoking = false;
+    }
+    await clock.advance(1000);
+    fast.conn.download.add(8 * 1024 * 1024, clock.now()); // 8 MB/s: a queue deeper than the torrent
+    s.update(fast.p);
+    expect(fast.conn.outstanding.size).toBe(PIECES * 4);
+    s.update(idle.p);
+    expect(idle.conn.outstanding.size).toBe(MIN_ENDGAME_QUEUE);
+    // Half a second of its rate (256 blocks), within its queue's cap.
+    expect(s.endgameQueue(fast.p)).toBe(Math.min(s.desiredQueue(fast.p), Math.ceil((8 * 1024 * 1024 * ENDGAME_QUEUE_SECONDS) / 16384)));
+    expect(s.endgameQueue(fast.p)).toBeGreaterThan(MIN_ENDGAME_QUEUE);
   });
 
   it('requests unanswered past the timeout go back to the picker; the peer is snubbed to one request', async () => {
