@@ -15,7 +15,7 @@
  * stack.
  */
 import { BencodeError } from '../errors.js';
-import { BDict, type BValue } from './types.js';
+import { BDict, SMALL_DICT_ENTRIES, type BValue } from './types.js';
 
 export interface DecodeLimits {
   /** Deepest nesting of lists and dicts. libtorrent uses 100 for .torrent files. */
@@ -55,6 +55,14 @@ class Decoder {
   items = 0;
   softErrors = 0;
   private readonly recentKeys = new Map<number, string>();
+  /**
+   * Values of the lists and keys/values of the dictionaries being read, innermost last: each
+   * list or small dictionary is sliced off at its end into an array of exactly its size (an
+   * array grown by push keeps spare capacity, and a torrent's file list makes a great many small
+   * ones). Entries above `top` are stale and overwritten.
+   */
+  private readonly stack: (string | BValue)[] = [];
+  private top = 0;
 
   constructor(
     readonly buf: Buffer,
@@ -162,15 +170,18 @@ class Decoder {
 
   list(depth: number): BValue[] {
     this.pos++; // 'l'
-    const out: BValue[] = [];
+    const base = this.top;
     for (;;) {
       const c = this.buf[this.pos];
       if (c === undefined) this.fail('unterminated list');
       if (c === E) {
         this.pos++;
+        const out = this.stack.slice(base, this.top) as BValue[];
+        this.top = base;
         return out;
       }
-      out.push(this.value(depth));
+      const v = this.value(depth);
+      this.stack[this.top++] = v;
     }
   }
 
@@ -178,7 +189,10 @@ class Decoder {
     const start = this.pos;
     const softBefore = this.softErrors;
     this.pos++; // 'd'
-    const entries = new Map<string, BValue>();
+    const base = this.top;
+    // Up to SMALL_DICT_ENTRIES keys the entries sit on the stack; past that, in a Map, so that a
+    // huge unsorted dictionary is not checked for duplicates by scanning (quadratic).
+    let big: Map<string, BValue> | null = null;
     // Keys are latin1 strings (one char per byte), so string order is byte order (BEP 3's sort).
     let prevKey: string | undefined;
     for (;;) {
@@ -186,7 +200,11 @@ class Decoder {
       if (c === undefined) this.fail('unterminated dictionary');
       if (c === E) {
         this.pos++;
-        return new BDict(entries, start, this.pos, this.softErrors > softBefore);
+        const soft = this.softErrors > softBefore;
+        if (big !== null) return new BDict(big, start, this.pos, soft);
+        const pairs = this.stack.slice(base, this.top);
+        this.top = base;
+        return new BDict(pairs, start, this.pos, soft);
       }
       if (c < ZERO || c > NINE) this.fail('dictionary key is not a string');
       if (++this.items > this.limits.maxItems) this.fail(`more than ${this.limits.maxItems} items`);
@@ -195,10 +213,32 @@ class Decoder {
         this.fail('dictionary key without a value');
       }
       const value = this.value(depth);
-      if (prevKey !== undefined && prevKey >= key) this.softErrors++;
+      // Sorted keys cannot repeat; only after an out-of-order key can this one be a duplicate,
+      // and the first occurrence wins.
+      const unsorted = prevKey !== undefined && prevKey >= key;
       prevKey = key;
-      if (!entries.has(key)) entries.set(key, value);
+      if (unsorted) {
+        this.softErrors++;
+        if (big !== null ? big.has(key) : this.onStack(base, key)) continue;
+      }
+      if (big !== null) {
+        big.set(key, value);
+      } else if (this.top - base < 2 * SMALL_DICT_ENTRIES) {
+        this.stack[this.top++] = key;
+        this.stack[this.top++] = value;
+      } else {
+        big = new Map();
+        for (let i = base; i < this.top; i += 2) big.set(this.stack[i] as string, this.stack[i + 1] as BValue);
+        this.top = base;
+        big.set(key, value);
+      }
     }
+  }
+
+  /** True when `key` is among the keys on the stack from `base` (a small dictionary's). */
+  private onStack(base: number, key: string): boolean {
+    for (let i = base; i < this.top; i += 2) if (this.stack[i] === key) return true;
+    return false;
   }
 }
 

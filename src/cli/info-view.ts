@@ -47,7 +47,7 @@ export function infoFromTorrent(meta: Metainfo): InfoJson {
     length: meta.length,
     pieceLength: meta.pieceLength,
     pieceCount: meta.pieceCount,
-    files: meta.files.filter((f) => !f.pad).map((f) => ({ path: f.path.join('/'), length: f.length, offset: f.offset })),
+    files: listedFiles(meta.files),
     announce: meta.announce.map((t) => [...t]),
     urlList: [...meta.urlList],
     private: meta.private,
@@ -56,6 +56,18 @@ export function infoFromTorrent(meta: Metainfo): InfoJson {
     creationDate: meta.creationDate === null ? null : isoDate(meta.creationDate),
     magnet: torrentMagnet(meta),
   };
+}
+
+/** The files a user gets (pad files left out), in one pass: a torrent may list a million. */
+function listedFiles(all: Metainfo['files']): InfoFile[] {
+  const out: InfoFile[] = [];
+  for (let i = 0; i < all.length; i++) {
+    const f = all[i]!;
+    if (f.pad) continue;
+    const path = f.path.length === 1 ? f.path[0]! : f.path.join('/');
+    out.push({ path, length: f.length, offset: f.offset });
+  }
+  return out;
 }
 
 export function infoFromMagnet(m: Magnet): InfoJson {

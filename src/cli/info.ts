@@ -4,10 +4,8 @@ import type { Magnet } from '../metainfo/index.js';
 import { collect, intArg, peerArg, urlArg } from './options.js';
 import type { DhtFlags } from './peer-sources.js';
 import { readTorrentInput } from './input.js';
-import { renderInfo } from './info-text.js';
 import { infoFromMagnet, infoFromTorrent } from './info-view.js';
 import { writeOut } from './output.js';
-import { styleFor } from './style.js';
 
 /** Longest --timeout: about 11 days, far beyond any metadata fetch worth waiting for. */
 const MAX_TIMEOUT_S = 10 ** 6;
@@ -62,6 +60,8 @@ export function registerInfo(program: Command): void {
       if (opts.json) {
         await writeOut(`${JSON.stringify(view)}\n`);
       } else {
+        // Text only: --json never loads the renderer or chalk.
+        const [{ renderInfo }, { styleFor }] = await Promise.all([import('./info-text.js'), import('./style.js')]);
         await writeOut(renderInfo(view, styleFor(process.stdout), meta?.warnings ?? []));
       }
     });

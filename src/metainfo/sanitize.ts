@@ -112,12 +112,17 @@ function extensionOf(raw: Uint8Array): string | null {
 
 /** Sanitises a list of elements; an empty result becomes ["_"] (libtorrent: a file needs a name). */
 export function sanitizePath(elements: readonly Uint8Array[]): string[] {
-  const out: string[] = [];
-  for (const e of elements) {
-    const s = sanitizeElement(e);
-    if (s !== null) out.push(s);
+  // Sized up front: a file list keeps one of these per file, and an array grown by push carries
+  // spare room (a 2-element path would take 17 slots).
+  const out = new Array<string>(elements.length);
+  let n = 0;
+  for (let i = 0; i < elements.length; i++) {
+    const s = sanitizeElement(elements[i]!);
+    if (s !== null) out[n++] = s;
   }
-  return out.length === 0 ? ['_'] : out;
+  if (n === 0) return ['_'];
+  if (n < out.length) out.length = n;
+  return out;
 }
 
 /**
