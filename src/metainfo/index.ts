@@ -10,6 +10,8 @@ export {
   fileTree,
   MERKLE_BLOCK_BYTES,
   MERKLE_HASH_BYTES,
+  merkleRows,
+  nextPowerOfTwo,
   pieceHash,
   pieceLayerHeight,
   verifyHashRun,

@@ -87,6 +87,25 @@ export function rootOfRow(nodes: readonly Buffer[], width: number, height = 0): 
   return row[0] ?? pad;
 }
 
+/**
+ * Every row of a tree from `nodes` (one row at `height` above the leaves, padded on the right
+ * with all-zero subtrees of that height to `width`, a power of two) up to the root: rows[0] is the
+ * padded row, the last row is [root]. For serving BEP 52 hash requests from a piece layer.
+ */
+export function merkleRows(nodes: readonly Buffer[], width: number, height = 0): Buffer[][] {
+  if (nodes.length > width || (width & (width - 1)) !== 0) throw new RangeError(`${nodes.length} nodes in a row of ${width}`);
+  const pad = zeroRoot(height);
+  let row: Buffer[] = [];
+  for (let i = 0; i < width; i++) row.push(nodes[i] ?? pad);
+  const rows = [row];
+  while (row.length > 1) {
+    const next: Buffer[] = [];
+    for (let i = 0; i < row.length; i += 2) next.push(hashPair(row[i]!, row[i + 1]!));
+    rows.push((row = next));
+  }
+  return rows;
+}
+
 /** Blocks (leaves) of a file of `length` bytes. */
 export function blockCount(length: number): number {
   return Math.ceil(length / MERKLE_BLOCK_BYTES);

@@ -64,6 +64,12 @@ export interface PeerHandler {
 
 export interface PeerOptions {
   infoHash: Buffer;
+  /**
+   * BEP 52 upgrade of a hybrid torrent: our handshake names the v1 info hash with the v2 bit set,
+   * and a v2 peer (libtorrent) answers with the truncated v2 info hash; that answer is accepted
+   * on outgoing connections (`remote.infoHash` then says the connection speaks v2).
+   */
+  upgradeInfoHash?: Buffer | null;
   peerId: Buffer;
   reserved: Buffer;
   maxMessageBytes: number;
@@ -371,7 +377,8 @@ export class PeerConnection {
     if (!raw) return false;
     const hs = decodeHandshake(raw);
     if (!hs) return false;
-    if (!hs.infoHash.equals(this.opts.infoHash)) {
+    const upgraded = this.outgoing && this.opts.upgradeInfoHash != null && hs.infoHash.equals(this.opts.upgradeInfoHash);
+    if (!hs.infoHash.equals(this.opts.infoHash) && !upgraded) {
       this.close('wrong-info-hash', `peer wants ${hs.infoHash.toString('hex')}`);
       return false;
     }

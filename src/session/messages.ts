@@ -1,12 +1,14 @@
 /**
- * What a live peer's messages mean for the torrent (BEP 3, BEP 6, BEP 9/10/11), in arrival order:
+ * What a live peer's messages mean for the torrent (BEP 3, BEP 6, BEP 9/10/11, BEP 52), in arrival order:
  * its pieces (bitfield, have, BEP 6 have-all/have-none), choke and interest, requests to the
  * uploader, blocks to the assembler, rejects and allowed-fast, the extension protocol (the
- * metadata phase, metadata served to others, PEX into discovery). A message that is invalid for
+ * metadata phase, metadata served to others, PEX into discovery), BEP 52 hash messages to the
+ * hash exchange (hash-exchange.ts: piece layers fetched and served). A message that is invalid for
  * this torrent throws a ProtocolError: that peer's connection closes, nothing else.
  *
  * Bounds: MAX_CONTROL_PER_SECOND state changes per peer per second (a flood is that peer's protocol
- * error); at most METADATA_ANSWERS_PER_SECOND ut_metadata answers per peer per second.
+ * error); at most METADATA_ANSWERS_PER_SECOND ut_metadata answers per peer per second; hash
+ * requests have their own flood limit (hash-exchange.ts).
  */
 import { InternalError, ProtocolError } from '../errors.js';
 import type { PeerConnection } from '../peer/index.js';
@@ -19,9 +21,11 @@ import {
   EXTENDED_HANDSHAKE_ID,
   MAX_ALLOWED_FAST,
   validateBitfield,
+  isHashMessageId,
   validateHave,
   type Message,
 } from '../wire/index.js';
+import type { HashExchange } from './hash-exchange.js';
 import { answerMetadataRequest, decodeMetadataMessageOrSkip, UT_METADATA_ID, UT_PEX_ID } from './extensions.js';
 import type { LivePeer } from './live-peer.js';
 import type { Core } from './types.js';
@@ -40,12 +44,16 @@ export const METADATA_ANSWERS_PER_SECOND = 8;
 const CONTROL: ReadonlySet<Message['type']> = new Set(['choke', 'unchoke', 'interested', 'not-interested']);
 
 export class PeerMessages {
-  constructor(private readonly core: Core) {}
+  constructor(
+    private readonly core: Core,
+    private readonly hashes: HashExchange,
+  ) {}
 
   /** A live peer's connection ended: a metadata copy it was sending frees its slot for another. */
   onGone(conn: PeerConnection): void {
     const gone = this.core.metadata?.peerGone(conn.id, this.core.clock.now());
     if (gone) this.sendMetadataRequests(gone.peerId, gone.payloads);
+    this.hashes.onGone(conn.id);
   }
 
   onMessage(conn: PeerConnection, msg: Message): void {
@@ -146,6 +154,10 @@ export class PeerMessages {
       case 'port':
         this.core.discovery()?.addDhtNode(conn.address.host, msg.port);
         break;
+      case 'unknown':
+        // BEP 52 hash request / hashes / hash reject: the wire codec leaves them undecoded.
+        if (isHashMessageId(msg.id)) this.hashes.onMessage(p, msg.id, msg.payload);
+        break;
       default:
         break; // unknown message ids: ignored, as BEP 3 asks
     }
@@ -184,6 +196,7 @@ export class PeerMessages {
       return;
     }
     const ref = { piece, block: begin / BLOCK_SIZE };
+    if (req !== 'late') t.scheduler.onLatency(p, this.core.clock.now() - req.sentAt);
     if (req === 'late' && t.picker.blockLength(piece, ref.block) !== block.length) return;
     const r = t.picker.markReceived(p.id, ref);
     p.snubbed = false;
@@ -212,6 +225,7 @@ export class PeerMessages {
       if (this.core.life().kind === 'fetching-metadata' && metadata && p.ext.metadata !== undefined && p.ext.metadataSize) {
         this.sendMetadataRequests(p.id, metadata.peerServes(p.id, p.ext.metadataSize, now));
       }
+      this.hashes.fill(); // a v2 peer may take piece-layer requests now
       return;
     }
     if (id === UT_METADATA_ID) {

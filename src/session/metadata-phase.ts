@@ -4,8 +4,9 @@
  * only decides what to ask whom and checks the result.
  *
  * Each serving peer fills its own copy (metadata is small: fetching from two or three at once
- * costs little and one liar cannot spoil an honest copy). A copy whose SHA-1 is not the info
- * hash is thrown away and its peer reported as a liar. Sizes above MAX_METADATA_BYTES are refused
+ * costs little and one liar cannot spoil an honest copy). A copy is checked against every info
+ * hash the magnet names: SHA-1 for `btih` (BEP 9), SHA-256 for `btmh` (BEP 52), both for a
+ * hybrid magnet; a copy that fails one is thrown away and its peer reported as a liar. Sizes above MAX_METADATA_BYTES are refused
  * before anything is allocated; at most MAX_PARALLEL_COPIES copies exist at once, so memory is
  * bounded by MAX_PARALLEL_COPIES x MAX_METADATA_BYTES.
  */
@@ -36,14 +37,27 @@ export class MetadataPhase {
   private readonly copies = new Map<number, Copy>();
   /** Peers that serve metadata (id -> announced size) waiting for a free copy slot. */
   private readonly waiting = new Map<number, number>();
+  /** A copy verified (or the metadata came from elsewhere): nothing more is asked or taken. */
+  private finished = false;
 
-  constructor(private readonly infoHash: Buffer) {}
+  /** `v1`: the magnet's SHA-1 info hash (btih); `v2`: its SHA-256 one (btmh, 32 bytes). At least one. */
+  constructor(private readonly expected: { v1: Buffer | null; v2: Buffer | null }) {
+    if (expected.v1 === null && expected.v2 === null) throw new RangeError('MetadataPhase: no info hash to check against');
+  }
+
+  /** Whether `bytes` hash to every info hash the magnet names. */
+  matches(bytes: Buffer): boolean {
+    const { v1, v2 } = this.expected;
+    if (v1 !== null && !createHash('sha1').update(bytes).digest().equals(v1)) return false;
+    return v2 === null || createHash('sha256').update(bytes).digest().equals(v2);
+  }
 
   /**
    * A peer's BEP 10 handshake said it serves `size` bytes of metadata. Returns the requests to
    * send it now (none if every copy slot is taken: it waits for one).
    */
   peerServes(peerId: number, size: number, now: number): Buffer[] {
+    if (this.finished) return [];
     if (size <= 0 || size > MAX_METADATA_BYTES) throw new ProtocolError(`metadata_size ${size} is not within 1..${MAX_METADATA_BYTES}`);
     if (this.copies.size >= MAX_PARALLEL_COPIES) {
       this.waiting.set(peerId, size);
@@ -57,7 +71,7 @@ export class MetadataPhase {
   /** A ut_metadata message from a peer (requests are answered by the session, not here). */
   onMessage(peerId: number, m: MetadataMessage, now: number): MetadataOutcome {
     const copy = this.copies.get(peerId);
-    if (!copy || m.type === 'request') return { kind: 'none' };
+    if (this.finished || !copy || m.type === 'request') return { kind: 'none' };
     if (m.type === 'reject') throw new ProtocolError(`refused metadata piece ${m.piece}`);
     if (!copy.requested.has(m.piece)) throw new ProtocolError(`sent metadata piece ${m.piece} that was not requested`);
     copy.requested.delete(m.piece);
@@ -65,8 +79,18 @@ export class MetadataPhase {
     if (!copy.assembler.complete) return { kind: 'send', payloads: this.requestMore(copy, now) };
     const bytes = copy.assembler.bytes();
     this.copies.delete(peerId);
-    if (createHash('sha1').update(bytes).digest().equals(this.infoHash)) return { kind: 'done', infoBytes: Buffer.from(bytes) };
+    if (this.matches(bytes)) {
+      this.finish();
+      return { kind: 'done', infoBytes: Buffer.from(bytes) };
+    }
     return { kind: 'liar' };
+  }
+
+  /** The metadata is known: every copy is dropped and no peer is asked again. */
+  finish(): void {
+    this.finished = true;
+    this.copies.clear();
+    this.waiting.clear();
   }
 
   /** Peers whose oldest request is older than PIECE_TIMEOUT_MS (the session drops them). */

@@ -7,7 +7,9 @@
  *   accepting TCP and uTP, greeting, closing; PeerConnection (src/peer) keeps wire state only and
  *   LivePeer (live-peer.ts) the session's side of a peer;
  * - what peers' messages mean (messages.ts), the metadata phase (metadata-phase.ts), whose
- *   connections survive into the download;
+ *   connections survive into the download; for v2 (BEP 52) the piece layers a magnet (or a
+ *   .torrent without them) lacks, fetched from peers with hash requests before any piece is
+ *   requested, and hash requests served (hash-exchange.ts over piece-layers.ts);
  * - once the metadata is known (torrent.ts): the request scheduler, the assembler, the uploader,
  *   progress, resume data, the --stdout window, web seeds.
  * States, ordering rules and the desired/actual request rule are in STATE.md beside this file.
@@ -16,8 +18,8 @@
  */
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import { Discovery, type DiscoveredPeer } from '../discovery/index.js';
-import { asTorrentError, InputError, RuntimeError } from '../errors.js';
-import { MAX_PIECES, torrentFromMetadata, type Metainfo } from '../metainfo/index.js';
+import { asTorrentError, RuntimeError } from '../errors.js';
+import { MAX_PIECES, torrentFromMetadata, type Magnet, type Metainfo } from '../metainfo/index.js';
 import { checkExisting } from '../storage/check.js';
 import { checkExistingV2 } from '../storage/check-v2.js';
 import { loadResume, resumePath } from '../storage/resume.js';
@@ -30,9 +32,12 @@ import { tcpDialer } from './connector.js';
 import { ourExtendedHandshake } from './extensions.js';
 import { isFinal, transition, type Lifecycle } from './lifecycle.js';
 import type { LivePeer } from './live-peer.js';
+import { HashExchange, speaksV2 } from './hash-exchange.js';
 import { forgetPieces, stillOnDisk } from './lost-pieces.js';
 import { PeerMessages } from './messages.js';
 import { MetadataPhase } from './metadata-phase.js';
+import { loadCachedTorrent, saveCachedTorrent } from './metainfo-cache.js';
+import { PieceLayerFetcher } from './piece-layers.js';
 import { PeerSet } from './peer-set.js';
 import { sendPex } from './pex.js';
 import { StreamReader } from './stream-window.js';
@@ -49,6 +54,15 @@ const TICK_MS = 1000;
 const HANDSHAKE_TIMEOUT_MS = 15_000;
 /** While seeding, the files are checked for changes from outside this often. */
 const SEED_DISK_CHECK_MS = 30_000;
+/**
+ * A hybrid's pieces can be checked by SHA-1 alone: its piece layers are fetched (to check both
+ * hash sets and to serve them) while a v2 connection is open, for at most this long; then the
+ * download goes on without the missing ones. A v2-only torrent has no such choice: it waits for
+ * its layers (bounded by --timeout).
+ */
+export const HYBRID_LAYER_WAIT_MS = 15_000;
+/** Verified piece layers are written to the cache at most this often while more are fetched. */
+const LAYER_CACHE_SAVE_MS = 5_000;
 
 export class TorrentSession {
   readonly events = new EventQueue<SessionEvent>();
@@ -73,17 +87,23 @@ export class TorrentSession {
   readonly reader: StreamReader;
   private settle!: (s: Lifecycle) => void;
   private shutdownStarted = false;
+  private readonly hashes: HashExchange;
+  /** The info dictionary is verified (from peers or the cache); later copies are ignored. */
+  private metadataKnown = false;
+  /** While piece layers are fetched, before the torrent's owners exist. */
+  private layerPhase: { since: number; meta: Metainfo; fetcher: PieceLayerFetcher; finish: (layers: ReadonlyMap<string, Buffer>) => void } | null = null;
+  private lastLayerCacheAt = -Infinity;
+  private layerCacheDirty = false;
+  private cacheWrites: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: SessionOptions) {
     // A v2-only swarm is named by the SHA-256 info hash truncated to 20 bytes (BEP 52): in the
-    // handshake, to trackers and in the DHT. A hybrid joins its v1 swarm.
+    // handshake, to trackers and in the DHT. A hybrid joins its v1 swarm; a magnet naming only
+    // btmh joins the v2 one (libtorrent answers a hybrid's torrent on both).
     const meta0 = o.input.kind === 'torrent' ? o.input.meta : null;
-    const infoHash = o.input.kind === 'torrent' ? (o.input.meta.infoHash ?? o.input.meta.infoHashV2?.subarray(0, 20) ?? null) : o.input.magnet.infoHash;
-    if (!infoHash) {
-      throw new InputError('ERR_BAD_MAGNET', 'a v2-only magnet (btmh) cannot be fetched yet: give the .torrent', {
-        hint: 'or a magnet with a v1 info hash (xt=urn:btih:…)',
-      });
-    }
+    const magnet = o.input.kind === 'magnet' ? o.input.magnet : null;
+    const hashes = meta0 ?? magnet!;
+    const infoHash = hashes.infoHash ?? hashes.infoHashV2!.subarray(0, 20);
     this.infoHash = infoHash;
     this.clock = o.clock ?? systemClock();
     const randomBytes = o.randomBytes ?? ((n: number) => cryptoRandomBytes(n));
@@ -102,7 +122,7 @@ export class TorrentSession {
       isPrivate,
       peers: this.peers,
       conns: this.conns,
-      metadata: o.input.kind === 'magnet' ? new MetadataPhase(infoHash) : null,
+      metadata: magnet ? new MetadataPhase({ v1: magnet.infoHash, v2: magnet.infoHashV2 }) : null,
       counters: this.counters,
       life: () => this.life,
       torrent: () => this.t,
@@ -117,10 +137,14 @@ export class TorrentSession {
       banIds: (ids, why, piece) => this.banIds(ids, why, piece),
     };
     const pieceCount = meta0 ? meta0.pieceCount : MAX_PIECES;
+    // A hybrid joins its v1 swarm with the v2 bit set: a v2 peer may answer on the v2 swarm
+    // instead (BEP 52 upgrade), and only on such a connection does libtorrent serve hashes.
+    const v2Hash20 = hashes.infoHashV2?.subarray(0, 20) ?? null;
     const peerOptions = {
       infoHash,
+      upgradeInfoHash: hashes.infoHash !== null ? v2Hash20 : null,
       peerId: this.peerId,
-      reserved: withV2Bit(reservedBits({ extensionProtocol: true, dht: o.dht !== null && !isPrivate, fast: true }), meta0?.infoHashV2 != null),
+      reserved: withV2Bit(reservedBits({ extensionProtocol: true, dht: o.dht !== null && !isPrivate, fast: true }), hashes.infoHashV2 != null),
       maxMessageBytes: maxMessageBytes(pieceCount),
       handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
       clock: this.clock,
@@ -137,7 +161,8 @@ export class TorrentSession {
         clock: this.clock,
         randomBytes,
       });
-    this.messages = new PeerMessages(this.core);
+    this.hashes = new HashExchange(this.core, v2Hash20);
+    this.messages = new PeerMessages(this.core, this.hashes);
     this.connections = new Connections(this.core, peerOptions, dialer, encryption, {
       onMessage: (conn, msg) => this.messages.onMessage(conn, msg),
       onGone: (conn) => this.messages.onGone(conn),
@@ -166,8 +191,8 @@ export class TorrentSession {
       if (this.life.kind === 'fetching-metadata') this.emitState();
       this.startDiscovery();
       this.ticker = every(this.clock, TICK_MS, () => this.guard(() => this.tick()));
-      if (this.o.input.kind === 'torrent') await this.begin(this.o.input.meta);
-      else this.connections.dialMore();
+      if (this.o.input.kind === 'torrent') await this.withLayers(this.o.input.meta, new Map());
+      else await this.fromCacheOrPeers(this.o.input.magnet);
     } catch (e) {
       await this.fail(e);
     }
@@ -311,10 +336,14 @@ export class TorrentSession {
     this.moveTo(final);
     this.ticker?.cancel();
     const t = this.t;
+    if (this.layerPhase && this.layerCacheDirty) this.saveLayers(this.layerPhase.meta, this.layerPhase.fetcher.layers);
+    this.layerPhase = null;
+    this.hashes.stopFetching();
     t?.dispose();
     t?.webSeeds?.close();
     t?.assembler.stop();
     await Promise.all([
+      this.cacheWrites,
       this.connections.close(),
       this.discovery?.stop(),
       (async () => {
@@ -362,8 +391,21 @@ export class TorrentSession {
     this.connections.dialMore();
   }
 
-  private onMetadata(infoBytes: Buffer): void {
-    if (this.o.input.kind !== 'magnet' || this.life.kind !== 'fetching-metadata') return;
+  /**
+   * A v2 magnet whose .torrent (info and the piece layers verified so far) is in the cache from an
+   * interrupted run starts from it: no metadata fetch, and only the missing layers are asked.
+   */
+  private async fromCacheOrPeers(magnet: Magnet): Promise<void> {
+    const cacheDir = this.o.cacheDir;
+    const cached = magnet.infoHashV2 && cacheDir && !this.o.metadataOnly ? await loadCachedTorrent(cacheDir, magnet) : null;
+    if (cached) this.onMetadata(cached.infoBytes, cached.pieceLayers);
+    else this.connections.dialMore();
+  }
+
+  private onMetadata(infoBytes: Buffer, known: ReadonlyMap<string, Buffer> = new Map()): void {
+    if (this.o.input.kind !== 'magnet' || this.life.kind !== 'fetching-metadata' || this.metadataKnown) return;
+    this.metadataKnown = true;
+    this.core.metadata?.finish();
     let built: { bytes: Buffer; meta: Metainfo };
     try {
       built = torrentFromMetadata(infoBytes, this.o.input.magnet);
@@ -371,15 +413,98 @@ export class TorrentSession {
       void this.fail(e);
       return;
     }
-    this.events.push({ type: 'metadata', meta: built.meta, torrent: built.bytes }, false);
     if (this.o.metadataOnly) {
+      this.events.push({ type: 'metadata', meta: built.meta, torrent: built.bytes }, false);
       void this.end({ kind: 'stopped', reason: 'done' });
       return;
     }
-    // Peers learn that we now serve the metadata too (BEP 10 allows a second handshake).
-    const hs = ourExtendedHandshake({ infoBytes: built.meta.infoBytes, private: built.meta.private, listenPort: this.connections.listenPort, reqq: MAX_UPLOAD_QUEUE });
-    for (const p of this.livePeers()) if (p.conn.remote!.reserved[5]! & 0x10) p.conn.send({ type: 'extended', id: EXTENDED_HANDSHAKE_ID, payload: hs });
-    this.begin(built.meta).catch((e: unknown) => this.fail(e));
+    this.withLayers(built.meta, known).catch((e: unknown) => this.fail(e));
+    this.connections.dialMore();
+  }
+
+  /**
+   * The info dictionary is known. A v2 or hybrid torrent first gets the piece layers it lacks
+   * from v2 peers (BEP 52 hash requests; no piece is requested before, so none is written
+   * unverified); then the torrent's owners are built. A magnet's `metadata` event carries the
+   * .torrent with its layers, which is also kept in the cache until the download is resumed.
+   */
+  private async withLayers(meta: Metainfo, known: ReadonlyMap<string, Buffer>): Promise<void> {
+    const magnet = this.o.input.kind === 'magnet' ? this.o.input.magnet : null;
+    const go = (layers: ReadonlyMap<string, Buffer>): Promise<void> => {
+      const full: Metainfo = layers.size > meta.pieceLayers.size ? { ...meta, pieceLayers: new Map(layers) } : meta;
+      if (magnet) {
+        const torrent = torrentFromMetadata(meta.infoBytes, magnet, full.pieceLayers).bytes;
+        this.events.push({ type: 'metadata', meta: full, torrent }, false);
+        if (full.infoHashV2 !== null) this.saveLayers(meta, full.pieceLayers);
+        // Peers learn that we now serve the metadata too (BEP 10 allows a second handshake).
+        const hs = ourExtendedHandshake({ infoBytes: full.infoBytes, private: full.private, listenPort: this.connections.listenPort, reqq: MAX_UPLOAD_QUEUE });
+        for (const p of this.livePeers()) if (p.conn.remote!.reserved[5]! & 0x10) p.conn.send({ type: 'extended', id: EXTENDED_HANDSHAKE_ID, payload: hs });
+      }
+      this.hashes.serve(full, () => full.pieceLayers);
+      return this.begin(full);
+    };
+    if (meta.infoHashV2 === null) return go(meta.pieceLayers);
+    const fetcher = new PieceLayerFetcher(meta, new Map([...known, ...meta.pieceLayers]));
+    if (fetcher.complete) return go(fetcher.layers);
+    this.hashes.serve(meta, () => fetcher.layers);
+    this.counters.lastProgressAt = this.clock.now();
+    this.layerPhase = {
+      since: this.clock.now(),
+      meta,
+      fetcher,
+      finish: (layers) => {
+        this.layerPhase = null;
+        this.hashes.stopFetching();
+        go(layers).catch((e: unknown) => this.fail(e));
+      },
+    };
+    this.hashes.startFetching({
+      fetcher,
+      onLayer: () => {
+        this.layerCacheDirty = true;
+        if (this.clock.now() - this.lastLayerCacheAt >= LAYER_CACHE_SAVE_MS) this.saveLayers(meta, fetcher.layers);
+      },
+      onComplete: () => this.layerPhase?.finish(fetcher.layers),
+    });
+  }
+
+  /** Keeps a v2 magnet's .torrent with the layers verified so far (best effort, one write at a time). */
+  private saveLayers(meta: Metainfo, layers: ReadonlyMap<string, Buffer>): void {
+    const cacheDir = this.o.cacheDir;
+    if (this.o.input.kind !== 'magnet' || !cacheDir) return;
+    const magnet = this.o.input.magnet;
+    this.lastLayerCacheAt = this.clock.now();
+    this.layerCacheDirty = false;
+    const torrent = torrentFromMetadata(meta.infoBytes, magnet, layers).bytes;
+    this.cacheWrites = this.cacheWrites.then(async () => {
+      const warning = await saveCachedTorrent(cacheDir, magnet, torrent);
+      if (warning) this.core.warn(warning);
+    });
+  }
+
+  /** Once a tick while layers are fetched: requests that timed out, the hybrid's wait, --timeout. */
+  private tickLayers(now: number): boolean {
+    const phase = this.layerPhase;
+    if (!phase) return false;
+    this.hashes.tick();
+    if (this.layerCacheDirty && now - this.lastLayerCacheAt >= LAYER_CACHE_SAVE_MS) this.saveLayers(phase.meta, phase.fetcher.layers);
+    const v2Hash20 = phase.meta.infoHashV2!.subarray(0, 20);
+    const v2Peers = this.livePeers().filter((p) => speaksV2(p, v2Hash20)).length;
+    if (phase.meta.pieces !== null && (v2Peers === 0 || now - phase.since >= HYBRID_LAYER_WAIT_MS)) {
+      this.core.warn(`no piece layers for ${phase.fetcher.missingLayers} file(s) from peers: their pieces are checked by SHA-1 only`);
+      phase.finish(phase.fetcher.layers);
+      return false;
+    }
+    const ms = this.o.timeoutMs;
+    if (ms !== null && now - this.counters.lastProgressAt > ms) {
+      void this.fail(
+        new RuntimeError('ERR_NO_PEERS', `no piece layers (BEP 52 hash requests) for ${phase.fetcher.missingLayers} file(s) from ${v2Peers} connected v2 peer(s) in ${Math.round(ms / 1000)} s`, {
+          hint: 'a v2 torrent needs peers that speak v2 and have it; add --peer, trackers, or give the .torrent with its piece layers',
+        }),
+      );
+      return true;
+    }
+    return false;
   }
 
   // ---- pieces ------------------------------------------------------------------------------
@@ -451,8 +576,9 @@ export class TorrentSession {
         stillOnDisk(this.core, t).catch((e: unknown) => this.fail(e));
       }
     }
+    if (this.tickLayers(now)) return;
     const metadata = this.core.metadata;
-    if (metadata && this.life.kind === 'fetching-metadata') {
+    if (metadata && this.life.kind === 'fetching-metadata' && !this.metadataKnown) {
       for (const id of metadata.timedOut(now)) this.conns.get(id)?.conn.close('not-useful', 'metadata request timed out');
     }
     if (!this.core.isPrivate) sendPex(this.livePeers(), now);
@@ -463,7 +589,7 @@ export class TorrentSession {
     this.connections.dialMore();
     const ms = this.o.timeoutMs;
     const state = this.life.kind;
-    if (ms !== null && now - this.counters.lastProgressAt > ms && (state === 'downloading' || state === 'fetching-metadata')) {
+    if (ms !== null && now - this.counters.lastProgressAt > ms && !this.layerPhase && (state === 'downloading' || state === 'fetching-metadata')) {
       void this.fail(timeoutError(state, ms, this.livePeers().length, this.peers.size));
     }
   }

@@ -2,7 +2,7 @@
  * How a torrent's pieces are checked and how its handshake says v2: SHA-1 for v1 (BEP 3), the
  * SHA-256 merkle hash from the piece layers for v2 (BEP 52), both for a hybrid. Pure.
  */
-import { InputError } from '../errors.js';
+import { InternalError } from '../errors.js';
 import { expectedPieceHash, v2PieceMap, verifyHybridPiece, verifyV1Piece, verifyV2Piece, type Metainfo } from '../metainfo/index.js';
 
 /** BEP 52: reserved bit 0x10 of byte 7 says we speak v2 (set for v2 and hybrid torrents). */
@@ -14,24 +14,22 @@ export function withV2Bit(reserved: Buffer, v2: boolean): Buffer {
 /**
  * How a complete piece is checked: SHA-1 (v1), its merkle hash from the piece layers (v2, BEP
  * 52), or both (hybrid: a piece must satisfy both; a torrent whose two hash sets disagree on a
- * piece is refused with a MetainfoError, which fails the session with exit 2). A v2 torrent
- * whose .torrent lacks a piece layer cannot be checked without BEP 52 hash requests: refused.
+ * piece is refused with a MetainfoError, which fails the session with exit 2). A hybrid file
+ * whose layer no peer gave (session.ts waits HYBRID_LAYER_WAIT_MS for it) is checked by SHA-1
+ * alone. A v2-only torrent reaches here only with every layer: the session fetches the missing
+ * ones (BEP 52 hash requests) before it builds the torrent, so a missing one is a bug.
  */
 export function pieceVerifier(meta: Metainfo): (piece: number, data: Buffer) => boolean {
   if (meta.infoHashV2 === null) return (p, data) => verifyV1Piece(meta, p, data);
   const map = v2PieceMap(meta);
-  const missing = map.find((at) => at !== null && expectedPieceHash(meta, at) === null);
-  if (missing) {
-    throw new InputError('ERR_BAD_TORRENT', `${meta.name}: no piece layer for ${missing.file.path.join('/')}: fetching piece layers from peers (BEP 52 hash requests) is not supported yet`, {
-      hint: 'use a .torrent that carries its piece layers',
-    });
-  }
   if (meta.pieces) {
     return (p, data) => {
       const v = verifyHybridPiece(meta, p, map[p] ?? null, data);
-      return v.v1 && v.v2 === 'ok';
+      return v.v1 && v.v2 !== 'bad';
     };
   }
+  const missing = map.find((at) => at !== null && expectedPieceHash(meta, at) === null);
+  if (missing) throw new InternalError(`${meta.name}: no piece layer for ${missing.file.path.join('/')} when the download starts`);
   return (p, data) => {
     const at = map[p];
     return at === null || at === undefined ? data.every((b) => b === 0) : verifyV2Piece(meta, at, data) === 'ok';

@@ -103,9 +103,23 @@ export function hashRequestFits(f: Omit<HashRequestFields, 'piecesRoot'>, fileLe
   return null;
 }
 
-/** How many uncle hashes a full answer carries: one per layer from the run's top up to the root, at most proofLayers. */
+/**
+ * How many uncle hashes an answer carries, as libtorrent 2.0 counts them (measured against
+ * 2.0.8): `proof layers` names the highest layer, counted from the base layer, whose uncle is
+ * sent; the uncles start at the run's top (a run of 2^k hashes proves its own first k layers) and
+ * stop below the root. So a full proof is asked with proof layers = height - base layer - 1 and
+ * carries height - base layer - log2(length) uncles; libtorrent rejects anything larger. A run of
+ * one hash gets its sibling first, up to `proof layers` uncles.
+ */
 export function uncleCount(f: Omit<HashRequestFields, 'piecesRoot'>, fileLength: number): number {
-  return Math.max(0, Math.min(f.proofLayers, treeHeight(fileLength) - f.baseLayer - Math.log2(f.length)));
+  const height = treeHeight(fileLength);
+  if (f.length === 1) return Math.max(0, Math.min(f.proofLayers, height - f.baseLayer));
+  return Math.max(0, Math.min(f.proofLayers, height - 1 - f.baseLayer) - Math.log2(f.length) + 1);
+}
+
+/** `proof layers` that asks for a full proof of a run at `baseLayer` up to the root (libtorrent's count, see uncleCount). */
+export function fullProofLayers(baseLayer: number, fileLength: number): number {
+  return Math.max(0, treeHeight(fileLength) - 1 - baseLayer);
 }
 
 /** Layers above the leaves of a file's tree: log2 of its block count rounded up to a power of two. */

@@ -53,6 +53,7 @@ export {
   decodeHashMessage,
   encodeHashMessage,
   HashMessageId,
+  fullProofLayers,
   hashRequestFits,
   hashRequestProblem,
   isHashMessageId,

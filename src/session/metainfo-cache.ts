@@ -1,0 +1,56 @@
+/**
+ * The .torrent a v2 magnet (BEP 52 `btmh`) has built so far: its verified info dictionary and
+ * every piece layer verified from peers' `hashes`, kept in the cache folder beside the resume
+ * data. A v2 piece can only be checked against its file's layer, so an interrupted magnet
+ * download resumed without them would have to fetch every layer again before it could trust one
+ * byte on disk; with this file it starts where it stopped, even when no peer serves the metadata.
+ *
+ * Trust: nothing here is believed. A cached file is used only when its info dictionary hashes to
+ * every info hash the magnet names (SHA-1 for btih, SHA-256 for btmh), and parseTorrent checks
+ * each layer against its file's pieces root again. Writes are atomic (temp file + rename) and
+ * best effort: a failure is a warning, it costs only a refetch next time.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { MAX_TORRENT_BYTES, parseTorrent, type Magnet, type Metainfo } from '../metainfo/index.js';
+
+export function cachedTorrentPath(cacheDir: string, magnet: Pick<Magnet, 'infoHash' | 'infoHashV2'>): string {
+  const name = (magnet.infoHashV2 ?? magnet.infoHash)!.toString('hex');
+  return join(cacheDir, 'torrents', `${name}.torrent`);
+}
+
+/** The cached torrent for this magnet, or null (none, unreadable, or not this magnet's). */
+export async function loadCachedTorrent(cacheDir: string, magnet: Pick<Magnet, 'infoHash' | 'infoHashV2'>): Promise<Metainfo | null> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(cachedTorrentPath(cacheDir, magnet));
+  } catch {
+    return null;
+  }
+  if (bytes.length > MAX_TORRENT_BYTES) return null;
+  let meta: Metainfo;
+  try {
+    meta = parseTorrent(bytes);
+  } catch {
+    return null;
+  }
+  if (magnet.infoHash && !createHash('sha1').update(meta.infoBytes).digest().equals(magnet.infoHash)) return null;
+  if (magnet.infoHashV2 && !createHash('sha256').update(meta.infoBytes).digest().equals(magnet.infoHashV2)) return null;
+  return meta;
+}
+
+/** Writes the torrent atomically; returns a warning instead of throwing. */
+export async function saveCachedTorrent(cacheDir: string, magnet: Pick<Magnet, 'infoHash' | 'infoHashV2'>, torrent: Buffer): Promise<string | null> {
+  const path = cachedTorrentPath(cacheDir, magnet);
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(tmp, torrent);
+    await rename(tmp, path);
+    return null;
+  } catch (e) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    return `cannot keep the fetched piece layers in ${path}: ${(e as Error).message}`;
+  }
+}
