@@ -181,6 +181,24 @@ describe.skipIf(tools.skip)(`v2 magnets${tools.note}`, () => {
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
   });
 
+  it('info --fetch of a btmh magnet shows what info shows of the .torrent', async () => {
+    const t = ltCreate('--v2');
+    const seeder = await ltSeed(t.path, seedDir);
+    seeders.push(seeder);
+    const fetched = await runCli(['info', btmh(t.meta), '--fetch', '--json', '--no-dht', '--timeout', '30', '--peer', `127.0.0.1:${seeder.port}`], {
+      env: { TORRENT_CACHE_DIR: fresh('cache') },
+      timeoutMs: 60_000,
+    });
+    expect(fetched.code, fetched.stderr).toBe(0);
+    const direct = await runCli(['info', t.path, '--json']);
+    expect(direct.code, direct.stderr).toBe(0);
+    const a = JSON.parse(fetched.stdout) as Record<string, unknown>;
+    const b = JSON.parse(direct.stdout) as Record<string, unknown>;
+    expect(a.infoHashV2).toBe(t.meta.infoHashV2!.toString('hex'));
+    // Outside the info dict, so not in the metadata: libtorrent's creator sets a creation date.
+    expect({ ...a, creationDate: null }).toEqual({ ...b, creationDate: null });
+  });
+
   it('a hybrid magnet naming both info hashes checks the metadata against both and gets the layers over the v2 upgrade', async () => {
     const t = ltCreate('--hybrid');
     const seeder = await ltSeed(t.path, seedDir);
