@@ -26,6 +26,23 @@ export interface DecodeLimits {
 
 export const DEFAULT_LIMITS: DecodeLimits = { maxDepth: 100, maxItems: 3_000_000 };
 
+/**
+ * One list whose items are handed over as they are decoded instead of kept in the result: a
+ * torrent's file list (`info.files`) is the one large part of a .torrent, and its entries, all
+ * kept until the parser is done with them, are what the garbage collector spends its time on
+ * (a 50,000-file torrent: 50,000 dictionaries, 100,000 byte strings). Every check and limit is
+ * the same as for any other list. Only the list that a BDict keeps is streamed (the first
+ * occurrence of each key on the path); in the result it stands as an empty array.
+ */
+export interface ListStream {
+  /** Dictionary keys from the top-level dictionary down to the list, e.g. ['info', 'files']. */
+  readonly path: readonly string[];
+  /** Each item of the list, in order, once it is decoded. */
+  item(value: BValue, index: number): void;
+  /** The list is over; it had `count` items. Not called when the input has no such list. */
+  end(count: number): void;
+}
+
 const I = 0x69; // 'i'
 const L = 0x6c; // 'l'
 const D = 0x64; // 'd'
@@ -63,17 +80,23 @@ class Decoder {
    */
   private readonly stack: (string | BValue)[] = [];
   private top = 0;
+  /** How many keys of stream.path the dictionaries being read match, outermost first. */
+  private matched = 0;
+  /** The first occurrence of the path has been read: nothing else is streamed. */
+  private streamDone = false;
 
   constructor(
     readonly buf: Buffer,
     readonly limits: DecodeLimits,
+    readonly stream: ListStream | null,
   ) {}
 
   fail(message: string, at = this.pos): never {
     throw new BencodeError(message, at);
   }
 
-  value(depth: number): BValue {
+  /** One value; `streamed`: a list here goes to the stream (the end of stream.path). */
+  value(depth: number, streamed = false): BValue {
     if (++this.items > this.limits.maxItems) this.fail(`more than ${this.limits.maxItems} items`);
     const c = this.buf[this.pos];
     if (c === undefined) this.fail('unexpected end of input');
@@ -81,7 +104,8 @@ class Decoder {
     if (c >= ZERO && c <= NINE) return this.bytes();
     if (c === L || c === D) {
       if (depth >= this.limits.maxDepth) this.fail(`nesting deeper than ${this.limits.maxDepth}`);
-      return c === L ? this.list(depth + 1) : this.dict(depth + 1);
+      if (c === D) return this.dict(depth + 1);
+      return streamed ? this.streamList(depth + 1) : this.list(depth + 1);
     }
     this.fail(`unexpected byte 0x${c.toString(16).padStart(2, '0')}`);
   }
@@ -185,6 +209,24 @@ class Decoder {
     }
   }
 
+  /** A list whose items go to the stream as they come; it stands as an empty array. */
+  streamList(depth: number): BValue[] {
+    const stream = this.stream!;
+    this.pos++; // 'l'
+    let count = 0;
+    for (;;) {
+      const c = this.buf[this.pos];
+      if (c === undefined) this.fail('unterminated list');
+      if (c === E) {
+        this.pos++;
+        stream.end(count);
+        return [];
+      }
+      const v = this.value(depth);
+      stream.item(v, count++);
+    }
+  }
+
   dict(depth: number): BDict {
     const start = this.pos;
     const softBefore = this.softErrors;
@@ -195,6 +237,7 @@ class Decoder {
     let big: Map<string, BValue> | null = null;
     // Keys are latin1 strings (one char per byte), so string order is byte order (BEP 3's sort).
     let prevKey: string | undefined;
+    let unsorted = false;
     for (;;) {
       const c = this.buf[this.pos];
       if (c === undefined) this.fail('unterminated dictionary');
@@ -212,15 +255,26 @@ class Decoder {
       if (this.buf[this.pos] === undefined || this.buf[this.pos] === E) {
         this.fail('dictionary key without a value');
       }
-      const value = this.value(depth);
-      // Sorted keys cannot repeat; only after an out-of-order key can this one be a duplicate,
-      // and the first occurrence wins.
-      const unsorted = prevKey !== undefined && prevKey >= key;
-      prevKey = key;
-      if (unsorted) {
-        this.softErrors++;
-        if (big !== null ? big.has(key) : this.onStack(base, key)) continue;
+      let value: BValue;
+      const path = this.stream?.path;
+      if (path !== undefined && !this.streamDone && depth === this.matched + 1 && key === path[this.matched]) {
+        // The next key of the stream's path, in the dictionary that matched the ones before.
+        this.matched++;
+        value = this.value(depth, this.matched === path.length);
+        this.matched--;
+        // Whatever it held, a later occurrence of this key is a duplicate the BDict drops.
+        this.streamDone = true;
+      } else {
+        value = this.value(depth);
       }
+      if (prevKey !== undefined && prevKey >= key) {
+        this.softErrors++;
+        unsorted = true;
+      }
+      prevKey = key;
+      // Keys that have only risen so far are all different; once one was out of order, any key
+      // may repeat an earlier one, and the first occurrence wins.
+      if (unsorted && (big !== null ? big.has(key) : this.onStack(base, key))) continue;
       if (big !== null) {
         big.set(key, value);
       } else if (this.top - base < 2 * SMALL_DICT_ENTRIES) {
@@ -243,8 +297,8 @@ class Decoder {
 }
 
 /** Decodes exactly one value that must span the whole input. */
-export function decode(input: Uint8Array, limits: Partial<DecodeLimits> = {}): BValue {
-  const { value, end } = decodePrefix(input, limits);
+export function decode(input: Uint8Array, limits: Partial<DecodeLimits> = {}, stream: ListStream | null = null): BValue {
+  const { value, end } = decodePrefix(input, limits, stream);
   if (end !== input.length) throw new BencodeError(`${input.length - end} trailing bytes`, end);
   return value;
 }
@@ -256,12 +310,13 @@ export function decode(input: Uint8Array, limits: Partial<DecodeLimits> = {}): B
 export function decodePrefix(
   input: Uint8Array,
   limits: Partial<DecodeLimits> = {},
+  stream: ListStream | null = null,
 ): { value: BValue; end: number } {
   const buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   const merged = { ...DEFAULT_LIMITS, ...limits };
   // The decoder recurses once per nesting level; this cap keeps any caller's limit stack-safe.
   merged.maxDepth = Math.min(merged.maxDepth, MAX_DEPTH_CAP);
-  const d = new Decoder(buf, merged);
+  const d = new Decoder(buf, merged, stream);
   const value = d.value(0);
   return { value, end: d.pos };
 }

@@ -1,3 +1,3 @@
-export { decode, decodePrefix, DEFAULT_LIMITS, type DecodeLimits } from './decode.js';
+export { decode, decodePrefix, DEFAULT_LIMITS, type DecodeLimits, type ListStream } from './decode.js';
 export { encode, type Encodable } from './encode.js';
 export { BDict, isBytes, isDict, isInt, isList, type BValue } from './types.js';

@@ -10,7 +10,7 @@
  * input (decoder spans), never over a re-encode.
  */
 import { createHash } from 'node:crypto';
-import { BDict, decode, isBytes, isDict, isInt, isList, type BValue } from '../bencode/index.js';
+import { BDict, decode, isBytes, isDict, isInt, isList, type BValue, type ListStream } from '../bencode/index.js';
 import { MetainfoError } from '../errors.js';
 import { optBytes, optInt, optText, reqBytes, reqLength, type Fail } from './fields.js';
 import { resolveDuplicates, sanitizeElement, sanitizePath } from './sanitize.js';
@@ -42,7 +42,9 @@ const fail: Fail = (message: string): never => {
 
 export function parseTorrent(input: Buffer): Metainfo {
   if (input.length > MAX_TORRENT_BYTES) fail(`torrent file is ${input.length} bytes, more than ${MAX_TORRENT_BYTES}`);
-  const root = decode(input);
+  // The file list is read while it decodes (FileListStream): its bencode is never kept.
+  const stream = new FileListStream();
+  const root = decode(input, {}, stream);
   if (!isDict(root)) fail('torrent file is not a bencoded dictionary');
   const info = root.get('info');
   if (!isDict(info)) fail(`info is ${info === undefined ? 'missing' : 'not a dictionary'}`);
@@ -75,7 +77,7 @@ export function parseTorrent(input: Buffer): Metainfo {
     files = v2.files;
     multiFile = v2.multiFile;
     if (hasV1) {
-      const v1 = readV1Files(info, name);
+      const v1 = readV1Files(info, name, stream);
       checkHybrid(v1.files, v2.files);
       // The v2 list orders empty files after the pad that aligns them; the v1 list says whether
       // the last file has a tail pad (corpus: v2_hybrid-missing-tailpad).
@@ -83,7 +85,7 @@ export function parseTorrent(input: Buffer): Metainfo {
       multiFile = v1.multiFile;
     }
   } else {
-    ({ files, multiFile } = readV1Files(info, name));
+    ({ files, multiFile } = readV1Files(info, name, stream));
   }
 
   const last = files[files.length - 1]!;
@@ -193,37 +195,19 @@ function readSymlink(d: BDict, where: string): string[] | null {
   return elements.length === 0 ? null : sanitizePath(elements);
 }
 
-function readV1Files(info: BDict, name: string): FileList {
-  const list = info.get('files');
-  if (list === undefined) {
-    const length = reqLength(info, 'length', 'info.', fail);
-    if (length > MAX_FILE_LENGTH) fail(`info.length is ${length}, more than ${MAX_FILE_LENGTH}`);
-    const attr = readAttr(info);
-    return {
-      files: [
-        {
-          path: [name],
-          length,
-          offset: 0,
-          pad: false,
-          executable: attr.executable,
-          hidden: attr.hidden,
-          symlink: null,
-          piecesRoot: null,
-        },
-      ],
-      multiFile: false,
-    };
-  }
-  if (!isList(list)) fail('info.files is not a list');
-  if (list.length === 0) fail('info.files is empty: no files in torrent');
-  if (list.length > MAX_FILES) fail(`info.files has ${list.length} entries, more than ${MAX_FILES}`);
-  const paths: string[][] = [];
-  // Built in place: the paths are final once resolveDuplicates has run (it may rename some).
-  const files: { -readonly [K in keyof TorrentFile]: TorrentFile[K] }[] = [];
-  let offset = 0;
-  for (let i = 0; i < list.length; i++) {
-    const f = list[i]!;
+type MutableFile = { -readonly [K in keyof TorrentFile]: TorrentFile[K] };
+
+/**
+ * A v1 file list (BEP 3 `info.files`) read entry by entry, in order. Entries are checked as they
+ * come; the paths are final once resolveDuplicates has run (it may rename some).
+ */
+class V1Files {
+  readonly files: MutableFile[] = [];
+  readonly paths: string[][] = [];
+  private offset = 0;
+
+  /** Reads entry `i`; throws the MetainfoError that makes it unusable. */
+  add(f: BValue, i: number): void {
     if (!isDict(f)) fail(`${fileWhere(i)} is not a dictionary`);
     // No attr key (the usual case): no attributes, and no object made to say so.
     const attr = f.has('attr') ? readAttr(f) : null;
@@ -250,22 +234,87 @@ function readV1Files(info: BDict, name: string): FileList {
       if (path[path.length - 1]!.startsWith(LEGACY_PAD_PREFIX)) pad = true;
     }
     const symlink = isSymlink ? readSymlink(f, fileWhere(i)) : null;
-    const size = length;
-    if (size > MAX_FILE_LENGTH) fail(`${fileWhere(i)}.length is ${size}, more than ${MAX_FILE_LENGTH}`);
-    if (offset + size > MAX_TOTAL_LENGTH) fail(`the files add up to more than ${MAX_TOTAL_LENGTH} bytes`);
-    paths.push(path);
-    files.push({
+    if (length > MAX_FILE_LENGTH) fail(`${fileWhere(i)}.length is ${length}, more than ${MAX_FILE_LENGTH}`);
+    if (this.offset + length > MAX_TOTAL_LENGTH) fail(`the files add up to more than ${MAX_TOTAL_LENGTH} bytes`);
+    this.paths.push(path);
+    this.files.push({
       path,
-      length: size,
-      offset,
+      length,
+      offset: this.offset,
       pad,
       executable: attr?.executable ?? false,
       hidden: attr?.hidden ?? false,
       symlink,
       piecesRoot: null,
     });
-    offset += size;
+    this.offset += length;
   }
+}
+
+/**
+ * `info.files` taken from the decoder entry by entry (ListStream), so that its bencode dies
+ * young instead of living until the whole torrent is parsed. Errors wait: the first bad entry's
+ * error is thrown where readV1Files meets it, after every check that comes before it, so the
+ * verdict and message are those of reading the kept list. Entries past MAX_FILES are counted,
+ * not read.
+ */
+class FileListStream implements ListStream {
+  readonly path = ['info', 'files'];
+  readonly list = new V1Files();
+  /** Entries in the list; -1 until a list was streamed (none, or info.files is not a list). */
+  count = -1;
+  failure: unknown = null;
+
+  item(value: BValue, index: number): void {
+    if (this.failure !== null || index >= MAX_FILES) return;
+    try {
+      this.list.add(value, index);
+    } catch (e) {
+      this.failure = e;
+    }
+  }
+
+  end(count: number): void {
+    this.count = count;
+  }
+}
+
+function readV1Files(info: BDict, name: string, stream: FileListStream): FileList {
+  const list = info.get('files');
+  if (list === undefined) {
+    const length = reqLength(info, 'length', 'info.', fail);
+    if (length > MAX_FILE_LENGTH) fail(`info.length is ${length}, more than ${MAX_FILE_LENGTH}`);
+    const attr = readAttr(info);
+    return {
+      files: [
+        {
+          path: [name],
+          length,
+          offset: 0,
+          pad: false,
+          executable: attr.executable,
+          hidden: attr.hidden,
+          symlink: null,
+          piecesRoot: null,
+        },
+      ],
+      multiFile: false,
+    };
+  }
+  if (!isList(list)) fail('info.files is not a list');
+  // Streamed (the usual case): the decoder left an empty array here and the entries are read.
+  const streamed = stream.count >= 0;
+  const count = streamed ? stream.count : list.length;
+  if (count === 0) fail('info.files is empty: no files in torrent');
+  if (count > MAX_FILES) fail(`info.files has ${count} entries, more than ${MAX_FILES}`);
+  let read = stream.list;
+  if (streamed) {
+    if (stream.failure !== null) throw stream.failure;
+  } else {
+    read = new V1Files();
+    for (let i = 0; i < list.length; i++) read.add(list[i]!, i);
+  }
+  const { files, paths } = read;
   resolveDuplicates(paths, (i) => files[i]!.pad);
   for (let i = 0; i < files.length; i++) if (files[i]!.path !== paths[i]) files[i]!.path = paths[i]!;
   return { files, multiFile: true };

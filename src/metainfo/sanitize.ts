@@ -132,36 +132,52 @@ export function sanitizePath(elements: readonly Uint8Array[]): string[] {
  * case-insensitive file systems. `paths` are component arrays, changed in place where renamed.
  */
 export function resolveDuplicates(paths: string[][], skip: (index: number) => boolean): void {
-  const key = (parts: readonly string[]): string => parts.join('/').toLowerCase();
-  const taken = new Set<string>();
+  // Names taken, per folder: the folder's lowercased path ("" for the root) -> the lowercased
+  // names in it, of files and folders alike. No component holds a "/", so two paths clash exactly
+  // when they have the same folder key and name key, and lowercasing each component equals
+  // lowercasing the joined path ("/" is neither cased nor case-ignorable). The common shape,
+  // folder/name, then makes no new string: toLowerCase returns lowercase text as it is.
+  const taken = new Map<string, Set<string>>();
+  const namesIn = (folder: string): Set<string> => {
+    let names = taken.get(folder);
+    if (names === undefined) {
+      names = new Set();
+      taken.set(folder, names);
+    }
+    return names;
+  };
+  // Every folder on every path is taken before any file is looked at: a file may not take the
+  // name of a folder that a later file needs.
+  const folders = new Array<string>(paths.length);
   for (let i = 0; i < paths.length; i++) {
     if (skip(i)) continue;
-    // Every folder on the path, as a key, built up one component at a time (lowercasing each
-    // component equals lowercasing the joined path: "/" is neither cased nor case-ignorable).
     const path = paths[i]!;
-    let prefix = '';
+    let folder = '';
     for (let k = 0; k < path.length - 1; k++) {
-      prefix = k === 0 ? path[0]!.toLowerCase() : `${prefix}/${path[k]!.toLowerCase()}`;
-      taken.add(prefix);
+      const name = path[k]!.toLowerCase();
+      namesIn(folder).add(name);
+      folder = k === 0 ? name : `${folder}/${name}`;
     }
+    folders[i] = folder;
   }
   for (let i = 0; i < paths.length; i++) {
     if (skip(i)) continue;
     const path = paths[i]!;
-    let own = key(path);
-    if (taken.has(own)) {
-      const last = path[path.length - 1]!;
+    const names = namesIn(folders[i]!);
+    const last = path[path.length - 1]!;
+    let own = last.toLowerCase();
+    if (names.has(own)) {
       const dot = last.lastIndexOf('.');
       const [stem, ext] = dot >= 0 ? [last.slice(0, dot), last.slice(dot)] : [last, ''];
       for (let n = 1; ; n++) {
-        const candidate = [...path.slice(0, -1), `${stem}.${n}${ext}`];
-        own = key(candidate);
-        if (!taken.has(own)) {
-          paths[i] = candidate;
+        const candidate = `${stem}.${n}${ext}`;
+        own = candidate.toLowerCase();
+        if (!names.has(own)) {
+          paths[i] = [...path.slice(0, -1), candidate];
           break;
         }
       }
     }
-    taken.add(own);
+    names.add(own);
   }
 }
