@@ -40,6 +40,20 @@ export class LivePeer {
   /** Requests it will queue for us (BEP 10 `reqq`); 0 = not said. */
   reqq = 0;
   snubbed = false;
+  /**
+   * Shortest time from a request to its block seen on this connection (ms): the round trip plus
+   * one block's transfer, an upper bound of the round trip that deeper queues never lower.
+   */
+  minLatencyMs = Infinity;
+  /**
+   * Slow start (as TCP's, and libtorrent's): the queue grows by one request per block received,
+   * doubling each round trip, until a second's rate no longer grows by SLOW_START_GROWTH; then
+   * the rate alone sizes it. A rate average lags a link that is still filling.
+   */
+  slowStart = true;
+  slowStartQueue = 0;
+  slowStartRate = 0;
+  slowStartCheckedAt = -Infinity;
   /** Pieces it has that we want and lack: interested exactly while > 0. */
   interesting = 0;
   /** Blocks it asked for that we have not sent yet, oldest first (bounded by MAX_UPLOAD_QUEUE). */

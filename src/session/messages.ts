@@ -196,7 +196,7 @@ export class PeerMessages {
       return;
     }
     const ref = { piece, block: begin / BLOCK_SIZE };
-    if (req !== 'late') t.scheduler.onLatency(p, this.core.clock.now() - req.sentAt);
+    if (req !== 'late') t.scheduler.onBlock(p, this.core.clock.now() - req.sentAt);
     if (req === 'late' && t.picker.blockLength(piece, ref.block) !== block.length) return;
     const r = t.picker.markReceived(p.id, ref);
     p.snubbed = false;

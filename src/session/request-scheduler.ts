@@ -16,8 +16,19 @@ import { Bitfield } from '../util/bitfield.js';
 import { BLOCK_SIZE } from '../wire/index.js';
 import type { LivePeer } from './live-peer.js';
 
-/** Queue depth: rate x this long, in blocks (libtorrent's request_queue_time). */
+/**
+ * Queue depth: rate x this long, in blocks (libtorrent's request_queue_time), until the
+ * peer's round trip is known; then QUEUE_RTTS round trips, within [MIN_QUEUE_SECONDS,
+ * REQUEST_QUEUE_SECONDS]. A queue much deeper than the round trip needs only moves work from
+ * fast peers to slow ones and leaves a long tail at the end.
+ */
 export const REQUEST_QUEUE_SECONDS = 2;
+export const QUEUE_RTTS = 2;
+export const MIN_QUEUE_SECONDS = 0.5;
+/** Slow start ends when a second's rate is less than this times the previous second's. */
+export const SLOW_START_GROWTH = 1.1;
+/** The rate that sizes a queue: over the last RATE_SECONDS buckets, so it follows a link filling up. */
+export const RATE_SECONDS = 2;
 /** Depth before a rate is measured: enough to fill a fast link's first round trip. */
 export const MIN_QUEUE = 16;
 export const MAX_QUEUE = 1000;
@@ -83,9 +94,9 @@ export class RequestScheduler {
    */
   desiredQueue(peer: LivePeer): number {
     if (peer.snubbed) return 1;
-    const fromRate = Math.ceil((this.rate(peer) * REQUEST_QUEUE_SECONDS) / BLOCK_SIZE);
+    const fromRate = Math.ceil((this.rate(peer) * this.queueSeconds(peer)) / BLOCK_SIZE);
     const cap = peer.reqq > 0 ? peer.reqq : DEFAULT_REQQ;
-    return Math.min(Math.max(fromRate, MIN_QUEUE), MAX_QUEUE, cap);
+    return Math.min(Math.max(fromRate, MIN_QUEUE, peer.slowStart ? peer.slowStartQueue : 0), MAX_QUEUE, cap);
   }
 
   /**
@@ -98,8 +109,28 @@ export class RequestScheduler {
     return Math.min(this.desiredQueue(peer), Math.max(MIN_ENDGAME_QUEUE, Math.ceil((this.rate(peer) * ENDGAME_QUEUE_SECONDS) / BLOCK_SIZE)));
   }
 
+  /** How long a peer's queue lasts at its rate: a few of its round trips once one is measured. */
+  queueSeconds(peer: LivePeer): number {
+    if (peer.minLatencyMs === Infinity) return REQUEST_QUEUE_SECONDS;
+    return Math.min(REQUEST_QUEUE_SECONDS, Math.max(MIN_QUEUE_SECONDS, (QUEUE_RTTS * peer.minLatencyMs) / 1000));
+  }
+
+  /** A requested block arrived `latencyMs` after its request was sent: round trip and slow start. */
+  onBlock(peer: LivePeer, latencyMs: number): void {
+    if (latencyMs >= 0 && latencyMs < peer.minLatencyMs) peer.minLatencyMs = latencyMs;
+    if (!peer.slowStart) return;
+    peer.slowStartQueue = Math.max(peer.slowStartQueue, peer.conn.outstanding.size) + 1;
+    const now = this.ctx.now();
+    if (now - peer.slowStartCheckedAt < 1000) return;
+    const rate = this.rate(peer);
+    if (peer.slowStartCheckedAt !== -Infinity && rate < peer.slowStartRate * SLOW_START_GROWTH) peer.slowStart = false;
+    peer.slowStartRate = rate;
+    peer.slowStartCheckedAt = now;
+  }
+
+  /** Bytes per second over the last one to two seconds the peer has been live. */
   private rate(peer: LivePeer): number {
-    return peer.conn.download.rateSince(this.ctx.now(), peer.since);
+    return peer.conn.download.rateSince(this.ctx.now(), peer.since, RATE_SECONDS);
   }
 
   /** Applies the desired interest and requests to one peer. */
@@ -149,7 +180,10 @@ export class RequestScheduler {
       }
     }
     peer.conn.expireCancelled(now, REQUEST_TIMEOUT_MS);
-    if (timedOut) peer.snubbed = true;
+    if (timedOut) {
+      peer.snubbed = true;
+      peer.slowStart = false;
+    }
     return timedOut;
   }
 

@@ -29,13 +29,17 @@ export class RateMeter {
   }
 
   /**
-   * Bytes per second over the part of the window that lies after `sinceMs` (when counting
-   * began): a young meter's window is mostly empty seconds, which `rate` averages in. Spans under
-   * MIN_SPAN_MS count as that long, so the first bytes cannot claim an absurd rate.
+   * Bytes per second over the last `seconds` buckets (the current, partial one included; at most
+   * the window), counting only the time after `sinceMs` (when counting began): a young meter's
+   * window is mostly empty seconds, which `rate` averages in. Spans under MIN_SPAN_MS count as
+   * that long, so the first bytes cannot claim an absurd rate.
    */
-  rateSince(nowMs: number, sinceMs: number): number {
-    const sum = this.rate(nowMs) * this.windowSeconds;
-    const windowStart = (Math.floor(nowMs / 1000) - (this.windowSeconds - 1)) * 1000;
+  rateSince(nowMs: number, sinceMs: number, seconds = this.windowSeconds): number {
+    this.advance(nowMs);
+    const n = Math.max(1, Math.min(seconds, this.windowSeconds));
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += this.buckets[(this.lastSecond - i + this.windowSeconds * 2) % this.windowSeconds]!;
+    const windowStart = (Math.floor(nowMs / 1000) - (n - 1)) * 1000;
     const span = nowMs - Math.max(windowStart, sinceMs);
     return (sum * 1000) / Math.max(span, MIN_SPAN_MS);
   }

@@ -10,7 +10,7 @@ import { PiecePicker } from '../../src/picker/index.js';
 import { chooseUnchoked, pickOptimistic } from '../../src/session/choker.js';
 import { LivePeer } from '../../src/session/live-peer.js';
 import type { PeerEntry } from '../../src/session/peer-set.js';
-import { ENDGAME_QUEUE_SECONDS, MIN_ENDGAME_QUEUE, MIN_QUEUE, REQUEST_QUEUE_SECONDS, REQUEST_TIMEOUT_MS, RequestScheduler } from '../../src/session/request-scheduler.js';
+import { ENDGAME_QUEUE_SECONDS, MIN_ENDGAME_QUEUE, MIN_QUEUE, MIN_QUEUE_SECONDS, REQUEST_QUEUE_SECONDS, REQUEST_TIMEOUT_MS, RequestScheduler } from '../../src/session/request-scheduler.js';
 import { MAX_UPLOAD_QUEUE, Uploader } from '../../src/session/uploader.js';
 import type { AnnounceRequest, Tracker } from '../../src/tracker/index.js';
 import { Bitfield } from '../../src/util/bitfield.js';
@@ -130,6 +130,47 @@ describe('request scheduler', () => {
     // 1.75 MB/s x REQUEST_QUEUE_SECONDS = 213 blocks; the 5 s window's average would say 13.
     expect(s.desiredQueue(p)).toBe(Math.ceil(((32 * 16384) / 0.3) * REQUEST_QUEUE_SECONDS / 16384));
     expect(Math.ceil((conn.download.rate(clock.now()) * REQUEST_QUEUE_SECONDS) / 16384)).toBeLessThan(MIN_QUEUE);
+  });
+
+  it('sizes the queue to a few measured round trips once one is known, within its bounds', () => {
+    const clock = new FakeClock();
+    const { s } = scheduler(clock);
+    const { p } = livePeer(1, clock, Bitfield.full(PIECES));
+    expect(s.queueSeconds(p)).toBe(REQUEST_QUEUE_SECONDS);
+    s.onBlock(p, 400);
+    expect(s.queueSeconds(p)).toBeCloseTo(0.8);
+    s.onBlock(p, 900); // a block that waited behind others says nothing new about the round trip
+    expect(s.queueSeconds(p)).toBeCloseTo(0.8);
+    s.onBlock(p, 20);
+    expect(s.queueSeconds(p)).toBe(MIN_QUEUE_SECONDS);
+  });
+
+  it('slow start: the queue grows by a request per block until a second brings no more than the last', async () => {
+    const clock = new FakeClock();
+    const { s } = scheduler(clock);
+    const { p, conn } = livePeer(1, clock, Bitfield.full(PIECES));
+    // A link filling up: each second twice the blocks of the one before.
+    let perSecond = 16;
+    for (let second = 0; second < 3; second++) {
+      for (let i = 0; i < perSecond; i++) {
+        await clock.advance(Math.floor(1000 / perSecond));
+        conn.download.add(16384, clock.now());
+        s.onBlock(p, 300);
+      }
+      perSecond *= 2;
+    }
+    expect(p.slowStart).toBe(true);
+    expect(s.desiredQueue(p)).toBeGreaterThanOrEqual(16 + 32 + 64);
+    // Now flat: slow start ends, and the rate over a few round trips sizes the queue.
+    for (let second = 0; second < 3; second++) {
+      for (let i = 0; i < 64; i++) {
+        await clock.advance(Math.floor(1000 / 64));
+        conn.download.add(16384, clock.now());
+        s.onBlock(p, 300);
+      }
+    }
+    expect(p.slowStart).toBe(false);
+    expect(s.desiredQueue(p)).toBe(Math.ceil((conn.download.rateSince(clock.now(), p.since, 2) * 0.6) / 16384));
   });
 
   it('in the endgame a peer takes only the duplicates it can bring in soon', async () => {
