@@ -14,7 +14,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseTorrent, type Metainfo } from '../../src/metainfo/index.js';
+import { parseTorrent, torrentFromMetadata, type Metainfo } from '../../src/metainfo/index.js';
 import {
   decodeExtendedHandshake,
   decodeHandshake,
@@ -212,6 +212,22 @@ describe.skipIf(tools.skip)(`v2 magnets${tools.note}`, () => {
     expect(parseTorrent(readFileSync(r.saved)).pieceLayers.size).toBe(2);
     const verify = await runCli(['verify', r.saved, out]);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+  });
+
+  it('a v2 .torrent without its piece layers gets them from the libtorrent seeder', async () => {
+    const t = ltCreate('--v2');
+    const bare = join(fresh('bare'), 'bare.torrent');
+    writeFileSync(bare, torrentFromMetadata(t.meta.infoBytes, { trackers: [], urlList: [] }).bytes);
+    expect(parseTorrent(readFileSync(bare)).pieceLayers.size).toBe(0);
+    const seeder = await ltSeed(t.path, seedDir);
+    seeders.push(seeder);
+    const out = fresh('out');
+    const r = await runCli(['download', bare, '-o', out, '--port', '0', '--no-dht', '--timeout', '30', '-q', '--peer', `127.0.0.1:${seeder.port}`], {
+      env: { TORRENT_CACHE_DIR: fresh('cache') },
+      timeoutMs: 90_000,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expectAlbum(out);
   });
 
   it('an interrupted magnet download resumes with the layers and pieces it had', async () => {
