@@ -14,6 +14,7 @@ const cases = {
   memory: () => import('./memory.mjs'),
   floods: () => import('./floods.mjs'),
   swarm: () => import('./swarm.mjs'),
+  scale: () => import('./scale.mjs'),
 };
 
 const wanted = process.argv.slice(2);

@@ -36,7 +36,9 @@
  * Env: BENCH_SWARM_SEEDERS (16), BENCH_SWARM_MIB (512), BENCH_SWARM_RUNS (2), BENCH_SWARM_LAYOUTS
  * (single,multi), BENCH_SWARM_CLIENTS (us,us-nodht,before,aria2c,lt-stock,lt-tuned,webtorrent: a
  * subset), BENCH_SWARM_TIMEOUT_S (per client run, 240), BENCH_BEFORE_BIN, BENCH_WEBTORRENT_BIN,
- * BENCH_SWARM_PROFILE=1 (one more run of ours, default flags, under --cpu-prof, summarised).
+ * BENCH_SWARM_PROFILE=1 (one more run of ours, default flags, under --cpu-prof, summarised),
+ * BENCH_SWARM_RATE_SCALE (every link's rate times this, 1), BENCH_SWARM_OUR_ARGS (more flags for
+ * our rows, space-separated).
  */
 import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -69,6 +71,10 @@ const CLIENT_TIMEOUT_MS = Number(process.env.BENCH_SWARM_TIMEOUT_S ?? 240) * 100
 const PROFILE = process.env.BENCH_SWARM_PROFILE === '1';
 const BEFORE_BIN = process.env.BENCH_BEFORE_BIN ?? null;
 const WEBTORRENT_BIN = process.env.BENCH_WEBTORRENT_BIN ?? null;
+/** Every link's rate times this (bench/scale.mjs keeps the swarm's total while adding links). */
+const RATE_SCALE = Number(process.env.BENCH_SWARM_RATE_SCALE ?? 1);
+/** More arguments for our rows (e.g. --max-peers for a swarm larger than our default cap). */
+const OUR_ARGS = (process.env.BENCH_SWARM_OUR_ARGS ?? '').split(' ').filter(Boolean);
 
 /** The geometry: 256 KiB pieces, so 512 MiB is 2,048 pieces spread over 16 peers. */
 const PIECE_LENGTH = 256 * 1024;
@@ -101,7 +107,7 @@ export function linkPlan(n) {
     const x = n === 1 ? 1 : i / (n - 1);
     const y = n === 1 ? 0 : ((i * stride) % n) / (n - 1);
     return {
-      rateBytesPerS: (MIN_RATE_MBPS + (MAX_RATE_MBPS - MIN_RATE_MBPS) * x * x) * MB,
+      rateBytesPerS: (MIN_RATE_MBPS + (MAX_RATE_MBPS - MIN_RATE_MBPS) * x * x) * MB * RATE_SCALE,
       rttMs: Math.round(MIN_RTT_MS + (MAX_RTT_MS - MIN_RTT_MS) * y),
       dropAfterMs: drops.has(i) ? DROP_AFTER_MS : null,
     };
@@ -132,7 +138,7 @@ function clients(ctx) {
     id,
     name,
     cmd: process.execPath,
-    args: async (t, out) => [bin, 'download', t, '-o', out, '--port', '0', '--quiet', ...extra],
+    args: async (t, out) => [bin, 'download', t, '-o', out, '--port', '0', '--quiet', ...extra, ...OUR_ARGS],
     env: { TORRENT_CACHE_DIR: cacheDir },
     reset: () => rmSync(cacheDir, { recursive: true, force: true }),
   });
