@@ -12,29 +12,45 @@
  * The stats seen here become the storage's baseline (FileStorage.recordChecked), so a file
  * changed from outside later is noticed by FileStorage.changedFiles.
  *
- * Speed: pieces are read through the storage on this thread (its confinement, part file and
- * descriptor cache apply) and, when WORKER_MIN_BYTES or more are to be hashed, hashed on a
- * HashPool's threads (hash-pool.ts), the piece buffer transferred, not copied. At most
- * CHECK_BYTES_IN_FLIGHT of pieces (and at least MIN_PIECES_IN_FLIGHT) are read or hashing at once,
- * so memory does not grow with the torrent. An aborted signal stops new reads; the pieces already
+ * Speed: the pieces to hash go in batches of consecutive pieces, up to CHECK_BATCH_BYTES each, so
+ * a file is read in large positional reads rather than one per piece. When WORKER_MIN_BYTES or
+ * more are to be hashed, each batch goes to a HashPool thread (hash-pool.ts) that reads the bytes
+ * itself, through descriptors the storage opens (its confinement, part file and descriptor cache
+ * apply) and lends for the batch (FileStorage.lendPieces): the copy out of the page cache then
+ * lands in the cache of the core that hashes it (hash-worker.ts says what that is worth), and
+ * this thread only opens files and answers. Each thread has a batch hashing and the next one
+ * queued, so none waits on this one. Otherwise this thread reads each batch into one of two
+ * reusable buffers (buffer-pool.ts: no allocation per piece), the next read in flight while the
+ * current batch is hashed. Memory does not grow with the torrent: two buffers, or a few digests
+ * and at most FILES_HELD_IN_FLIGHT lent descriptors. An aborted signal stops new batches; those
  * started finish, and the result holds what was verified so far. The pool is closed before
  * checkExisting returns or throws.
  */
 import { createHash } from 'node:crypto';
 import type { Metainfo } from '../metainfo/index.js';
 import { Bitfield } from '../util/bitfield.js';
+import { RuntimeError } from '../errors.js';
+import { BufferPool } from './buffer-pool.js';
 import type { FileStorage } from './file-storage.js';
-import { defaultWorkerCount, HashPool, WORKER_MIN_BYTES, workerScript } from './hash-pool.js';
+import { defaultWorkerCount, HashPool, HashReadFailure, JOBS_PER_WORKER, WORKER_MIN_BYTES, workerScript, type SpansHashed } from './hash-pool.js';
 import type { FileStat, ResumeData } from './resume.js';
 
 /**
- * Piece bytes read or hashing at once: enough for both hashing threads to always have a piece
- * queued while the next ones are read (4 MiB pieces: 8 in flight), small beside the memory the
- * download that follows uses.
+ * Bytes per batch (whole pieces; one piece when pieces are larger): large enough that the cost of
+ * a batch (a message to a thread and back, a read per file) vanishes in the hashing, small enough
+ * that the last batches are shared evenly between the hashing threads and two buffers of it cost
+ * nothing.
  */
-const CHECK_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
-/** However large the pieces, keep this many in flight: one per hashing thread plus one being read. */
-const MIN_PIECES_IN_FLIGHT = 3;
+export const CHECK_BATCH_BYTES = 4 * 1024 * 1024;
+/**
+ * Files a batch's reads may touch, summed over the batches in flight: their descriptors stay
+ * open until the batch is hashed, so this bounds them (as FileStorage's own MAX_OPEN_FILES does
+ * for its cache) whatever the torrent's file sizes. A single batch may exceed it: one piece
+ * spanning more files is read all the same, alone.
+ */
+const FILES_HELD_IN_FLIGHT = 64;
+/** How often onProgress is called, in pieces: often enough for a live line, cheap. */
+const PROGRESS_EVERY_PIECES = 64;
 
 export interface CheckResult {
   verified: Bitfield;
@@ -56,6 +72,8 @@ export interface CheckOptions {
   workers?: number;
   /** The worker script (tests point at the built one). */
   workerUrl?: URL;
+  /** Bytes per batch, CHECK_BATCH_BYTES by default (tests use small values to exercise batch boundaries). */
+  batchBytes?: number;
 }
 
 export async function checkExisting(o: CheckOptions): Promise<CheckResult> {
@@ -95,43 +113,130 @@ export async function checkExisting(o: CheckOptions): Promise<CheckResult> {
     }
   }
   let checked = candidates.length - toHash.length;
-  const report = (): void => {
-    if (o.onProgress && (checked % 64 === 0 || checked === candidates.length)) o.onProgress(checked, candidates.length);
-  };
   if (toHash.length === 0 && candidates.length > 0) o.onProgress?.(checked, candidates.length);
-
-  const workers = o.workers ?? (hashBytes >= WORKER_MIN_BYTES ? defaultWorkerCount() : 0);
-  const script = workers > 0 ? workerScript(o.workerUrl) : null;
-  const pool = script ? new HashPool(script, workers) : null;
-  const sha1 = (data: Buffer): Promise<Buffer> | Buffer =>
-    pool ? pool.hashBytes(data, data.length) : createHash('sha1').update(data).digest();
-  const inFlightLimit = Math.max(MIN_PIECES_IN_FLIGHT, Math.floor(CHECK_BYTES_IN_FLIGHT / meta.pieceLength));
-  const inFlight: { piece: number; digest: Promise<Buffer | null> }[] = [];
   let hashed = 0;
+  const workers = o.workers ?? (hashBytes >= WORKER_MIN_BYTES ? defaultWorkerCount() : 0);
+  const script = workers > 0 && toHash.length > 0 ? workerScript(o.workerUrl) : null;
+  const pool = script ? new HashPool(script, workers) : null;
+  try {
+    await hashBatches(storage, meta, toHash, pool, o.batchBytes ?? CHECK_BATCH_BYTES, o.signal, (first, digests) => {
+      const before = checked;
+      digests.forEach((d, k) => {
+        const p = first + k;
+        // Every piece looked for counts, found or not.
+        hashed++;
+        if (d !== null && d.equals(meta.pieces!.subarray(p * 20, p * 20 + 20))) verified.set(p);
+      });
+      checked += digests.length;
+      const every = PROGRESS_EVERY_PIECES;
+      if (o.onProgress && (Math.floor(before / every) !== Math.floor(checked / every) || checked === candidates.length)) {
+        o.onProgress(checked, candidates.length);
+      }
+    });
+  } finally {
+    await pool?.close();
+  }
+  return { verified, hashed, trusted };
+}
+
+/** A batch's SHA-1 digests, one per piece, null for a piece with bytes not on disk. */
+type BatchDone = (first: number, digests: readonly (Buffer | null)[]) => void;
+
+/**
+ * Reads and hashes `pieces` (ascending) in batches of consecutive pieces, calling `done` for each
+ * batch in order. With a pool, its threads read the bytes themselves through descriptors the
+ * storage lends (FileStorage.lendPieces); without one, this thread reads into two reusable
+ * buffers, the next batch read while the current one is hashed. Stops starting batches once
+ * `signal` is aborted; the batches started are finished (or settled, on a failure) before it
+ * returns or throws, so no read outlives it.
+ */
+async function hashBatches(
+  storage: FileStorage,
+  meta: Metainfo,
+  pieces: readonly number[],
+  pool: HashPool | null,
+  maxBatchBytes: number,
+  signal: AbortSignal | undefined,
+  done: BatchDone,
+): Promise<void> {
+  const piecesPerBatch = Math.max(1, Math.floor(maxBatchBytes / meta.pieceLength));
+  const batchBytes = piecesPerBatch * meta.pieceLength;
+  const limit = pool ? pool.size * JOBS_PER_WORKER + 1 : 2;
+  const buffers = pool ? null : new BufferPool(Math.min(batchBytes, meta.totalLength), limit);
+  const inFlight: { first: number; files: number; digests: Promise<(Buffer | null)[]> }[] = [];
+  let filesHeld = 0;
+  let lastRead: Promise<unknown> = Promise.resolve();
   const settleOldest = async (): Promise<void> => {
-    const { piece, digest } = inFlight.shift()!;
-    const got = await digest;
-    hashed++;
-    if (got && got.equals(meta.pieces!.subarray(piece * 20, piece * 20 + 20))) verified.set(piece);
-    checked++;
-    report();
+    const { first, files, digests } = inFlight.shift()!;
+    const got = await digests;
+    filesHeld -= files;
+    done(first, got);
   };
   try {
-    for (const p of toHash) {
-      if (o.signal?.aborted) break;
-      if (inFlight.length >= inFlightLimit) await settleOldest();
-      const digest = storage.readPiece(p).then((data) => (data ? sha1(data) : null));
-      // Handled now: it may fail while an older piece is awaited; it is rethrown in its turn.
-      digest.catch(() => undefined);
-      inFlight.push({ piece: p, digest });
+    for (let i = 0; i < pieces.length; ) {
+      if (signal?.aborted) break;
+      // A run of consecutive pieces, at most one batch long.
+      const first = pieces[i]!;
+      let count = 1;
+      while (count < piecesPerBatch && pieces[i + count] === first + count) count++;
+      i += count;
+      const start = first * meta.pieceLength;
+      const files = storage.map.spans(start, Math.min(count * meta.pieceLength, meta.totalLength - start)).length;
+      while (inFlight.length > 0 && (inFlight.length >= limit || filesHeld + files > FILES_HELD_IN_FLIGHT)) await settleOldest();
+      let digests: Promise<(Buffer | null)[]>;
+      if (pool) {
+        digests = storage.lendPieces(first, count, async (spans) => {
+          let r: SpansHashed;
+          try {
+            r = await pool.hashSpans(spans, meta.pieceLength);
+          } catch (e) {
+            throw e instanceof HashReadFailure ? new RuntimeError('ERR_DISK', `cannot read ${e.failure.path}: ${e.failure.message}`, { cause: e }) : e;
+          }
+          return Array.from({ length: count }, (_, k) => (r.missing[k] ? null : r.digests.subarray(k * 20, k * 20 + 20)));
+        });
+      } else {
+        const buf = buffers!.take();
+        // One read at a time, each starting when the one before it is done.
+        const read = lastRead.then(() => readBatch(storage, meta, first, count, buf));
+        lastRead = read.catch(() => undefined);
+        digests = read.then((missing) => {
+          const out = hashHere(buf, meta, first, count, missing);
+          buffers!.give(buf);
+          return out;
+        });
+      }
+      // Handled now: it may fail while an older batch is awaited; it is rethrown in its turn.
+      digests.catch(() => undefined);
+      inFlight.push({ first, files, digests });
+      filesHeld += files;
     }
     while (inFlight.length > 0) await settleOldest();
   } finally {
     // On a failure, let the reads already started end before the caller closes the storage.
-    await Promise.allSettled(inFlight.map((f) => f.digest));
-    await pool?.close();
+    await Promise.allSettled(inFlight.map((f) => f.digests));
   }
-  return { verified, hashed, trusted };
+}
+
+/**
+ * Reads a batch into `buf`: one read for the run; when some byte of it is missing, each piece on
+ * its own, to learn which. Null: nothing missing; else which pieces are.
+ */
+async function readBatch(storage: FileStorage, meta: Metainfo, first: number, count: number, buf: Buffer): Promise<boolean[] | null> {
+  if ((await storage.readPiecesInto(first, count, buf)) !== null) return null;
+  const missing: boolean[] = [];
+  for (let k = 0; k < count; k++) missing.push((await storage.readPiecesInto(first + k, 1, buf.subarray(k * meta.pieceLength))) === null);
+  return missing;
+}
+
+/** SHA-1 of each piece of a batch read into `buf`, on this thread (null for missing pieces). */
+function hashHere(buf: Buffer, meta: Metainfo, first: number, count: number, missing: boolean[] | null): (Buffer | null)[] {
+  const length = Math.min(count * meta.pieceLength, meta.totalLength - first * meta.pieceLength);
+  const out: (Buffer | null)[] = [];
+  for (let k = 0; k < count; k++) {
+    const at = k * meta.pieceLength;
+    out.push(missing?.[k] ? null : createHash('sha1').update(buf.subarray(at, Math.min(at + meta.pieceLength, length))).digest());
+  }
+  return out;
 }
 
 /** Both present and equal; an absent file is never "unchanged" (it holds nothing to trust). */

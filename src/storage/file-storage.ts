@@ -50,6 +50,15 @@ export interface FileStorageOptions {
   selected: ReadonlySet<number> | null;
 }
 
+/**
+ * One stretch of a piece range as lendPieces hands it out: bytes at `position` of the open
+ * descriptor `fd` (of `path`, for messages), zeros (a BEP 47 pad file), or bytes not on disk.
+ */
+export type LentSpan =
+  | { readonly kind: 'fd'; readonly fd: number; readonly path: string; readonly position: number; readonly length: number }
+  | { readonly kind: 'zeros'; readonly length: number }
+  | { readonly kind: 'absent'; readonly length: number };
+
 /** Files whose data changed from outside, and the pieces that can therefore no longer be claimed. */
 export interface ChangedFiles {
   /** Indexes into meta.files (the part file is not named here; its pieces are in `pieces`). */
@@ -145,6 +154,60 @@ export class FileStorage implements Storage {
   async readPiece(piece: number): Promise<Buffer | null> {
     const out = Buffer.allocUnsafe(this.map.pieceSize(piece));
     return (await this.readRange(piece * this.map.pieceLength, out)) ? out : null;
+  }
+
+  /**
+   * Reads pieces `first` .. `first + count - 1` into the start of `out` (a caller's reusable
+   * buffer, at least that long): one positional read per file the range touches, not one per
+   * piece, and no allocation. Returns the bytes filled, or null when any stored byte of the range
+   * is missing (a file absent or shorter): the caller then reads piece by piece to learn which.
+   */
+  async readPiecesInto(first: number, count: number, out: Buffer): Promise<number | null> {
+    const start = first * this.map.pieceLength;
+    const length = Math.min(count * this.map.pieceLength, this.map.totalLength - start);
+    if (count < 1 || length <= 0 || length > out.length) throw new RangeError(`pieces ${first}+${count} do not fit ${out.length} bytes`);
+    return (await this.readRange(start, out.subarray(0, length))) ? length : null;
+  }
+
+  /**
+   * Lends `fn` the stretches that hold pieces `first` .. `first + count - 1`, in stream order, for
+   * a hashing thread to read itself (hash-pool.ts `hashSpans`): the bytes are then copied out of
+   * the page cache on the core that hashes them, while they are in its cache. Each file is opened
+   * as reads open it (confined, from the descriptor cache) and its descriptor stays open, not
+   * closed or reused by the cache, until `fn` settles. Pad files are `zeros`; a file that is
+   * absent is `absent` (its pieces cannot verify), not an error; other open failures reject.
+   */
+  async lendPieces<T>(first: number, count: number, fn: (spans: LentSpan[]) => Promise<T>): Promise<T> {
+    const start = first * this.map.pieceLength;
+    const length = Math.min(count * this.map.pieceLength, this.map.totalLength - start);
+    if (count < 1 || length <= 0) throw new RangeError(`pieces ${first}+${count}`);
+    const releases: (() => void)[] = [];
+    try {
+      // allSettled, not all: every pin that succeeds is released, even when another fails.
+      const settled = await Promise.allSettled(
+        this.map.spans(start, length).map(async (s): Promise<LentSpan> => {
+          if (s.pad) return { kind: 'zeros', length: s.length };
+          const path = this.paths[s.fileIndex] ?? this.partPath;
+          const position = this.paths[s.fileIndex] ? s.fileOffset : start + s.rangeOffset;
+          try {
+            const { handle, release } = await this.pinForRead(path);
+            releases.push(release);
+            return { kind: 'fd', fd: handle.fd, path, position, length: s.length };
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'absent', length: s.length };
+            throw diskError('read', path, e);
+          }
+        }),
+      );
+      const spans: LentSpan[] = [];
+      for (const r of settled) {
+        if (r.status === 'rejected') throw r.reason;
+        spans.push(r.value);
+      }
+      return await fn(spans);
+    } finally {
+      for (const release of releases) release();
+    }
   }
 
   async close(): Promise<void> {
@@ -360,6 +423,39 @@ export class FileStorage implements Storage {
     } finally {
       entry.users--;
       if (entry.evicted && entry.users === 0) void closeQuietly(entry);
+    }
+  }
+
+  /**
+   * A descriptor for reading `path`, held (not closed by eviction) until `release` is called: the
+   * same cache, keys and counting as withHandle, for a reader that is not a callback of ours.
+   */
+  private async pinForRead(path: string): Promise<{ handle: FileHandle; release: () => void }> {
+    if (this.closed) throw new RuntimeError('ERR_DISK', 'storage is closed');
+    const key = this.handles.has(path) ? path : `${path}\0ro`;
+    let entry = this.handles.get(key);
+    if (entry) {
+      this.handles.delete(key); // re-insert: most recently used
+    } else {
+      entry = { handle: this.folder.open(path, constants.O_RDONLY, false), users: 0, evicted: false };
+      entry.handle.catch(() => this.handles.delete(key));
+    }
+    this.handles.set(key, entry);
+    this.evict();
+    entry.users++;
+    const held = entry;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      held.users--;
+      if (held.evicted && held.users === 0) void closeQuietly(held);
+    };
+    try {
+      return { handle: await held.handle, release };
+    } catch (e) {
+      release();
+      throw e;
     }
   }
 

@@ -8,9 +8,9 @@
  *   jobs of whole pieces (about READ_CHUNK_BYTES each) and each worker thread reads its job's
  *   file ranges and hashes them, so reading and SHA-1 both run on every core. Measured on this
  *   2-core machine (1 GiB in page cache, 512 KiB pieces): workers reading their own ranges beat
- *   the main thread reading and transferring buffers to them (see bench/create.mjs). At most
- *   JOBS_PER_WORKER jobs per worker are outstanding, so memory is one read buffer per worker
- *   plus digests, whatever the file or piece sizes.
+ *   the main thread reading and transferring buffers to them (see bench/create.mjs and
+ *   hash-worker.ts). At most JOBS_PER_WORKER jobs per worker (and one more) are outstanding, so
+ *   memory is one read buffer per worker plus digests, whatever the file or piece sizes.
  * - Smaller inputs (and runs from TypeScript sources, where no built worker script exists) hash
  *   here: two read buffers (READ_CHUNK_BYTES each); the next chunk is read (libuv thread pool)
  *   while the current one is hashed, so disk and SHA-1 overlap. hash.update() does not keep the
@@ -24,7 +24,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { InputError, RuntimeError } from '../errors.js';
-import { defaultWorkerCount, HashPool, HashReadFailure, WORKER_MIN_BYTES, workerScript, type FileSegment } from './hash-pool.js';
+import { defaultWorkerCount, HashPool, HashReadFailure, JOBS_PER_WORKER, WORKER_MIN_BYTES, workerScript, type FileSegment } from './hash-pool.js';
 
 /**
  * Bytes per read. 4 MiB is large enough that per-read overhead (thread-pool hop, syscall) is
@@ -33,11 +33,6 @@ import { defaultWorkerCount, HashPool, HashReadFailure, WORKER_MIN_BYTES, worker
  */
 export const READ_CHUNK_BYTES = 4 * 1024 * 1024;
 
-/**
- * Jobs outstanding per worker: two, so a worker finishing one finds the next already queued
- * (no idle gap while the main thread answers), and no more, since each is a read buffer's worth.
- */
-const JOBS_PER_WORKER = 2;
 
 export interface HashSource {
   /** Absolute (or cwd-relative) path to read. */
@@ -92,7 +87,9 @@ async function* hashInWorkers(
   try {
     let next = jobs.next();
     for (;;) {
-      while (inFlight.length < pool.size * JOBS_PER_WORKER && !next.done) {
+      // Every worker with its jobs posted (the one it hashes, the next), and one more waiting in
+      // the pool, posted the moment a worker answers, before this generator is even resumed.
+      while (inFlight.length < pool.size * JOBS_PER_WORKER + 1 && !next.done) {
         opts.signal?.throwIfAborted();
         const digests = pool.hashFiles(next.value.segments, pieceLength);
         // Handled now: a later job may fail while we wait on an earlier one; it is rethrown in turn.

@@ -6,9 +6,12 @@
  * Owns: the workers, a FIFO of jobs not yet handed to one, and the promise of each job.
  *
  * Invariants:
- * - Each worker has at most one job at a time; a job goes to the first idle worker, in
- *   submission order. A caller bounds how many jobs it has outstanding (and so the memory they
- *   hold); the pool adds no buffering of its own beyond the queue the caller fills.
+ * - Each worker has at most JOBS_PER_WORKER jobs posted to it at a time; a job goes, in
+ *   submission order, to the worker with the fewest. Posting the next job before the current one
+ *   is done means a worker that finishes one starts the next at once, without waiting for this
+ *   thread to hear of it and answer (which, with both cores busy hashing, can be a scheduler tick
+ *   away). A caller bounds how many jobs it has outstanding (and so the memory they hold); the
+ *   pool adds no buffering of its own beyond the queue the caller fills.
  * - Bytes sent to a worker are transferred, not copied, when they own their whole ArrayBuffer
  *   (a view into a shared slab, such as a small Buffer.allocUnsafe, is copied: transferring it
  *   would detach other users' bytes). Digests come back transferred.
@@ -24,9 +27,9 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { InternalError } from '../errors.js';
-import type { FileSegment, HashJob, HashJobFailure, HashReply } from './hash-worker.js';
+import type { FileSegment, HashJob, HashJobFailure, HashReply, HashSpan } from './hash-worker.js';
 
-export type { FileSegment, HashJobFailure } from './hash-worker.js';
+export type { FileSegment, HashJobFailure, HashSpan } from './hash-worker.js';
 
 /**
  * Most workers a pool starts. This machine class has 2 cores (mktorrent -t 2 is the yardstick);
@@ -47,6 +50,12 @@ export function defaultWorkerCount(): number {
   return Math.max(1, Math.min(MAX_HASH_WORKERS, availableParallelism()));
 }
 
+/**
+ * Jobs posted to one worker at once: the one it hashes and the next, so it never waits on this
+ * thread between jobs; more would only make the last jobs less evenly shared between workers.
+ */
+export const JOBS_PER_WORKER = 2;
+
 const DEFAULT_SCRIPT = new URL('./hash-worker.js', import.meta.url);
 
 /** The worker script to start, or null when it is not there (running from sources). */
@@ -61,16 +70,23 @@ export class HashReadFailure extends Error {
   }
 }
 
+/** A hashSpans result: one digest per piece, and 1 per piece that had bytes not on disk. */
+export interface SpansHashed {
+  readonly digests: Buffer;
+  readonly missing: Uint8Array;
+}
+
 interface Pending {
   readonly job: HashJob;
   readonly transfer: ArrayBuffer[];
-  resolve(digests: Buffer): void;
+  resolve(reply: { digests: Buffer; missing: Uint8Array | undefined }): void;
   reject(e: unknown): void;
 }
 
 interface Slot {
   readonly worker: Worker;
-  current: Pending | null;
+  /** Jobs posted to this worker and not answered yet, oldest first (it answers in order). */
+  readonly posted: Pending[];
 }
 
 export class HashPool {
@@ -84,7 +100,7 @@ export class HashPool {
   constructor(script: URL, size: number = defaultWorkerCount()) {
     if (!Number.isSafeInteger(size) || size < 1) throw new RangeError(`hash pool size ${size}`);
     for (let i = 0; i < size; i++) {
-      const slot: Slot = { worker: new Worker(script), current: null };
+      const slot: Slot = { worker: new Worker(script), posted: [] };
       slot.worker.on('message', (reply: HashReply) => this.onReply(slot, reply));
       slot.worker.on('error', (e) => this.fail(new InternalError(`hash worker failed: ${e.message}`, { cause: e })));
       slot.worker.on('exit', (code) => {
@@ -99,18 +115,30 @@ export class HashPool {
   }
 
   /** SHA-1 of each `pieceLength` piece of `data` (the last may be shorter), concatenated. */
-  hashBytes(data: Uint8Array, pieceLength: number): Promise<Buffer> {
+  async hashBytes(data: Uint8Array, pieceLength: number): Promise<Buffer> {
     const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
     const sent = own ? data : new Uint8Array(data);
-    return this.submit({ id: this.nextId++, kind: 'bytes', data: sent, pieceLength }, [sent.buffer as ArrayBuffer]);
+    return (await this.submit({ id: this.nextId++, kind: 'bytes', data: sent, pieceLength }, [sent.buffer as ArrayBuffer])).digests;
+  }
+
+  /**
+   * SHA-1 of each piece of the bytes the spans hold (descriptors lent by FileStorage.lendPieces,
+   * which must stay open until this settles), read in order by the worker, and which pieces had
+   * bytes not on disk (`missing[i]` = 1: its digest means nothing). Rejects with HashReadFailure
+   * on a read error.
+   */
+  async hashSpans(spans: readonly HashSpan[], pieceLength: number): Promise<SpansHashed> {
+    const r = await this.submit({ id: this.nextId++, kind: 'spans', spans, pieceLength }, []);
+    if (!r.missing) throw new InternalError('hash worker answered a spans job without its missing pieces');
+    return { digests: r.digests, missing: r.missing };
   }
 
   /**
    * SHA-1 of each piece of the bytes the segments hold, read in order by the worker. Rejects
    * with HashReadFailure when a file cannot be opened or read, or is shorter than listed.
    */
-  hashFiles(segments: readonly FileSegment[], pieceLength: number): Promise<Buffer> {
-    return this.submit({ id: this.nextId++, kind: 'files', segments, pieceLength }, []);
+  async hashFiles(segments: readonly FileSegment[], pieceLength: number): Promise<Buffer> {
+    return (await this.submit({ id: this.nextId++, kind: 'files', segments, pieceLength }, [])).digests;
   }
 
   /** Terminates the workers; pending jobs reject. Safe to call twice. */
@@ -121,42 +149,42 @@ export class HashPool {
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 
-  private submit(job: HashJob, transfer: ArrayBuffer[]): Promise<Buffer> {
-    return new Promise<Buffer>((resolve, reject) => {
+  private submit(job: HashJob, transfer: ArrayBuffer[]): Promise<{ digests: Buffer; missing: Uint8Array | undefined }> {
+    return new Promise((resolve, reject) => {
       if (this.failed) return reject(this.failed);
       this.queue.push({ job, transfer, resolve, reject });
       this.dispatch();
     });
   }
 
+  /** Posts queued jobs, each to the worker with the fewest posted, up to JOBS_PER_WORKER each. */
   private dispatch(): void {
-    for (const slot of this.slots) {
-      if (slot.current !== null) continue;
-      const next = this.queue.shift();
-      if (!next) return;
-      slot.current = next;
-      slot.worker.postMessage(next.job, next.transfer);
+    while (this.queue.length > 0) {
+      let best: Slot | null = null;
+      for (const slot of this.slots) if (best === null || slot.posted.length < best.posted.length) best = slot;
+      if (best === null || best.posted.length >= JOBS_PER_WORKER) return;
+      const next = this.queue.shift()!;
+      best.posted.push(next);
+      best.worker.postMessage(next.job, next.transfer);
     }
   }
 
   private onReply(slot: Slot, reply: HashReply): void {
-    const p = slot.current;
-    slot.current = null;
+    const p = slot.posted.shift();
     if (!p || p.job.id !== reply.id) {
-      this.fail(new InternalError(`hash worker answered job ${reply.id}, expected ${p?.job.id ?? 'none'}`));
+      const e = new InternalError(`hash worker answered job ${reply.id}, expected ${p?.job.id ?? 'none'}`);
+      p?.reject(e);
+      this.fail(e);
       return;
     }
     if ('failure' in reply) p.reject(new HashReadFailure(reply.failure));
-    else p.resolve(Buffer.from(reply.digests.buffer, reply.digests.byteOffset, reply.digests.byteLength));
+    else p.resolve({ digests: Buffer.from(reply.digests.buffer, reply.digests.byteOffset, reply.digests.byteLength), missing: reply.missing });
     this.dispatch();
   }
 
   private fail(e: Error): void {
     this.failed ??= e;
-    for (const s of this.slots) {
-      s.current?.reject(e);
-      s.current = null;
-    }
+    for (const s of this.slots) for (const p of s.posted.splice(0)) p.reject(e);
     for (const p of this.queue.splice(0)) p.reject(e);
   }
 }

@@ -3,16 +3,24 @@
  * built file next to it (dist/storage/hash-worker.js). BEP 3: a piece's hash is the SHA-1 of its
  * bytes; pieces run across file boundaries.
  *
- * Owns: turning one job into the 20-byte SHA-1 of each piece it covers. A job is either bytes the
- * main thread read and transferred here (`bytes`), or a list of file ranges this thread reads
- * itself (`files`), so the copy out of the page cache is done on this core too, not on the main
- * thread or libuv's pool.
+ * Owns: turning one job into the 20-byte SHA-1 of each piece it covers. A job is one of:
+ * - `bytes`: bytes the main thread read and transferred here, kept (hashBytes);
+ * - `files`: a list of file ranges this thread opens and reads itself (create: plain paths the
+ *   user named);
+ * - `spans`: stretches of descriptors the main thread opened through its storage and lends for
+ *   the job (file-storage.ts lendPieces: confinement, part file and descriptor cache apply there),
+ *   plus pad zeros and bytes not on disk; pieces with bytes not on disk come back marked missing.
+ * Reading here, not on the main thread, puts the copy out of the page cache on the core that
+ * hashes the bytes, READ_BYTES at a time while they sit in its cache: measured on 1 GiB, the main
+ * thread reading 4 MiB batches and transferring them here cost 1.8 times the CPU in SHA-1 and in
+ * the copy (the bytes came from another core's cache or memory), so nearly half as fast.
  *
  * Invariants: a job's data starts on a piece boundary and holds whole pieces except possibly the
  * last piece of the torrent; replies go back in the order jobs arrived, one per job; the digests
- * buffer is transferred (never copied); nothing is thrown out of the message handler: a failure
- * becomes an error reply the pool turns into a typed error. The read buffer (READ_BYTES) is this
- * thread's only large allocation, made once and reused, whatever the piece length.
+ * (and a `spans` job's missing marks) are transferred, never copied; nothing is thrown out of the
+ * message handler: a failure becomes an error reply the pool turns into a typed error. The read
+ * buffer (READ_BYTES) is this thread's only large allocation, made once and reused, whatever the
+ * piece length.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
@@ -28,9 +36,19 @@ export interface FileSegment {
   readonly fileLength: number;
 }
 
+/**
+ * One stretch of a `spans` job (file-storage.ts LentSpan): bytes at `position` of descriptor
+ * `fd`, opened and held open by the main thread for the job; zeros; or bytes not on disk.
+ */
+export type HashSpan =
+  | { readonly kind: 'fd'; readonly fd: number; readonly path: string; readonly position: number; readonly length: number }
+  | { readonly kind: 'zeros'; readonly length: number }
+  | { readonly kind: 'absent'; readonly length: number };
+
 export type HashJob =
   | { readonly id: number; readonly kind: 'bytes'; readonly data: Uint8Array; readonly pieceLength: number }
-  | { readonly id: number; readonly kind: 'files'; readonly segments: readonly FileSegment[]; readonly pieceLength: number };
+  | { readonly id: number; readonly kind: 'files'; readonly segments: readonly FileSegment[]; readonly pieceLength: number }
+  | { readonly id: number; readonly kind: 'spans'; readonly spans: readonly HashSpan[]; readonly pieceLength: number };
 
 /** Why a `files` job failed: mapped to InputError/RuntimeError by the pool's caller. */
 export interface HashJobFailure {
@@ -45,7 +63,8 @@ export interface HashJobFailure {
 }
 
 export type HashReply =
-  | { readonly id: number; readonly digests: Uint8Array }
+  /** `missing`, for a `spans` job: 1 per piece with bytes not on disk (its digest means nothing). */
+  | { readonly id: number; readonly digests: Uint8Array; readonly missing?: Uint8Array }
   | { readonly id: number; readonly failure: HashJobFailure };
 
 /**
@@ -56,6 +75,8 @@ export type HashReply =
 const READ_BYTES = 256 * 1024;
 
 const scratch = new Uint8Array(READ_BYTES);
+/** Pad-file bytes, fed to SHA-1 a slice at a time (a pad can be larger than any buffer). */
+const zeros = new Uint8Array(READ_BYTES);
 
 function digestAll(data: Uint8Array, pieceLength: number): Uint8Array {
   const count = Math.ceil(data.length / pieceLength);
@@ -118,8 +139,59 @@ function hashSegments(segments: readonly FileSegment[], pieceLength: number): Ui
   return out;
 }
 
+/**
+ * Reads the spans in order, READ_BYTES at a time, hashing as it goes. Bytes not on disk (an
+ * `absent` span, or a descriptor whose file ends before the span does: it was cut since it was
+ * opened) mark their pieces missing and are not hashed; a read error fails the job.
+ */
+function hashSpans(spans: readonly HashSpan[], pieceLength: number): { digests: Uint8Array; missing: Uint8Array } | HashJobFailure {
+  let total = 0;
+  for (const s of spans) total += s.length;
+  const count = Math.ceil(total / pieceLength);
+  const digests = new Uint8Array(count * 20);
+  const missing = new Uint8Array(count);
+  let hash = createHash('sha1');
+  let inPiece = 0;
+  let piece = 0;
+  for (const s of spans) {
+    let got = 0;
+    let ended = s.kind === 'absent';
+    while (got < s.length) {
+      const want = Math.min(READ_BYTES, s.length - got, pieceLength - inPiece);
+      let n = want;
+      if (!ended && s.kind === 'fd') {
+        try {
+          n = readSync(s.fd, scratch, 0, want, s.position + got);
+        } catch (e) {
+          const err = e as NodeJS.ErrnoException;
+          return { stage: 'read', path: s.path, code: err.code, message: err.message, at: s.position + got, fileLength: 0 };
+        }
+        if (n === 0) {
+          ended = true;
+          n = want;
+        } else hash.update(scratch.subarray(0, n));
+      } else if (!ended) hash.update(zeros.subarray(0, n));
+      if (ended) missing[piece] = 1;
+      got += n;
+      inPiece += n;
+      if (inPiece === pieceLength) {
+        digests.set(hash.digest(), piece * 20);
+        piece++;
+        hash = createHash('sha1');
+        inPiece = 0;
+      }
+    }
+  }
+  if (inPiece > 0) digests.set(hash.digest(), piece * 20);
+  return { digests, missing };
+}
+
 function run(job: HashJob): HashReply {
   if (job.kind === 'bytes') return { id: job.id, digests: digestAll(job.data, job.pieceLength) };
+  if (job.kind === 'spans') {
+    const r = hashSpans(job.spans, job.pieceLength);
+    return 'digests' in r ? { id: job.id, ...r } : { id: job.id, failure: r };
+  }
   const digests = hashSegments(job.segments, job.pieceLength);
   if (!(digests instanceof Uint8Array)) return { id: job.id, failure: digests };
   return { id: job.id, digests };
@@ -127,5 +199,10 @@ function run(job: HashJob): HashReply {
 
 parentPort?.on('message', (job: HashJob) => {
   const reply = run(job);
-  parentPort!.postMessage(reply, 'digests' in reply ? [reply.digests.buffer as ArrayBuffer] : []);
+  const transfer: ArrayBuffer[] = [];
+  if ('digests' in reply) {
+    transfer.push(reply.digests.buffer as ArrayBuffer);
+    if (reply.missing) transfer.push(reply.missing.buffer as ArrayBuffer);
+  }
+  parentPort!.postMessage(reply, transfer);
 });
