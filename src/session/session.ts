@@ -517,9 +517,11 @@ export class TorrentSession {
     this.events.push({ type: 'piece', index: piece });
     const live = this.livePeers();
     t.scheduler.onVerified(live, piece);
-    // With --no-save the piece is gone once streamed: it is not announced.
+    // With --no-save the piece is gone once streamed: it is not announced. A peer that has the
+    // piece (a seed, most often) is not told: it cannot want it, and in a swarm of seeds these
+    // haves were one write per peer per piece (libtorrent's send_redundant_have off).
     for (const p of live) {
-      if (!this.o.noSave) p.conn.send({ type: 'have', index: piece });
+      if (!this.o.noSave && !p.bitfield?.has(piece)) p.conn.send({ type: 'have', index: piece });
       if (p.interesting === 0) t.scheduler.update(p);
     }
     t.resume?.maybeSave(this.clock.now());

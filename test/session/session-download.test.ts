@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { fixture, ScriptedMemoryPeer, startHarness, storedBytes, type Behaviour, type Harness } from './harness.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { MIN_QUEUE } from '../../src/session/request-scheduler.js';
+import { Bitfield } from '../../src/util/bitfield.js';
 
 const fx = fixture(1024 * 1024, 64 * 1024);
 const HONEST = '10.0.0.1:6881';
@@ -40,6 +41,16 @@ describe('session download (fake clock, in-memory peers)', () => {
     await expectComplete(h);
     expect(h.events.filter((e) => e.type === 'state').map((e) => (e as { state: string }).state)).toEqual(['checking', 'downloading', 'stopped']);
     expect(h.session.stats().verifiedBytes).toBe(fx.data.length);
+  });
+
+  it('tells a peer about each new piece, except a peer that has it (a seed hears no haves)', async () => {
+    const clock = new FakeClock();
+    const seed = new ScriptedMemoryPeer(fx, 'honest', clock);
+    const empty = new ScriptedMemoryPeer(fx, 'honest', clock, { has: new Bitfield(fx.meta.pieceCount) });
+    h = await startHarness(fx, { [HONEST]: seed, [OTHER]: empty }, {}, clock);
+    await expectComplete(h);
+    expect(seed.log.received.get('have') ?? 0).toBe(0);
+    expect(empty.log.received.get('have') ?? 0).toBeGreaterThan(0);
   });
 
   it('a peer with the wrong info hash is closed, banned and never dialled again', async () => {
