@@ -40,6 +40,36 @@ export function torrentMagnet(meta: Metainfo): string {
 }
 
 export function infoFromTorrent(meta: Metainfo): InfoJson {
+  return torrentView(meta, listedFiles(meta.files, 0, meta.files.length));
+}
+
+/**
+ * `info --json` text for a torrent: exactly `JSON.stringify(infoFromTorrent(meta))` (the test
+ * holds them equal), but the file list is stringified JSON_FILES_PER_CHUNK entries at a time, so
+ * its objects die young: kept all at once, 50,000 of them (with their joined paths) were a good
+ * part of what the collector had to copy (issue 15).
+ */
+export function torrentInfoJson(meta: Metainfo): string {
+  const { infoHash, infoHashV2, name, length, pieceLength, pieceCount, files: _, ...after } = torrentView(meta, null);
+  const head = JSON.stringify({ infoHash, infoHashV2, name, length, pieceLength, pieceCount });
+  const tail = JSON.stringify(after);
+  return `${head.slice(0, -1)},"files":${filesJson(meta.files)},${tail.slice(1)}`;
+}
+
+/** Entries of meta.files per chunk in torrentInfoJson. */
+const JSON_FILES_PER_CHUNK = 4096;
+
+/** JSON.stringify(listedFiles(all)), a chunk at a time (last chunk first, as listedFiles goes). */
+function filesJson(all: Metainfo['files']): string {
+  const chunks: string[] = [];
+  for (let end = all.length; end > 0; end -= JSON_FILES_PER_CHUNK) {
+    const text = JSON.stringify(listedFiles(all, Math.max(0, end - JSON_FILES_PER_CHUNK), end));
+    if (text !== '[]') chunks.push(text.slice(1, -1));
+  }
+  return `[${chunks.reverse().join(',')}]`;
+}
+
+function torrentView(meta: Metainfo, files: InfoFile[] | null): InfoJson {
   return {
     infoHash: meta.infoHash?.toString('hex') ?? null,
     infoHashV2: meta.infoHashV2?.toString('hex') ?? null,
@@ -47,7 +77,7 @@ export function infoFromTorrent(meta: Metainfo): InfoJson {
     length: meta.length,
     pieceLength: meta.pieceLength,
     pieceCount: meta.pieceCount,
-    files: listedFiles(meta.files),
+    files,
     announce: meta.announce.map((t) => [...t]),
     urlList: [...meta.urlList],
     private: meta.private,
@@ -59,15 +89,15 @@ export function infoFromTorrent(meta: Metainfo): InfoJson {
 }
 
 /**
- * The files a user gets (pad files left out). Made last to first, as metainfo/parse.ts makes
- * TorrentFiles: the largest offset comes first, so V8 never has to reshape the objects already
- * made when offsets outgrow small integers (torrents past 2 GiB).
+ * The files a user gets among all[start, end) (pad files left out). Made last to first, as
+ * metainfo/parse.ts makes TorrentFiles: the largest offset comes first, so V8 never has to
+ * reshape the objects already made when offsets outgrow small integers (torrents past 2 GiB).
  */
-function listedFiles(all: Metainfo['files']): InfoFile[] {
+function listedFiles(all: Metainfo['files'], start: number, end: number): InfoFile[] {
   let n = 0;
-  for (let i = 0; i < all.length; i++) if (!all[i]!.pad) n++;
+  for (let i = start; i < end; i++) if (!all[i]!.pad) n++;
   const out = new Array<InfoFile>(n);
-  for (let i = all.length - 1; i >= 0; i--) {
+  for (let i = end - 1; i >= start; i--) {
     const f = all[i]!;
     if (f.pad) continue;
     const path = f.path.length === 1 ? f.path[0]! : f.path.join('/');

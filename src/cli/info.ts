@@ -1,10 +1,9 @@
 /** `torrent info <file.torrent | URL | magnet | ->`: metadata as text or one JSON object. */
 import { Option, type Command } from 'commander';
-import type { Magnet } from '../metainfo/index.js';
 import { collect, intArg, peerArg, urlArg } from './options.js';
 import type { DhtFlags } from './peer-sources.js';
 import { readTorrentInput } from './input.js';
-import { infoFromMagnet, infoFromTorrent } from './info-view.js';
+import { infoFromMagnet, infoFromTorrent, torrentInfoJson } from './info-view.js';
 import { writeOut } from './output.js';
 
 /** Longest --timeout: about 11 days, far beyond any metadata fetch worth waiting for. */
@@ -56,10 +55,11 @@ export function registerInfo(program: Command): void {
           })
         ).meta;
       }
-      const view = meta ? infoFromTorrent(meta) : infoFromMagnet((input as { magnet: Magnet }).magnet);
+      const magnet = input.kind === 'magnet' ? input.magnet : null;
       if (opts.json) {
-        await writeOut(`${JSON.stringify(view)}\n`);
+        await writeOut(`${meta ? torrentInfoJson(meta) : JSON.stringify(infoFromMagnet(magnet!))}\n`);
       } else {
+        const view = meta ? infoFromTorrent(meta) : infoFromMagnet(magnet!);
         // Text only: --json never loads the renderer or chalk.
         const [{ renderInfo }, { styleFor }] = await Promise.all([import('./info-text.js'), import('./style.js')]);
         await writeOut(renderInfo(view, styleFor(process.stdout), meta?.warnings ?? []));
