@@ -43,8 +43,10 @@
  *    rarest first with random ties;
  * 4. free blocks of pieces other peers are downloading.
  * Only when none of these yields a block (no free block in any wanted piece the peer has) is
- * the peer in endgame: it gets blocks requested from others but not yet received, those with
- * the fewest requesters first.
+ * the peer in endgame (and only once every available wanted piece is started): it gets blocks
+ * requested from others but not yet received, those with the fewest requesters first, then the
+ * most recently requested (the back of another peer's queue, where a cancel still saves the
+ * bytes).
  *
  * ## Cost
  * New pieces come from the RarityQueue (see rarity-queue.ts): a pick scans the level's array
@@ -118,6 +120,8 @@ class PartialPiece {
   readonly requesters: (number[] | undefined)[];
   /** For received blocks: the peer that sent it. */
   readonly senders: (number | undefined)[];
+  /** For requested blocks: when it was first requested, as the picker's request count then. */
+  readonly requestedSeq: Float64Array;
   free: number;
   requested = 0;
   received = 0;
@@ -126,6 +130,7 @@ class PartialPiece {
     this.state = new Uint8Array(blockCount);
     this.requesters = new Array<number[] | undefined>(blockCount);
     this.senders = new Array<number | undefined>(blockCount);
+    this.requestedSeq = new Float64Array(blockCount);
     this.free = blockCount;
   }
 
@@ -160,6 +165,8 @@ export class PiecePicker {
   /** Non-seed peers having each piece; availability adds `seeds`. */
   private readonly peerCount: Int32Array;
   private seeds = 0;
+  /** Blocks first requested so far: orders endgame duplicates, latest first. */
+  private requestSeq = 0;
   private readonly priority: Uint8Array;
   private readonly verifiedBits: Bitfield;
   private verifiedTotal = 0;
@@ -316,9 +323,11 @@ export class PiecePicker {
    * memory cap for pieces being assembled and must finish some before starting others).
    * `opts.endgameMax` bounds the duplicates an endgame pick may return (default `max`): a
    * duplicate costs the bytes of one of the two copies, so a fast peer with a deep queue should
-   * not take a copy of every block in flight.
+   * not take a copy of every block in flight. `opts.outruns(holder)` says whether this peer is
+   * expected to bring a block in well before `holder` would: an endgame duplicate is only taken
+   * from holders it outruns (among equally slow peers a duplicate only doubles the bytes).
    */
-  pick(peer: number, peerHas: Bitfield, max: number, opts: { newPieces?: boolean; endgameMax?: number } = {}): PickResult {
+  pick(peer: number, peerHas: Bitfield, max: number, opts: { newPieces?: boolean; endgameMax?: number; outruns?: (holder: number) => boolean } = {}): PickResult {
     this.checkBitfield(peerHas);
     const allowNew = opts.newPieces !== false;
     const blocks: BlockRef[] = [];
@@ -340,7 +349,7 @@ export class PiecePicker {
     // Endgame only once every available wanted piece is started: while some are not (this peer
     // lacks them, or the caller holds new pieces back), a duplicate would be bytes thrown away.
     if (this.unstartedAvailable() > 0) return { blocks, endgame: false };
-    return this.pickEndgame(peer, peerHas, Math.min(max, opts.endgameMax ?? max));
+    return this.pickEndgame(peer, peerHas, Math.min(max, opts.endgameMax ?? max), opts.outruns);
   }
 
   /** Wanted pieces not yet started that some counted peer has (or any, with a seed connected). */
@@ -371,6 +380,7 @@ export class PiecePicker {
     if (pp.state[block] === FREE) {
       pp.state[block] = REQUESTED;
       pp.requesters[block] = [peer];
+      pp.requestedSeq[block] = ++this.requestSeq;
       pp.requested++;
       this.setFree(piece, pp, pp.free - 1);
     } else {
@@ -736,17 +746,31 @@ export class PiecePicker {
     });
   }
 
-  private pickEndgame(peer: number, peerHas: Bitfield, max: number): PickResult {
-    const found: { piece: number; block: number; level: number; holders: number }[] = [];
+  private pickEndgame(peer: number, peerHas: Bitfield, max: number, outruns?: (holder: number) => boolean): PickResult {
+    if (max < 1) return { blocks: [], endgame: false };
+    const beats = new Map<number, boolean>();
+    const outrunsAll = (reqs: number[]): boolean => {
+      if (!outruns) return true;
+      for (const h of reqs) {
+        let v = beats.get(h);
+        if (v === undefined) beats.set(h, (v = outruns(h)));
+        if (!v) return false;
+      }
+      return true;
+    };
+    const found: { piece: number; block: number; level: number; holders: number; seq: number }[] = [];
     for (const [piece, pp] of this.partials) {
       const level = this.priority[piece]!;
       if (level === 0 || pp.requested === 0 || !peerHas.has(piece)) continue;
       for (let b = 0; b < pp.blockCount; b++) {
         const reqs = pp.requesters[b];
-        if (reqs && !reqs.includes(peer)) found.push({ piece, block: b, level, holders: reqs.length });
+        if (reqs && !reqs.includes(peer) && outrunsAll(reqs)) found.push({ piece, block: b, level, holders: reqs.length, seq: pp.requestedSeq[b]! });
       }
     }
-    found.sort((a, b) => b.level - a.level || a.holders - b.holders || a.piece - b.piece || a.block - b.block);
+    // Latest requested first: it waits at the back of its peer's queue, so when our copy wins the
+    // cancel reaches that peer before it sends the block (an early one is already on the wire,
+    // and both copies would arrive).
+    found.sort((a, b) => b.level - a.level || a.holders - b.holders || b.seq - a.seq);
     const blocks = found.slice(0, max).map(({ piece, block }) => ({ piece, block }));
     return { blocks, endgame: blocks.length > 0 };
   }

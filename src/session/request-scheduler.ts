@@ -29,8 +29,14 @@ export const MIN_QUEUE_SECONDS = 0.5;
 export const SLOW_START_GROWTH = 1.1;
 /** The rate that sizes a queue: over the last RATE_SECONDS buckets, so it follows a link filling up. */
 export const RATE_SECONDS = 2;
-/** Depth before a rate is measured: enough to fill a fast link's first round trip. */
+/** Depth before a rate is measured (slow start's first window): enough to fill a fast link's first round trip. */
 export const MIN_QUEUE = 16;
+/**
+ * Least depth once slow start is over and the rate sizes the queue: a slow peer keeps no more
+ * than a few round trips' worth, so with a hundred slow peers the blocks in flight (what the
+ * endgame must duplicate or wait for) stay a small part of the torrent.
+ */
+export const MIN_STEADY_QUEUE = 4;
 export const MAX_QUEUE = 1000;
 /** Without a BEP 10 `reqq` we assume what libtorrent and most clients accept. */
 export const DEFAULT_REQQ = 250;
@@ -39,6 +45,8 @@ export const REQUEST_BATCH = 32;
 /** In the endgame a peer holds what it delivers in this long (duplicates of others' requests). */
 export const ENDGAME_QUEUE_SECONDS = 0.5;
 export const MIN_ENDGAME_QUEUE = 4;
+/** An endgame duplicate goes only to a peer this many times faster than the block's holder. */
+export const ENDGAME_SPEEDUP = 2;
 /** A request unanswered this long goes to other peers and its peer is snubbed. */
 export const REQUEST_TIMEOUT_MS = 15_000;
 
@@ -58,6 +66,8 @@ export interface SchedulerContext {
   budget?(bytes: number): number;
   /** Called when requests were held back by the budget: update again after `ms`. */
   retryIn?(ms: number): void;
+  /** The live peer with this connection id, if any (whose requests an endgame may duplicate). */
+  peer?(id: number): LivePeer | undefined;
 }
 
 export class RequestScheduler {
@@ -96,7 +106,8 @@ export class RequestScheduler {
     if (peer.snubbed) return 1;
     const fromRate = Math.ceil((this.rate(peer) * this.queueSeconds(peer)) / BLOCK_SIZE);
     const cap = peer.reqq > 0 ? peer.reqq : DEFAULT_REQQ;
-    return Math.min(Math.max(fromRate, MIN_QUEUE, peer.slowStart ? peer.slowStartQueue : 0), MAX_QUEUE, cap);
+    const floor = peer.slowStart ? Math.max(MIN_QUEUE, peer.slowStartQueue) : MIN_STEADY_QUEUE;
+    return Math.min(Math.max(fromRate, floor), MAX_QUEUE, cap);
   }
 
   /**
@@ -126,6 +137,17 @@ export class RequestScheduler {
     if (peer.slowStartCheckedAt !== -Infinity && rate < peer.slowStartRate * SLOW_START_GROWTH) peer.slowStart = false;
     peer.slowStartRate = rate;
     peer.slowStartCheckedAt = now;
+  }
+
+  /**
+   * Whether `peer` would bring in a block well before the peer `holderId` that has it outstanding:
+   * the holder is gone, snubbed or silent, or `peer` is ENDGAME_SPEEDUP times faster.
+   */
+  private outruns(peer: LivePeer, holderId: number): boolean {
+    const holder = this.ctx.peer?.(holderId);
+    if (!holder || holder.snubbed) return true;
+    const theirs = this.rate(holder);
+    return theirs === 0 || this.rate(peer) >= ENDGAME_SPEEDUP * theirs;
   }
 
   /** Bytes per second over the last one to two seconds the peer has been live. */
@@ -199,7 +221,7 @@ export class RequestScheduler {
     if (want <= 0 || (c.outstanding.size > 0 && want < Math.min(REQUEST_BATCH, Math.ceil(desired / 4)))) return;
     const { picker } = this.ctx;
     const endgameMax = Math.max(0, this.endgameQueue(peer) - c.outstanding.size);
-    const { blocks } = picker.pick(peer.id, from, want, { newPieces: this.ctx.roomForNewPiece(), endgameMax });
+    const { blocks } = picker.pick(peer.id, from, want, { newPieces: this.ctx.roomForNewPiece(), endgameMax, outruns: (h) => this.outruns(peer, h) });
     for (const b of blocks) {
       const length = picker.blockLength(b.piece, b.block);
       const wait = this.ctx.budget?.(length) ?? 0;

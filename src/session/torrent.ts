@@ -67,6 +67,7 @@ export function buildTorrent(meta: Metainfo, core: Core, hooks: TorrentHooks): T
     diskBusy: () => assembler.diskBusy,
     roomForNewPiece: () => assembler.roomForNewPiece,
     now: () => clock.now(),
+    peer: (id) => core.conns.get(id)?.live ?? undefined,
     budget: downBucket ? (n) => downBucket.take(n, clock.now()) : undefined,
     retryIn: (ms) => {
       budgetTimer ??= clock.setTimeout(() => {

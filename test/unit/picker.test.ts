@@ -360,6 +360,20 @@ describe('piece picker: endgame', () => {
     expect(p.pick(3, onlyStarted, 10).endgame).toBe(true);
   });
 
+  it('duplicates the most recently requested blocks first: a cancel still reaches them in time', () => {
+    const p = setup({ availability: '2', blocks: 4 });
+    for (const block of [2, 0, 3, 1]) p.markRequested(1, { piece: 0, block });
+    expect(p.pick(2, bits('1'), 2)).toEqual({ blocks: [{ piece: 0, block: 1 }, { piece: 0, block: 3 }], endgame: true });
+  });
+
+  it('duplicates only what the peer outruns: a block held by a faster peer is left to it', () => {
+    const p = setup({ availability: '3', blocks: 2 });
+    p.markRequested(1, { piece: 0, block: 0 });
+    p.markRequested(2, { piece: 0, block: 1 });
+    expect(p.pick(3, bits('1'), 4, { outruns: (h) => h === 2 })).toEqual({ blocks: [{ piece: 0, block: 1 }], endgame: true });
+    expect(p.pick(3, bits('1'), 4, { outruns: () => false })).toEqual({ blocks: [], endgame: false });
+  });
+
   it('gives an endgame pick at most endgameMax duplicates', () => {
     const p = setup({ availability: '2' });
     request(p, 1, bits('1'), 4);

@@ -194,6 +194,31 @@ describe('request scheduler', () => {
     expect(s.endgameQueue(fast.p)).toBeGreaterThan(MIN_ENDGAME_QUEUE);
   });
 
+  it('in the endgame a peer duplicates only blocks held by peers it is twice as fast as', async () => {
+    const clock = new FakeClock();
+    const byId = new Map<number, LivePeer>();
+    const { picker, s } = scheduler(clock, { peer: (id) => byId.get(id) });
+    const holder = livePeer(1, clock, Bitfield.full(PIECES));
+    const same = livePeer(2, clock, Bitfield.full(PIECES));
+    const fast = livePeer(3, clock, Bitfield.full(PIECES));
+    for (const x of [holder, same, fast]) {
+      byId.set(x.p.id, x.p);
+      picker.addBitfield(x.p.bitfield!);
+      s.countInteresting(x.p);
+      x.conn.peerChoking = false;
+    }
+    await clock.advance(1000);
+    holder.conn.download.add(8 * 1024 * 1024, clock.now());
+    same.conn.download.add(8 * 1024 * 1024, clock.now());
+    fast.conn.download.add(16 * 1024 * 1024, clock.now());
+    s.update(holder.p);
+    expect(holder.conn.outstanding.size).toBe(PIECES * 4);
+    s.update(same.p);
+    expect(same.conn.outstanding.size).toBe(0);
+    s.update(fast.p);
+    expect(fast.conn.outstanding.size).toBeGreaterThan(0);
+  });
+
   it('requests unanswered past the timeout go back to the picker; the peer is snubbed to one request', async () => {
     const clock = new FakeClock();
     const { picker, s } = scheduler(clock);
