@@ -89,6 +89,11 @@ export class Connections {
             return;
           }
           this.wrap(id, entry, true, r);
+          // Only the BitTorrent handshake remains: the next dial need not wait for it.
+          if (entry.state === 'connecting' && entry.connId === id) {
+            core.peers.transportUp(entry);
+            this.dialMore();
+          }
         },
         (e: Error) => {
           if (entry.state !== 'connecting' || entry.connId !== id) return;

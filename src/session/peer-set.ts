@@ -16,7 +16,10 @@
  *   or connecting one; if that source is the one adding, the newcomer replaces its own oldest;
  * - `toDial` prefers fewer failures, then the more trusted source (manual, magnet, tracker,
  *   incoming, dht, pex), then the oldest: a tracker's answer is dialled before a PEX flood;
- * - live + connecting <= maxPeers; connecting <= maxHalfOpen;
+ * - live + connecting <= maxPeers; half-open <= maxHalfOpen, where half-open are the connecting
+ *   entries whose transport is not up yet (`transportUp`: the TCP connect or uTP SYN, and MSE,
+ *   are done and only the BitTorrent handshake remains, which takes a round trip on a distant
+ *   peer and need not hold back the next dials);
  * - a failed or unproductive connection waits RETRY_BASE_MS, doubling up to RETRY_MAX_MS; one
  *   that was delivering data when the peer or the network cut it is redialled after RETRY_CUT_MS
  *   (a flaky link or a restarted peer is worth its bandwidth back at once, as a new TCP
@@ -37,6 +40,8 @@ export interface PeerEntry {
   failures: number;
   nextAttemptAt: number;
   readonly addedAt: number;
+  /** While connecting: the transport is up and only the BitTorrent handshake remains. */
+  transportUp?: boolean;
   /** The connection's id while connecting or live. */
   connId: number | null;
 }
@@ -56,6 +61,8 @@ export class PeerSet {
   private readonly bannedHosts = new Set<string>();
   private readonly bySource = new Map<PeerSource, number>();
   private connecting = 0;
+  /** Connecting entries whose transport is not up yet. */
+  private halfOpen = 0;
   private live = 0;
 
   constructor(
@@ -106,7 +113,7 @@ export class PeerSet {
 
   /** Up to the free room, the entries to dial now, best first. Marks nothing: call dialing(). */
   toDial(now: number): PeerEntry[] {
-    const room = Math.min(this.maxPeers - this.live - this.connecting, this.maxHalfOpen - this.connecting);
+    const room = Math.min(this.maxPeers - this.live - this.connecting, this.maxHalfOpen - this.halfOpen);
     if (room <= 0) return [];
     const ready: PeerEntry[] = [];
     for (const e of this.entries.values()) {
@@ -121,6 +128,14 @@ export class PeerSet {
     this.expect(e, ['queued']);
     this.move(e, 'connecting');
     e.connId = connId;
+  }
+
+  /** The outgoing connection's transport is up: it no longer counts as half-open. */
+  transportUp(e: PeerEntry): void {
+    this.expect(e, ['connecting']);
+    if (e.transportUp) return;
+    e.transportUp = true;
+    this.halfOpen--;
   }
 
   /** The handshake completed on an outgoing connection. */
@@ -199,9 +214,16 @@ export class PeerSet {
   }
 
   private move(e: PeerEntry, to: EntryState): void {
-    if (e.state === 'connecting') this.connecting--;
+    if (e.state === 'connecting') {
+      this.connecting--;
+      if (!e.transportUp) this.halfOpen--;
+    }
     if (e.state === 'live') this.live--;
-    if (to === 'connecting') this.connecting++;
+    if (to === 'connecting') {
+      this.connecting++;
+      this.halfOpen++;
+      e.transportUp = false;
+    }
     if (to === 'live') this.live++;
     e.state = to;
   }

@@ -75,6 +75,25 @@ describe('peer set', () => {
     expect(s.hasRoom).toBe(true);
   });
 
+  it('a dial whose transport is up stops counting as half-open; the connection cap still holds', () => {
+    const s = new PeerSet(3, 2);
+    for (let i = 0; i < 6; i++) s.add(a(i), 'tracker', 0);
+    const first = s.toDial(0);
+    first.forEach((e, i) => s.dialing(e, i + 1));
+    expect(s.toDial(0).length).toBe(0);
+    s.transportUp(first[0]!);
+    s.transportUp(first[0]!); // idempotent
+    const next = s.toDial(0);
+    expect(next.length).toBe(1);
+    s.dialing(next[0]!, 3);
+    s.transportUp(next[0]!);
+    expect(s.toDial(0).length).toBe(0); // 3 connecting: the connection cap
+    s.closed(next[0]!, 0, { useful: false });
+    s.closed(first[1]!, 0, { useful: false }); // closed while still half-open
+    expect(s.toDial(0).length).toBe(2);
+    expect(s.connectingCount).toBe(1);
+  });
+
   it('a flood from one source evicts its own idle entries, never a tracker answer', () => {
     const s = new PeerSet(50);
     s.add(a(0, '10.9.9'), 'tracker', 0);
