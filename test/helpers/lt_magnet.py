@@ -3,7 +3,9 @@
 tests: it fetches the metadata (BEP 9) and, for a v2 torrent, the piece layers (BEP 52 hash
 requests) from the peers it is told about, then the data. Run with /usr/bin/python3.
 
-  lt_magnet.py <magnet> <save_dir> --peer host:port [--peer ...] [--timeout S]
+  lt_magnet.py <magnet> <save_dir> --peer host:port [--peer ...] [--timeout S] [--plaintext]
+
+--plaintext: no MSE/PE, so a test can read the wire between it and the peer.
 
 Prints "done <seconds> <bytes>" and exits 0 once it is seeding; "timeout" and exit 1 after S
 seconds (default 120). Loopback only: no DHT, LSD, UPnP, NAT-PMP; TCP only.
@@ -33,6 +35,7 @@ def main():
         "enable_outgoing_utp": False,
         "enable_incoming_utp": False,
         "alert_mask": lt.alert.category_t.error_notification,
+        **({"out_enc_policy": int(lt.enc_policy.disabled)} if "--plaintext" in sys.argv else {}),
     })
     atp = lt.parse_magnet_uri(magnet)
     atp.save_path = save

@@ -11,7 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseTorrent, torrentFromMetadata, type Metainfo } from '../../src/metainfo/index.js';
@@ -139,6 +139,51 @@ async function startLiar(meta: Metainfo): Promise<{ address: string; lies: () =>
   return {
     address: `127.0.0.1:${port}`,
     lies: () => lies,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/**
+ * A TCP relay to our seeder on `target` that counts, by message id, the messages our side sends
+ * (plaintext connections only: it reads the BitTorrent handshake, then length-prefixed frames).
+ */
+async function startRelay(target: number): Promise<{ port: number; sent: Map<number, number>; close: () => Promise<void> }> {
+  const sent = new Map<number, number>();
+  const sockets = new Set<Socket>();
+  const server = createServer((inbound) => {
+    const outbound = createConnection(target, '127.0.0.1');
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => undefined);
+    }
+    inbound.pipe(outbound);
+    inbound.on('close', () => outbound.destroy());
+    outbound.on('close', () => inbound.destroy());
+    let buf = Buffer.alloc(0);
+    let skip = HANDSHAKE_BYTES;
+    outbound.on('data', (d: Buffer) => {
+      inbound.write(d);
+      buf = Buffer.concat([buf, d]);
+      if (skip > 0) {
+        const n = Math.min(skip, buf.length);
+        buf = buf.subarray(n);
+        skip -= n;
+      }
+      while (skip === 0 && buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+        const len = buf.readUInt32BE(0);
+        if (len > 0) sent.set(buf[4]!, (sent.get(buf[4]!) ?? 0) + 1);
+        buf = buf.subarray(4 + len);
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as { port: number }).port,
+    sent,
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(r));
@@ -281,9 +326,15 @@ describe.skipIf(tools.skip)(`v2 magnets${tools.note}`, () => {
     const port = await freeTcpPort();
     const ours = start(process.execPath, [bin, 'seed', t.path, seedDir, '--port', String(port), '--no-dht', '-q'], { TORRENT_CACHE_DIR: fresh('cache') });
     await waitForPort(port, 20_000, ours);
+    // libtorrent reaches us through a relay that counts the BEP 52 messages we send it: it could
+    // also check a small file whole against its root, so finishing alone would prove nothing.
+    const relay = await startRelay(port);
+    closers.push(relay.close);
     const out = fresh('lt');
-    const leech = start(PY, [LT_MAGNET, btmh(t.meta), out, '--peer', `127.0.0.1:${port}`, '--timeout', '60']);
+    const leech = start(PY, [LT_MAGNET, btmh(t.meta), out, '--peer', `127.0.0.1:${relay.port}`, '--timeout', '60', '--plaintext']);
     expect(await leech.exited, leech.output()).toBe(0);
     expectAlbum(out);
+    expect(relay.sent.get(22) ?? 0).toBeGreaterThan(0); // hashes
+    expect(relay.sent.get(23) ?? 0).toBe(0); // no hash reject
   });
 });
