@@ -22,6 +22,10 @@
  *
  *   `stream` is a Duplex of plaintext BitTorrent bytes with back-pressure both ways;
  *   `stream.destroy()` closes the socket, and the socket's 'error'/'close' reach the stream.
+ *   `stream.detach()` trades it for its parts (socket, keystreams, bytes already received) before
+ *   anything is written: a transport reads a plaintext payload from the socket itself, and an
+ *   RC4 payload through `Rc4Socket`, which decrypts in place in the buffer the socket reads
+ *   into (no Readable/Writable layer per chunk) and encrypts a corked batch with one RC4 call.
  *   Both functions own the socket: on failure they destroy it and reject with `MseError`
  *   (a ProtocolError) whose `reason` (`MseFailure`) is stable for counting and `--json`.
  *
@@ -45,6 +49,7 @@ export {
   type Step,
 } from './handshake.js';
 export { MSE_RC4_DISCARD_BYTES, mseRc4, Rc4 } from './rc4.js';
+export { Rc4Socket, type ChunkSink } from './rc4-socket.js';
 export {
   acceptIncoming,
   mseConnect,

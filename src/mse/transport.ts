@@ -1,7 +1,9 @@
 /**
  * The MSE/PE transport over a byte stream: the socket driver for the handshake machines of
- * handshake.ts, and `MseStream`, the Duplex the peer connection reads and writes once the
- * handshake is over (plaintext BitTorrent bytes on our side, RC4 or plaintext on the socket).
+ * handshake.ts, and `MseStream`, the Duplex of plaintext BitTorrent bytes once the handshake is
+ * over (RC4 or plaintext on the socket). The session's connector trades it at once (`detach()`)
+ * for the socket itself or an Rc4Socket (rc4-socket.ts), which carry the same bytes without a
+ * Readable/Writable layer per chunk; the Duplex serves any other caller.
  *
  * Owns the socket from the moment it is handed in: on success it belongs to the returned stream,
  * on failure it is destroyed. Invariants:
@@ -100,21 +102,23 @@ export class MseStream extends Duplex {
   }
 
   /**
-   * For a plaintext stream (no RC4 either way): hands back the socket itself, paused, and the
-   * bytes already received that the caller must read first; this stream is then unusable. The
-   * peer connection reads the socket directly, without a stream layer per chunk. Null when
-   * encrypted or when something was already written through this stream.
+   * Hands back the socket itself, paused, with this stream's keystreams (null for plaintext) and
+   * the bytes already received (decrypted) that the caller must read first; this stream is then
+   * unusable. The peer connection then reads the socket directly (plaintext) or through an
+   * Rc4Socket, without a Readable/Writable layer per chunk. Null when something was already
+   * written through this stream or the socket is gone (this stream then reports its close).
    */
-  detach(): { socket: Duplex; head: Buffer[] } | null {
-    if (this.encryptor || this.decryptor || this.writableLength > 0 || this.destroyed) return null;
-    this.socket.pause();
+  detach(): { socket: Duplex; head: Buffer[]; encryptor: Rc4 | null; decryptor: Rc4 | null } | null {
+    if (this.writableLength > 0 || this.destroyed || this.socket.destroyed) return null;
     this.socket.off('data', this.onData);
     this.socket.off('end', this.onEnd);
     this.socket.off('error', this.onError);
     this.socket.off('close', this.onClose);
     const head: Buffer[] = [];
     for (let c = this.read() as Buffer | null; c !== null; c = this.read() as Buffer | null) head.push(c);
-    return { socket: this.socket, head };
+    // After the reads: read() may ask _read for more, which resumes the socket.
+    this.socket.pause();
+    return { socket: this.socket, head, encryptor: this.encryptor, decryptor: this.decryptor };
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {

@@ -16,7 +16,6 @@
  *
  * BEP 3 (handshake and messages), BEP 10 (reserved bit 0x10 in byte 5).
  */
-import type { Duplex } from 'node:stream';
 import { ProtocolError } from '../errors.js';
 import type { PeerAddr } from '../util/address.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
@@ -92,10 +91,31 @@ export interface Outstanding {
   sentAt: number;
 }
 
+/**
+ * What a peer connection uses of its byte stream. A Duplex has all of it (a TCP socket, a uTP
+ * connection, an in-memory pair); a transport may hand over something lighter with the same
+ * behaviour (MSE's Rc4Socket): writes in order, `writableLength` counting every byte not yet
+ * handed to the kernel (corked ones too), `pause()` stopping reads until `resume()`, 'drain'
+ * when the write queue empties, 'end'/'close'/'error' when the connection goes.
+ */
+export interface PeerStream {
+  write(chunk: Buffer): boolean;
+  cork(): void;
+  uncork(): void;
+  readonly writableLength: number;
+  pause(): unknown;
+  resume(): unknown;
+  destroy(): unknown;
+  readonly destroyed: boolean;
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'close' | 'end' | 'drain', listener: () => void): unknown;
+}
+
 export interface PeerStreamInit {
   /** Session-unique number (the picker's peer id), given by the session's peer set. */
   id: number;
-  stream: Duplex;
+  stream: PeerStream;
   address: PeerAddr;
   /** We dialled it (we send our handshake first). */
   outgoing: boolean;
@@ -112,7 +132,7 @@ export interface PeerStreamInit {
 
 export class PeerConnection {
   readonly id: number;
-  readonly stream: Duplex;
+  readonly stream: PeerStream;
   readonly address: PeerAddr;
   readonly outgoing: boolean;
   readonly transport: string;

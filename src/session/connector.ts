@@ -14,13 +14,16 @@
  * - require: only MSE with RC4, both ways; a peer that cannot is not connected.
  * - off: plaintext only, both ways.
  *
- * Plaintext TCP connections read into one shared buffer (Node's `onread`): no allocation per
+ * Outgoing TCP connections read into one shared buffer (Node's `onread`): no allocation per
  * read on the hot path; the peer connection copies what it keeps before the buffer is reused.
+ * An RC4 payload is decrypted in place in that buffer (Rc4Socket), so an encrypted connection
+ * reads with no more copies than a plaintext one and no stream layer per chunk.
  */
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { UsageError } from '../errors.js';
-import { acceptIncoming, mseConnect, MseError } from '../mse/index.js';
+import { acceptIncoming, mseConnect, MseError, Rc4Socket, type ChunkSink, type MseStream } from '../mse/index.js';
+import type { PeerStreamInit } from '../peer/index.js';
 import type { UtpConnection, UtpSocket } from '../utp/index.js';
 import { addrKey, type PeerAddr } from '../util/address.js';
 import type { Clock } from '../util/clock.js';
@@ -44,8 +47,11 @@ export const MSE_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Peers remembered as plaintext-only (prefer mode); older ones are forgotten first. */
 const MAX_PLAINTEXT_ONLY = 4096;
 
+/** The stream a peer connection runs over: a Duplex, or MSE's lighter Rc4Socket. */
+export type PeerStream = PeerStreamInit['stream'];
+
 export interface DialResult {
-  stream: Duplex;
+  stream: PeerStream;
   /** 'tcp', 'tcp+rc4' (encrypted), 'tcp+mse' (MSE handshake, plaintext payload). */
   transport: string;
   /** The transport calls this with each chunk read (shared-buffer reads); null = 'data' events. */
@@ -125,13 +131,16 @@ export function tcpDialer(o: DialerOptions): Dialer {
         randomBytes: o.randomBytes,
         timeoutMs: MSE_HANDSHAKE_TIMEOUT_MS,
       });
-      if (r.method === 'plaintext') {
-        // MSE agreed on a plaintext payload: read the socket itself from here on (over TCP,
-        // straight from the shared buffer again).
-        const detached = r.stream.detach();
-        if (detached) return { stream: detached.socket, transport: `${kind}+mse`, bindReader: setSink, handshakeSent: true, head: detached.head };
+      const transport = r.method === 'rc4' ? `${kind}+rc4` : `${kind}+mse`;
+      const light = lighten(r.stream, setSink !== null);
+      // Over TCP the peer connection reads straight from the shared buffer again: as it is for a
+      // plaintext payload, decrypted in place there for RC4.
+      if (light) {
+        const { rc4 } = light;
+        const bindReader = setSink && rc4 ? (sink: ChunkSink): void => setSink(rc4.reader(sink)) : setSink;
+        return { stream: light.stream, transport, bindReader, handshakeSent: true, head: light.head };
       }
-      return { stream: r.stream, transport: r.method === 'rc4' ? `${kind}+rc4` : `${kind}+mse`, bindReader: null, handshakeSent: true };
+      return { stream: r.stream, transport, bindReader: null, handshakeSent: true };
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
@@ -236,7 +245,7 @@ function connectTcp(
 }
 
 export interface Accepted {
-  stream: Duplex;
+  stream: PeerStream;
   transport: string;
   /** Bytes already received (the sniffed start), to be read first. */
   head?: Buffer[];
@@ -258,11 +267,24 @@ export async function acceptStream(socket: Duplex, kind: 'tcp' | 'utp', o: Pick<
     timeoutMs: MSE_HANDSHAKE_TIMEOUT_MS,
   });
   const transport = r.encrypted ? `${kind}+rc4` : r.infoHash ? `${kind}+mse` : kind;
-  if (!r.encrypted) {
-    const raw = r.stream.detach();
-    if (raw) return { stream: raw.socket, transport, head: raw.head };
-  }
+  const light = lighten(r.stream, false);
+  if (light) return { stream: light.stream, transport, head: light.head };
   return { stream: r.stream, transport };
+}
+
+/**
+ * The MSE stream traded for the lightest stream with the same bytes: the socket itself for a
+ * plaintext payload, an Rc4Socket over it for RC4 (`externalReads`: the socket reads into the
+ * shared buffer, and chunks reach the peer connection through `rc4.reader`). Null when the
+ * stream cannot be detached (the socket already gone): the caller keeps the MSE stream, which
+ * reports the close.
+ */
+function lighten(mse: MseStream, externalReads: boolean): { stream: PeerStream; head: Buffer[]; rc4: Rc4Socket | null } | null {
+  const d = mse.detach();
+  if (!d) return null;
+  if (!d.encryptor || !d.decryptor) return { stream: d.socket, head: d.head, rc4: null };
+  const rc4 = new Rc4Socket(d.socket, d.encryptor, d.decryptor, { externalReads });
+  return { stream: rc4, head: d.head, rc4 };
 }
 
 /**
