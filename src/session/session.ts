@@ -32,7 +32,8 @@ import { tcpDialer } from './connector.js';
 import { ourExtendedHandshake } from './extensions.js';
 import { isFinal, transition, type Lifecycle } from './lifecycle.js';
 import type { LivePeer } from './live-peer.js';
-import { HashExchange, speaksV2 } from './hash-exchange.js';
+import { HashExchange } from './hash-exchange.js';
+import { LayerPhase } from './layer-phase.js';
 import { forgetPieces, stillOnDisk } from './lost-pieces.js';
 import { PeerMessages } from './messages.js';
 import { MetadataPhase } from './metadata-phase.js';
@@ -54,15 +55,6 @@ const TICK_MS = 1000;
 const HANDSHAKE_TIMEOUT_MS = 15_000;
 /** While seeding, the files are checked for changes from outside this often. */
 const SEED_DISK_CHECK_MS = 30_000;
-/**
- * A hybrid's pieces can be checked by SHA-1 alone: its piece layers are fetched (to check both
- * hash sets and to serve them) while a v2 connection is open, for at most this long; then the
- * download goes on without the missing ones. A v2-only torrent has no such choice: it waits for
- * its layers (bounded by --timeout).
- */
-export const HYBRID_LAYER_WAIT_MS = 15_000;
-/** Verified piece layers are written to the cache at most this often while more are fetched. */
-const LAYER_CACHE_SAVE_MS = 5_000;
 
 export class TorrentSession {
   readonly events = new EventQueue<SessionEvent>();
@@ -91,9 +83,8 @@ export class TorrentSession {
   /** The info dictionary is verified (from peers or the cache); later copies are ignored. */
   private metadataKnown = false;
   /** While piece layers are fetched, before the torrent's owners exist. */
-  private layerPhase: { since: number; meta: Metainfo; fetcher: PieceLayerFetcher; finish: (layers: ReadonlyMap<string, Buffer>) => void } | null = null;
-  private lastLayerCacheAt = -Infinity;
-  private layerCacheDirty = false;
+  private layerPhase: LayerPhase | null = null;
+  /** Writes of a v2 magnet's .torrent to the cache, one at a time (awaited on shutdown). */
   private cacheWrites: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: SessionOptions) {
@@ -336,9 +327,8 @@ export class TorrentSession {
     this.moveTo(final);
     this.ticker?.cancel();
     const t = this.t;
-    if (this.layerPhase && this.layerCacheDirty) this.saveLayers(this.layerPhase.meta, this.layerPhase.fetcher.layers);
+    this.layerPhase?.stop();
     this.layerPhase = null;
-    this.hashes.stopFetching();
     t?.dispose();
     t?.webSeeds?.close();
     t?.assembler.stop();
@@ -446,25 +436,12 @@ export class TorrentSession {
     if (meta.infoHashV2 === null) return go(meta.pieceLayers);
     const fetcher = new PieceLayerFetcher(meta, new Map([...known, ...meta.pieceLayers]));
     if (fetcher.complete) return go(fetcher.layers);
-    this.hashes.serve(meta, () => fetcher.layers);
-    this.counters.lastProgressAt = this.clock.now();
-    this.layerPhase = {
-      since: this.clock.now(),
-      meta,
-      fetcher,
-      finish: (layers) => {
+    this.layerPhase = new LayerPhase(this.core, this.hashes, meta, fetcher, {
+      saveLayers: magnet ? (layers) => this.saveLayers(meta, layers) : null,
+      onDone: (layers) => {
         this.layerPhase = null;
-        this.hashes.stopFetching();
         go(layers).catch((e: unknown) => this.fail(e));
       },
-    };
-    this.hashes.startFetching({
-      fetcher,
-      onLayer: () => {
-        this.layerCacheDirty = true;
-        if (this.clock.now() - this.lastLayerCacheAt >= LAYER_CACHE_SAVE_MS) this.saveLayers(meta, fetcher.layers);
-      },
-      onComplete: () => this.layerPhase?.finish(fetcher.layers),
     });
   }
 
@@ -473,38 +450,11 @@ export class TorrentSession {
     const cacheDir = this.o.cacheDir;
     if (this.o.input.kind !== 'magnet' || !cacheDir) return;
     const magnet = this.o.input.magnet;
-    this.lastLayerCacheAt = this.clock.now();
-    this.layerCacheDirty = false;
     const torrent = torrentFromMetadata(meta.infoBytes, magnet, layers).bytes;
     this.cacheWrites = this.cacheWrites.then(async () => {
       const warning = await saveCachedTorrent(cacheDir, magnet, torrent);
       if (warning) this.core.warn(warning);
     });
-  }
-
-  /** Once a tick while layers are fetched: requests that timed out, the hybrid's wait, --timeout. */
-  private tickLayers(now: number): boolean {
-    const phase = this.layerPhase;
-    if (!phase) return false;
-    this.hashes.tick();
-    if (this.layerCacheDirty && now - this.lastLayerCacheAt >= LAYER_CACHE_SAVE_MS) this.saveLayers(phase.meta, phase.fetcher.layers);
-    const v2Hash20 = phase.meta.infoHashV2!.subarray(0, 20);
-    const v2Peers = this.livePeers().filter((p) => speaksV2(p, v2Hash20)).length;
-    if (phase.meta.pieces !== null && (v2Peers === 0 || now - phase.since >= HYBRID_LAYER_WAIT_MS)) {
-      this.core.warn(`no piece layers for ${phase.fetcher.missingLayers} file(s) from peers: their pieces are checked by SHA-1 only`);
-      phase.finish(phase.fetcher.layers);
-      return false;
-    }
-    const ms = this.o.timeoutMs;
-    if (ms !== null && now - this.counters.lastProgressAt > ms) {
-      void this.fail(
-        new RuntimeError('ERR_NO_PEERS', `no piece layers (BEP 52 hash requests) for ${phase.fetcher.missingLayers} file(s) from ${v2Peers} connected v2 peer(s) in ${Math.round(ms / 1000)} s`, {
-          hint: 'a v2 torrent needs peers that speak v2 and have it; add --peer, trackers, or give the .torrent with its piece layers',
-        }),
-      );
-      return true;
-    }
-    return false;
   }
 
   // ---- pieces ------------------------------------------------------------------------------
@@ -578,7 +528,11 @@ export class TorrentSession {
         stillOnDisk(this.core, t).catch((e: unknown) => this.fail(e));
       }
     }
-    if (this.tickLayers(now)) return;
+    const layersFailed = this.layerPhase?.tick(now);
+    if (layersFailed) {
+      void this.fail(layersFailed);
+      return;
+    }
     const metadata = this.core.metadata;
     if (metadata && this.life.kind === 'fetching-metadata' && !this.metadataKnown) {
       for (const id of metadata.timedOut(now)) this.conns.get(id)?.conn.close('not-useful', 'metadata request timed out');
