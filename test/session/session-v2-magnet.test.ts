@@ -117,6 +117,20 @@ describe('v2 magnet session', () => {
     if (md?.type === 'metadata') for (const [k, v] of fx.meta.pieceLayers) expect(md.meta.pieceLayers.get(k)!.equals(v)).toBe(true);
   });
 
+  it('a hybrid magnet whose peers do not speak v2 goes on at once, its pieces checked by SHA-1', async () => {
+    const hy = v2Fixture('hy', [{ path: 'big.bin', data: bytes(40 * BLOCK - 3, 31) }, { path: 'tiny.txt', data: bytes(700, 32) }], BLOCK, 'hybrid');
+    const clock = new FakeClock();
+    // Its handshake names the v1 info hash and it never upgrades: no hash request is sent to it.
+    const v1Only = new ScriptedMemoryPeer(hy, 'honest', clock, { serveMetadata: true, onMessage: (m) => { if (asHash(m)) throw new Error('asked a v1 peer for hashes'); return false; } });
+    h = await startHarness(hy, { [HONEST]: v1Only }, { input: { kind: 'magnet', magnet: parseMagnet(hy.magnet) } }, clock);
+    const x = h;
+    expect(await x.runUntil(() => x.session.lifecycle.kind === 'stopped', 10_000)).toBe(true);
+    expect(x.session.lifecycle).toEqual({ kind: 'stopped', reason: 'done' });
+    expect((await storedBytes(x.store!, hy.meta.pieceCount)).equals(hy.data)).toBe(true);
+    expect(x.events.some((e) => e.type === 'warning' && /no piece layers for 1 file\(s\) from peers: their pieces are checked by SHA-1 only/.test(e.message))).toBe(true);
+    expect(x.closedReasons(HONEST).filter((r) => !r.startsWith('shutdown'))).toEqual([]);
+  });
+
   it('with --timeout and no peer serving the layers it fails saying so', async () => {
     const clock = new FakeClock();
     const mute = new ScriptedMemoryPeer(fx, 'honest', clock, { serveMetadata: true, onMessage: (m) => asHash(m) !== null });

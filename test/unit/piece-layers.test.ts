@@ -5,6 +5,7 @@
  * run goes to someone else), rejects and timeouts, and the answers a seeder gives (rejects,
  * uncle counts as libtorrent 2.0.8 sends them, proofs that verify).
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../src/errors.js';
 import { blockCount, MERKLE_HASH_BYTES, verifyHashRun, type TorrentFile } from '../../src/metainfo/index.js';
@@ -128,6 +129,23 @@ describe('PieceLayerFetcher', () => {
     // …until its retry time has passed.
     f.peerGone(2);
     expect(f.requestsFor(1, 1000 + REFUSED_RETRY_MS).some(same(refused))).toBe(true);
+  });
+
+  it('any bytes as a reply to a request throw only ProtocolError, and never count as verified', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max: 12 }), fc.nat(), (which, extra, seed) => {
+        const f = new PieceLayerFetcher(fx.bare);
+        const req = f.requestsFor(1, 0)[which % 4]!;
+        const hashes = bytes((req.length + Math.min(extra, req.proofLayers)) * MERKLE_HASH_BYTES, seed + 1);
+        try {
+          f.onHashes(1, { ...req, hashes });
+          return false; // random hashes never hash up to a real root
+        } catch (e) {
+          return e instanceof ProtocolError && f.layers.size === 0;
+        }
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('answers nobody asked for are ignored (a late reply to a request that timed out)', () => {
