@@ -11,7 +11,7 @@
  * best effort: a failure is a warning, it costs only a refetch next time.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { MAX_TORRENT_BYTES, parseTorrent, type Magnet, type Metainfo } from '../metainfo/index.js';
 
@@ -22,13 +22,15 @@ export function cachedTorrentPath(cacheDir: string, magnet: Pick<Magnet, 'infoHa
 
 /** The cached torrent for this magnet, or null (none, unreadable, or not this magnet's). */
 export async function loadCachedTorrent(cacheDir: string, magnet: Pick<Magnet, 'infoHash' | 'infoHashV2'>): Promise<Metainfo | null> {
+  const path = cachedTorrentPath(cacheDir, magnet);
   let bytes: Buffer;
   try {
-    bytes = await readFile(cachedTorrentPath(cacheDir, magnet));
+    // A file larger than any torrent we accept is not ours: not read at all.
+    if ((await stat(path)).size > MAX_TORRENT_BYTES) return null;
+    bytes = await readFile(path);
   } catch {
     return null;
   }
-  if (bytes.length > MAX_TORRENT_BYTES) return null;
   let meta: Metainfo;
   try {
     meta = parseTorrent(bytes);
