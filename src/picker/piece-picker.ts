@@ -749,31 +749,37 @@ export class PiecePicker {
   private pickEndgame(peer: number, peerHas: Bitfield, max: number, outruns?: (holder: number) => boolean): PickResult {
     if (max < 1) return { blocks: [], endgame: false };
     const beats = new Map<number, boolean>();
-    const outrunsAll = (reqs: number[]): boolean => {
+    const beaten = (h: number): boolean => {
       if (!outruns) return true;
-      for (const h of reqs) {
-        let v = beats.get(h);
-        if (v === undefined) beats.set(h, (v = outruns(h)));
-        if (!v) return false;
-      }
-      return true;
+      let v = beats.get(h);
+      if (v === undefined) beats.set(h, (v = outruns(h)));
+      return v;
     };
+    // Walks the outstanding blocks of the holders this peer outruns only: among many peers of
+    // one speed that is few or none, where a scan of every block in flight was the cost.
     const found: { piece: number; block: number; level: number; holders: number; seq: number }[] = [];
-    for (const [piece, pp] of this.partials) {
-      const level = this.priority[piece]!;
-      if (level === 0 || pp.requested === 0 || !peerHas.has(piece)) continue;
-      for (let b = 0; b < pp.blockCount; b++) {
-        const reqs = pp.requesters[b];
-        if (reqs && !reqs.includes(peer) && outrunsAll(reqs)) found.push({ piece, block: b, level, holders: reqs.length, seq: pp.requestedSeq[b]! });
+    const seen = new Set<number>();
+    for (const [holder, set] of this.outstanding) {
+      if (holder === peer || set.size === 0 || !beaten(holder)) continue;
+      for (const k of set) {
+        if (seen.has(k)) continue;
+        seen.add(k);
+        const { piece, block } = this.unkey(k);
+        const level = this.priority[piece]!;
+        if (level === 0 || !peerHas.has(piece)) continue;
+        const reqs = this.partials.get(piece)!.requesters[block]!;
+        if (reqs.includes(peer) || !reqs.every(beaten)) continue;
+        found.push({ piece, block, level, holders: reqs.length, seq: this.partials.get(piece)!.requestedSeq[block]! });
       }
     }
     // Latest requested first: it waits at the back of its peer's queue, so when our copy wins the
     // cancel reaches that peer before it sends the block (an early one is already on the wire,
     // and both copies would arrive).
-    found.sort((a, b) => b.level - a.level || a.holders - b.holders || b.seq - a.seq);
+    found.sort((a, b) => b.level - a.level || a.holders - b.holders || b.seq - a.seq || a.piece - b.piece || a.block - b.block);
     const blocks = found.slice(0, max).map(({ piece, block }) => ({ piece, block }));
     return { blocks, endgame: blocks.length > 0 };
   }
+
 
   // ---- private: state changes ----
 
