@@ -45,6 +45,8 @@ export class LivePeer {
    * one block's transfer, an upper bound of the round trip that deeper queues never lower.
    */
   minLatencyMs = Infinity;
+  /** Its download rate when its last block came (a stall does not bring it down; 0 = none yet). */
+  deliveryRate = 0;
   /**
    * Slow start (as TCP's, and libtorrent's): the queue grows by one request per block received,
    * doubling each round trip, until a second's rate no longer grows by SLOW_START_GROWTH; then

@@ -6,8 +6,9 @@
  * - requests    = desiredQueue(peer) blocks outstanding while it unchokes us and the disk keeps
  *   up, chosen by the picker; new pieces are started only while the assembler has room.
  * `update(peer)` applies the difference; every event that can change the desired state calls it
- * (for that peer or, when blocks were freed, for all). Requests unanswered for REQUEST_TIMEOUT_MS
- * go back to the picker and the peer is snubbed (one request at a time until it delivers).
+ * (for that peer or, when blocks were freed, for all). Requests unanswered for longer than the
+ * peer's queue and round trip explain (`requestTimeout`) go back to the picker and the peer is
+ * snubbed (one request at a time until it delivers).
  *
  * Owns nothing but the policy: the picker owns block states, the connection its outstanding list.
  */
@@ -47,7 +48,9 @@ export const ENDGAME_QUEUE_SECONDS = 0.5;
 export const MIN_ENDGAME_QUEUE = 4;
 /** An endgame duplicate goes only to a peer this many times faster than the block's holder. */
 export const ENDGAME_SPEEDUP = 2;
-/** A request unanswered this long goes to other peers and its peer is snubbed. */
+/** Shortest request timeout, however short the round trip (a seeder's disk may take a while). */
+export const MIN_REQUEST_TIMEOUT_MS = 4_000;
+/** Longest request timeout: a request unanswered this long goes to other peers and its peer is snubbed. */
 export const REQUEST_TIMEOUT_MS = 15_000;
 
 export interface SchedulerContext {
@@ -129,6 +132,7 @@ export class RequestScheduler {
   /** A requested block arrived `latencyMs` after its request was sent: round trip and slow start. */
   onBlock(peer: LivePeer, latencyMs: number): void {
     if (latencyMs >= 0 && latencyMs < peer.minLatencyMs) peer.minLatencyMs = latencyMs;
+    peer.deliveryRate = this.rate(peer);
     if (!peer.slowStart) return;
     peer.slowStartQueue = Math.max(peer.slowStartQueue, peer.conn.outstanding.size) + 1;
     const now = this.ctx.now();
@@ -189,13 +193,29 @@ export class RequestScheduler {
   }
 
   /**
-   * Requests older than REQUEST_TIMEOUT_MS are cancelled and freed; the peer is snubbed.
-   * Returns whether any were (the caller then updates the other peers).
+   * How long this peer's oldest request may wait: three times what its queue and round trip
+   * predict (outstanding blocks at the rate it had when its last block came, plus its round trip), within
+   * [MIN_REQUEST_TIMEOUT_MS, REQUEST_TIMEOUT_MS]; REQUEST_TIMEOUT_MS while it has delivered
+   * nothing to measure. A distant peer that stalls is noticed in seconds, a deep queue on a slow
+   * link is not mistaken for a stall.
+   */
+  requestTimeout(peer: LivePeer): number {
+    const rate = peer.deliveryRate;
+    if (peer.minLatencyMs === Infinity || rate === 0) return REQUEST_TIMEOUT_MS;
+    const expected = (peer.conn.outstanding.size * BLOCK_SIZE * 1000) / rate + peer.minLatencyMs;
+    return Math.min(REQUEST_TIMEOUT_MS, Math.max(MIN_REQUEST_TIMEOUT_MS, 3 * expected));
+  }
+
+  /**
+   * When the oldest request is older than `requestTimeout`, the peer has stalled: every request
+   * waiting that long is cancelled and freed, and the peer is snubbed (one request at a time
+   * until it delivers). Returns whether any were (the caller then updates the other peers).
    */
   expire(peer: LivePeer, now: number): boolean {
+    const limit = this.requestTimeout(peer);
     let timedOut = false;
     for (const o of [...peer.conn.outstanding.values()]) {
-      if (now - o.sentAt > REQUEST_TIMEOUT_MS) {
+      if (now - o.sentAt > limit) {
         peer.conn.cancel(o.piece, o.block);
         this.ctx.picker.abortRequest(peer.id, { piece: o.piece, block: o.block });
         timedOut = true;

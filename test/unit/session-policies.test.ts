@@ -10,7 +10,7 @@ import { PiecePicker } from '../../src/picker/index.js';
 import { chooseUnchoked, pickOptimistic } from '../../src/session/choker.js';
 import { LivePeer } from '../../src/session/live-peer.js';
 import type { PeerEntry } from '../../src/session/peer-set.js';
-import { ENDGAME_QUEUE_SECONDS, MIN_ENDGAME_QUEUE, MIN_QUEUE, MIN_QUEUE_SECONDS, REQUEST_QUEUE_SECONDS, REQUEST_TIMEOUT_MS, RequestScheduler } from '../../src/session/request-scheduler.js';
+import { ENDGAME_QUEUE_SECONDS, MIN_ENDGAME_QUEUE, MIN_QUEUE, MIN_QUEUE_SECONDS, MIN_REQUEST_TIMEOUT_MS, REQUEST_QUEUE_SECONDS, REQUEST_TIMEOUT_MS, RequestScheduler } from '../../src/session/request-scheduler.js';
 import { MAX_UPLOAD_QUEUE, Uploader } from '../../src/session/uploader.js';
 import type { AnnounceRequest, Tracker } from '../../src/tracker/index.js';
 import { Bitfield } from '../../src/util/bitfield.js';
@@ -217,6 +217,29 @@ describe('request scheduler', () => {
     expect(same.conn.outstanding.size).toBe(0);
     s.update(fast.p);
     expect(fast.conn.outstanding.size).toBeGreaterThan(0);
+  });
+
+  it('a peer that delivered and then stalls times out after what its queue and round trip explain, not 15 s', async () => {
+    const clock = new FakeClock();
+    const { picker, s } = scheduler(clock);
+    const { p, conn } = livePeer(1, clock, Bitfield.full(PIECES));
+    picker.addBitfield(p.bitfield!);
+    s.countInteresting(p);
+    conn.peerChoking = false;
+    expect(s.requestTimeout(p)).toBe(REQUEST_TIMEOUT_MS); // nothing measured yet
+    await clock.advance(1000);
+    conn.download.add(1_000_000, clock.now());
+    s.onBlock(p, 100);
+    s.update(p);
+    const outstanding = conn.outstanding.size;
+    const rate = p.deliveryRate;
+    const expected = Math.max(MIN_REQUEST_TIMEOUT_MS, 3 * ((outstanding * 16384 * 1000) / rate + 100));
+    expect(s.requestTimeout(p)).toBeCloseTo(Math.min(REQUEST_TIMEOUT_MS, expected));
+    expect(s.requestTimeout(p)).toBeLessThan(REQUEST_TIMEOUT_MS);
+    await clock.advance(s.requestTimeout(p) + 1);
+    expect(s.expire(p, clock.now())).toBe(true);
+    expect(p.snubbed).toBe(true);
+    expect(conn.outstanding.size).toBe(0);
   });
 
   it('requests unanswered past the timeout go back to the picker; the peer is snubbed to one request', async () => {
