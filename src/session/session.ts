@@ -272,6 +272,8 @@ export class TorrentSession {
         this.moveTo({ kind: 'downloading' });
         this.peers.wakeNotNeeded(this.clock.now());
         t.webSeeds?.fill();
+        // Peers met while fetching the metadata or checking are asked now, not at the next tick.
+        t.scheduler.updateAll(this.livePeers());
       }
     }
     // Peers connected while we checked learn what we have now.

@@ -37,6 +37,11 @@ describe('magnet session', () => {
     const magnet = parseMagnet(`magnet:?xt=urn:btih:${fx.meta.infoHash!.toString('hex')}&tr=${encodeURIComponent('http://tracker.invalid/announce')}`);
     h = await startHarness(fx, { [SEED]: seed }, { input: { kind: 'magnet', magnet }, peers: [], createTracker: recordingTracker(announces) }, clock);
     const x = h;
+    // The peer that served the metadata is asked for data as soon as the download starts, not a tick later.
+    expect(await x.runUntil(() => x.session.lifecycle.kind === 'downloading' || x.session.lifecycle.kind === 'stopped', 60_000, 10)).toBe(true);
+    const startedAt = clock.now();
+    expect(await x.runUntil(() => seed.log.requests.length > 0, 5_000, 10)).toBe(true);
+    expect(clock.now() - startedAt).toBeLessThan(500);
     expect(await x.runUntil(() => x.session.lifecycle.kind === 'stopped', 60_000)).toBe(true);
     expect(x.session.lifecycle).toEqual({ kind: 'stopped', reason: 'done' });
     expect((await storedBytes(x.store!, fx.meta.pieceCount)).equals(fx.data)).toBe(true);
