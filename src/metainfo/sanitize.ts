@@ -165,19 +165,19 @@ export function resolveDuplicates(paths: string[][], skip: (index: number) => bo
     const path = paths[i]!;
     const names = namesIn(folders[i]!);
     const last = path[path.length - 1]!;
-    let own = last.toLowerCase();
-    if (names.has(own)) {
-      const dot = last.lastIndexOf('.');
-      const [stem, ext] = dot >= 0 ? [last.slice(0, dot), last.slice(dot)] : [last, ''];
-      for (let n = 1; ; n++) {
-        const candidate = `${stem}.${n}${ext}`;
-        own = candidate.toLowerCase();
-        if (!names.has(own)) {
-          paths[i] = [...path.slice(0, -1), candidate];
-          break;
-        }
+    // One Set operation in the usual case: the name was free when adding it grew the set.
+    const size = names.size;
+    if (names.add(last.toLowerCase()).size > size) continue;
+    const dot = last.lastIndexOf('.');
+    const [stem, ext] = dot >= 0 ? [last.slice(0, dot), last.slice(dot)] : [last, ''];
+    for (let n = 1; ; n++) {
+      const candidate = `${stem}.${n}${ext}`;
+      const own = candidate.toLowerCase();
+      if (!names.has(own)) {
+        names.add(own);
+        paths[i] = [...path.slice(0, -1), candidate];
+        break;
       }
     }
-    names.add(own);
   }
 }

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_ELEMENT_BYTES, sanitizeElement } from '../../src/metainfo/sanitize.js';
+import { MAX_ELEMENT_BYTES, resolveDuplicates, sanitizeElement } from '../../src/metainfo/sanitize.js';
 
 const byte = fc.oneof(
   fc.integer({ min: 0x20, max: 0x7e }),
@@ -36,6 +36,51 @@ describe('sanitizeElement (property)', () => {
         const expected = text === '.' || text === '..' ? null : text;
         expect(sanitizeElement(Buffer.from(bytes))).toBe(expected);
         expect(sanitizeElement(new Uint8Array(bytes))).toBe(expected);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+/** resolveDuplicates as first written: one set of whole lowercased paths (the reference). */
+function referenceResolve(paths: string[][], skip: (i: number) => boolean): void {
+  const key = (parts: readonly string[]): string => parts.join('/').toLowerCase();
+  const taken = new Set<string>();
+  paths.forEach((path, i) => {
+    if (skip(i)) return;
+    for (let k = 1; k < path.length; k++) taken.add(key(path.slice(0, k)));
+  });
+  paths.forEach((path, i) => {
+    if (skip(i)) return;
+    let own = key(path);
+    if (taken.has(own)) {
+      const last = path[path.length - 1]!;
+      const dot = last.lastIndexOf('.');
+      const [stem, ext] = dot >= 0 ? [last.slice(0, dot), last.slice(dot)] : [last, ''];
+      for (let n = 1; ; n++) {
+        const candidate = [...path.slice(0, -1), `${stem}.${n}${ext}`];
+        own = key(candidate);
+        if (!taken.has(own)) {
+          paths[i] = candidate;
+          break;
+        }
+      }
+    }
+    taken.add(own);
+  });
+}
+
+describe('resolveDuplicates (property)', () => {
+  it('renames exactly as the whole-path reference does', () => {
+    const part = fc.constantFrom('a', 'A', 'b', 'a.txt', 'A.TXT', 'a.1.txt', 'b.1', 'Σ', 'σ', 'ς', 'x.tar.gz');
+    const entry = fc.record({ path: fc.array(part, { minLength: 1, maxLength: 3 }), pad: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 25 }), (entries) => {
+        const ours = entries.map((e) => [...e.path]);
+        const ref = entries.map((e) => [...e.path]);
+        resolveDuplicates(ours, (i) => entries[i]!.pad);
+        referenceResolve(ref, (i) => entries[i]!.pad);
+        expect(ours).toEqual(ref);
       }),
       { numRuns: 3000 },
     );
