@@ -65,6 +65,7 @@ export class JsonReporter implements Reporter {
     this.emit({
       event: 'start',
       infoHash: meta.infoHash?.toString('hex') ?? null,
+      infoHashV2: meta.infoHashV2?.toString('hex') ?? null,
       name: meta.name,
       length: meta.length,
       pieceCount: meta.pieceCount,

@@ -79,7 +79,7 @@ describe('--json', () => {
     const peerEvents = events.filter((e) => e.event === 'peer');
     expect(peerEvents[0]).toMatchObject({ event: 'peer', address: `127.0.0.1:${port}`, state: 'connected', transport: expect.stringMatching(/^tcp/) });
     for (const p of peerEvents) expect(Object.keys(p).every((k) => ['event', 'address', 'state', 'reason', 'transport'].includes(k))).toBe(true);
-    expect(Object.keys(events[0]!).sort()).toEqual(['event', 'files', 'infoHash', 'length', 'name', 'path', 'pieceCount'].sort());
+    expect(Object.keys(events[0]!).sort()).toEqual(['event', 'files', 'infoHash', 'infoHashV2', 'length', 'name', 'path', 'pieceCount'].sort());
     const progress = events.filter((e) => e.event === 'progress');
     for (const p of progress) {
       for (const k of ['downloaded', 'uploaded', 'length', 'downloadRate', 'uploadRate', 'peers', 'encryptedPeers', 'utpPeers', 'webSeeds', 'verifiedPieces']) {
