@@ -6,7 +6,8 @@
  * file's SHA-256 merkle tree for v2 (BEP 52: the piece's layer hash, or the pieces root of a file
  * of one piece), both for a hybrid, whose two hash sets disagreeing on a piece is a bad torrent
  * (exit 2, as libtorrent refuses it). Resume data is never trusted here, since answering "is it
- * really there" is the point. One piece is in memory at a time.
+ * really there" is the point. Hashing runs on both cores (worker threads reading the files
+ * themselves, storage/check.ts and check-v2.ts); memory is a few pieces' worth at most.
  *
  * A file is complete when every piece that touches it verified (a piece shared with a missing
  * neighbour cannot verify, so a file next to a missing one can read as incomplete although its
@@ -21,9 +22,9 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { InputError, RuntimeError, TorrentError, UsageError } from '../errors.js';
-import { v2PieceMap, verifyHybridPiece, verifyV2Piece, type Metainfo } from '../metainfo/index.js';
-import { checkExisting, FileStorage } from '../storage/index.js';
+import { InputError, MetainfoError, RuntimeError, UsageError } from '../errors.js';
+import type { Metainfo } from '../metainfo/index.js';
+import { checkExisting, checkExistingV2, FileStorage } from '../storage/index.js';
 import { Bitfield } from '../util/bitfield.js';
 import { formatBytes } from '../util/format.js';
 import { readTorrentInput } from './input.js';
@@ -31,8 +32,6 @@ import { readerGone, writeOut } from './output.js';
 
 /** Redraw the terminal progress line at most this often. */
 const PROGRESS_REDRAW_MS = 100;
-/** Report progress every this many pieces: often enough for a live line, cheap. */
-const PROGRESS_EVERY_PIECES = 64;
 
 interface VerifyFlags {
   json?: boolean;
@@ -111,33 +110,17 @@ async function verify(arg: string, dir: string, flags: VerifyFlags): Promise<voi
 
 /**
  * v2 and hybrid: every piece of a present file read once and checked against the merkle tree
- * (and SHA-1 too for a hybrid). A piece whose file's piece layer is unknown (dropped at parse
- * because it did not match its root) cannot verify.
+ * (and SHA-1 too for a hybrid), on both cores (storage/check-v2.ts). A piece whose file's piece
+ * layer is unknown (dropped at parse because it did not match its root) cannot verify. A hybrid
+ * whose two hash sets disagree is a bad torrent, named.
  */
 async function checkV2(storage: FileStorage, meta: Metainfo, label: string, onProgress?: (n: number, total: number) => void): Promise<Bitfield> {
-  const verified = new Bitfield(meta.pieceCount);
-  const stats = await storage.fileStats();
-  const map = v2PieceMap(meta);
-  for (let p = 0; p < meta.pieceCount; p++) {
-    const at = map[p] ?? null;
-    const present = at === null || (stats[at.fileIndex]?.size ?? 0) > 0;
-    const data = present ? await storage.readPiece(p) : null;
-    if (data !== null) {
-      let ok: boolean;
-      try {
-        if (meta.pieces !== null) {
-          const v = verifyHybridPiece(meta, p, at, data);
-          ok = v.v1 && v.v2 === 'ok';
-        } else ok = at !== null && verifyV2Piece(meta, at, data) === 'ok';
-      } catch (e) {
-        if (e instanceof TorrentError) throw new InputError('ERR_BAD_TORRENT', `${label}: ${e.message}`);
-        throw e;
-      }
-      if (ok) verified.set(p);
-    }
-    if (onProgress && ((p + 1) % PROGRESS_EVERY_PIECES === 0 || p + 1 === meta.pieceCount)) onProgress(p + 1, meta.pieceCount);
+  try {
+    return (await checkExistingV2({ storage, meta, wanted: () => true, onProgress })).verified;
+  } catch (e) {
+    if (e instanceof MetainfoError) throw new InputError('ERR_BAD_TORRENT', `${label}: ${e.message}`);
+    throw e;
   }
-  return verified;
 }
 
 /** Per listed file (pad files excluded): complete, and how many of its bytes verified. */

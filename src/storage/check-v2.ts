@@ -13,12 +13,23 @@
  *   caller refuses the torrent with that message, as libtorrent does.
  * - Resume data is not consulted: every piece whose file is present is read. Pieces of absent or
  *   empty files cost nothing.
- * Memory: one piece at a time (a piece is at most MAX_PIECE_LENGTH); files are opened through
- * FileStorage, which bounds its descriptors.
+ *
+ * Speed: when WORKER_MIN_BYTES or more are to be hashed, the pieces go in batches
+ * (piece-batches.ts) to a HashPool's threads, which read them through descriptors the storage
+ * lends (FileStorage.lendPieces, as check.ts does) and return each piece's merkle hash, whether
+ * its pad bytes are zero and, for a hybrid, its SHA-1; the verdicts are then taken here by the
+ * rules above. A piece whose two hash sets disagree is read again here and judged by
+ * verifyHybridPiece itself, so the error is that function's. Otherwise (few bytes, or running
+ * from sources) each piece is read and judged here, one at a time.
+ * Memory: a few batches' digests with the pool; else one piece at a time (a piece is at most
+ * MAX_PIECE_LENGTH). Files are opened through FileStorage, which bounds its descriptors.
  */
-import { v2PieceMap, verifyHybridPiece, verifyV2Piece, type Metainfo } from '../metainfo/index.js';
+import { expectedPieceHash, v2PieceMap, verifyHybridPiece, verifyV2Piece, type Metainfo, type PieceVerdict, type V2Piece } from '../metainfo/index.js';
 import { Bitfield } from '../util/bitfield.js';
+import { CHECK_BATCH_BYTES } from './check.js';
 import type { FileStorage } from './file-storage.js';
+import { defaultWorkerCount, HashPool, JOBS_PER_WORKER, spanReadError, WORKER_MIN_BYTES, workerScript, type SpansHashedV2 } from './hash-pool.js';
+import { runBatches } from './piece-batches.js';
 
 export interface CheckV2Options {
   storage: FileStorage;
@@ -29,6 +40,12 @@ export interface CheckV2Options {
   layers?: ReadonlyMap<string, Buffer>;
   onProgress?: (checked: number, total: number) => void;
   signal?: AbortSignal;
+  /** Hashing threads; by default min(2, cores) when WORKER_MIN_BYTES or more are to be hashed. */
+  workers?: number;
+  /** The worker script (tests point at the built one). */
+  workerUrl?: URL;
+  /** Bytes per batch for the threads (tests use small values to exercise batch boundaries). */
+  batchBytes?: number;
 }
 
 export interface CheckV2Result {
@@ -51,30 +68,120 @@ export async function checkExistingV2(o: CheckV2Options): Promise<CheckV2Result>
   const map = v2PieceMap(meta);
   const candidates: number[] = [];
   for (let p = 0; p < meta.pieceCount; p++) if (o.wanted(p)) candidates.push(p);
+  // Pieces of absent or empty files cost nothing: only the others are read.
+  const toHash: number[] = [];
+  let hashBytes = 0;
+  for (const p of candidates) {
+    const at = map[p] ?? null;
+    if (at === null || (storage.pathOf(at.fileIndex) !== null && (stats[at.fileIndex]?.size ?? 0) > 0)) {
+      toHash.push(p);
+      hashBytes += storage.map.pieceSize(p);
+    }
+  }
   let hashed = 0;
   let unknown = 0;
-  let checked = 0;
-  for (const p of candidates) {
-    if (o.signal?.aborted) break;
-    const at = map[p] ?? null;
-    const present = at === null || (storage.pathOf(at.fileIndex) !== null && (stats[at.fileIndex]?.size ?? 0) > 0);
-    if (present) {
+  let checked = candidates.length - toHash.length;
+  const report = (before: number): void => {
+    const every = PROGRESS_EVERY_PIECES;
+    if (o.onProgress && (Math.floor(before / every) !== Math.floor(checked / every) || checked === candidates.length)) o.onProgress(checked, candidates.length);
+  };
+  if (toHash.length === 0 && candidates.length > 0) o.onProgress?.(checked, candidates.length);
+  /** Records one piece's verdict; null: its bytes were not all on disk. */
+  const take = (p: number, v: { v1: boolean | null; v2: PieceVerdict } | null): void => {
+    if (v === null) return;
+    hashed++;
+    if ((v.v1 ?? true) && v.v2 === 'ok') verified.set(p);
+    else if (v.v2 === 'unknown') unknown++;
+  };
+
+  const workers = o.workers ?? (hashBytes >= WORKER_MIN_BYTES ? defaultWorkerCount() : 0);
+  const script = workers > 0 && toHash.length > 0 ? workerScript(o.workerUrl) : null;
+  if (script === null) {
+    for (const p of toHash) {
+      if (o.signal?.aborted) break;
       const data = await storage.readPiece(p);
-      if (data !== null) {
-        hashed++;
-        if (meta.pieces !== null) {
-          const v = verifyHybridPiece(meta, p, at, data, o.layers);
-          if (v.v1 && v.v2 === 'ok') verified.set(p);
-          else if (v.v2 === 'unknown') unknown++;
-        } else if (at !== null) {
-          const v = verifyV2Piece(meta, at, data, o.layers);
-          if (v === 'ok') verified.set(p);
-          else if (v === 'unknown') unknown++;
-        }
-      }
+      take(p, data === null ? null : judge(meta, p, map[p] ?? null, data, o.layers));
+      const before = checked++;
+      report(before);
     }
-    checked++;
-    if (o.onProgress && (checked % PROGRESS_EVERY_PIECES === 0 || checked === candidates.length)) o.onProgress(checked, candidates.length);
+    return { verified, hashed, unknown };
+  }
+  const pool = new HashPool(script, workers);
+  try {
+    const hybrid = meta.pieces !== null;
+    const start = (first: number, count: number): Promise<({ v1: boolean | null; v2: PieceVerdict } | null)[]> =>
+      storage.lendPieces(first, count, async (spans) => {
+        const pieces = Array.from({ length: count }, (_, k) => {
+          const at = map[first + k] ?? null;
+          return { dataLength: at?.length ?? 0, fileLength: at?.file.length ?? 0 };
+        });
+        let r: SpansHashedV2;
+        try {
+          r = await pool.hashSpansV2(spans, meta.pieceLength, pieces, hybrid);
+        } catch (e) {
+          throw spanReadError(e);
+        }
+        const out: ({ v1: boolean | null; v2: PieceVerdict } | null)[] = [];
+        for (let k = 0; k < count; k++) {
+          const p = first + k;
+          if (r.missing[k]) {
+            out.push(null);
+            continue;
+          }
+          const at = map[p] ?? null;
+          const v = verdictFromHashes(meta, p, at, r, k, o.layers);
+          if (v.v1 !== null && (v.v1 ? v.v2 === 'bad' : v.v2 === 'ok')) {
+            // The two hash sets disagree: judged on the bytes by verifyHybridPiece, whose error
+            // (the torrent is inconsistent) is the one the caller reports.
+            const data = await storage.readPiece(p);
+            out.push(data === null ? null : judge(meta, p, at, data, o.layers));
+          } else out.push(v);
+        }
+        return out;
+      });
+    const done = (first: number, count: number, verdicts: ({ v1: boolean | null; v2: PieceVerdict } | null)[]): void => {
+      verdicts.forEach((v, k) => take(first + k, v));
+      const before = checked;
+      checked += count;
+      report(before);
+    };
+    const opts = { batchBytes: o.batchBytes ?? CHECK_BATCH_BYTES, inFlight: pool.size * JOBS_PER_WORKER + 1, signal: o.signal };
+    await runBatches(meta, storage.map, toHash, opts, start, done);
+  } finally {
+    await pool.close();
   }
   return { verified, hashed, unknown };
+}
+
+/** One piece judged on its bytes by metainfo/v2.ts (v1 null: not a hybrid). */
+function judge(meta: Metainfo, p: number, at: V2Piece | null, data: Buffer, layers: ReadonlyMap<string, Buffer> | undefined): { v1: boolean | null; v2: PieceVerdict } {
+  if (meta.pieces !== null) return verifyHybridPiece(meta, p, at, data, layers);
+  // A v2-only torrent has no piece outside a file; one would verify nothing.
+  return { v1: null, v2: at === null ? 'bad' : verifyV2Piece(meta, at, data, layers) };
+}
+
+/**
+ * One piece judged from a thread's hashes, by the rules of verifyV2Piece and verifyHybridPiece
+ * (metainfo/v2.ts) without the bytes: the merkle hash of the file data against the expected node,
+ * the pad bytes zero, and for a hybrid the SHA-1; a piece with no file data must be all zeros.
+ * Disagreement between the two sets is left to the caller (it re-reads and lets
+ * verifyHybridPiece throw).
+ */
+function verdictFromHashes(
+  meta: Metainfo,
+  p: number,
+  at: V2Piece | null,
+  r: SpansHashedV2,
+  k: number,
+  layers: ReadonlyMap<string, Buffer> | undefined,
+): { v1: boolean | null; v2: PieceVerdict } {
+  let v2: PieceVerdict;
+  if (at === null) v2 = meta.pieces !== null && r.zeroTail[k] === 1 ? 'ok' : 'bad';
+  else {
+    const expected = expectedPieceHash(meta, at, layers);
+    if (expected === null) v2 = 'unknown';
+    else v2 = r.zeroTail[k] === 1 && Buffer.from(r.roots.buffer, r.roots.byteOffset + k * 32, 32).equals(expected) ? 'ok' : 'bad';
+  }
+  const v1 = meta.pieces === null ? null : r.digests.subarray(k * 20, k * 20 + 20).equals(meta.pieces.subarray(p * 20, p * 20 + 20));
+  return { v1, v2 };
 }

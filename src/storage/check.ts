@@ -22,17 +22,17 @@
  * queued, so none waits on this one. Otherwise this thread reads each batch into one of two
  * reusable buffers (buffer-pool.ts: no allocation per piece), the next read in flight while the
  * current batch is hashed. Memory does not grow with the torrent: two buffers, or a few digests
- * and at most FILES_HELD_IN_FLIGHT lent descriptors. An aborted signal stops new batches; those
+ * and at most FILES_HELD_IN_FLIGHT lent descriptors (piece-batches.ts). An aborted signal stops new batches; those
  * started finish, and the result holds what was verified so far. The pool is closed before
  * checkExisting returns or throws.
  */
 import { createHash } from 'node:crypto';
 import type { Metainfo } from '../metainfo/index.js';
 import { Bitfield } from '../util/bitfield.js';
-import { RuntimeError } from '../errors.js';
 import { BufferPool } from './buffer-pool.js';
 import type { FileStorage } from './file-storage.js';
-import { defaultWorkerCount, HashPool, HashReadFailure, JOBS_PER_WORKER, WORKER_MIN_BYTES, workerScript, type SpansHashed } from './hash-pool.js';
+import { defaultWorkerCount, HashPool, JOBS_PER_WORKER, spanReadError, WORKER_MIN_BYTES, workerScript, type SpansHashed } from './hash-pool.js';
+import { batchPieces, runBatches } from './piece-batches.js';
 import type { FileStat, ResumeData } from './resume.js';
 
 /**
@@ -42,13 +42,6 @@ import type { FileStat, ResumeData } from './resume.js';
  * nothing.
  */
 export const CHECK_BATCH_BYTES = 4 * 1024 * 1024;
-/**
- * Files a batch's reads may touch, summed over the batches in flight: their descriptors stay
- * open until the batch is hashed, so this bounds them (as FileStorage's own MAX_OPEN_FILES does
- * for its cache) whatever the torrent's file sizes. A single batch may exceed it: one piece
- * spanning more files is read all the same, alone.
- */
-const FILES_HELD_IN_FLIGHT = 64;
 /** How often onProgress is called, in pieces: often enough for a live line, cheap. */
 const PROGRESS_EVERY_PIECES = 64;
 
@@ -140,81 +133,57 @@ export async function checkExisting(o: CheckOptions): Promise<CheckResult> {
 }
 
 /** A batch's SHA-1 digests, one per piece, null for a piece with bytes not on disk. */
-type BatchDone = (first: number, digests: readonly (Buffer | null)[]) => void;
+type BatchDigests = (first: number, digests: readonly (Buffer | null)[]) => void;
 
 /**
- * Reads and hashes `pieces` (ascending) in batches of consecutive pieces, calling `done` for each
+ * Reads and hashes `pieces` (ascending) in batches (piece-batches.ts), calling `done` for each
  * batch in order. With a pool, its threads read the bytes themselves through descriptors the
- * storage lends (FileStorage.lendPieces); without one, this thread reads into two reusable
- * buffers, the next batch read while the current one is hashed. Stops starting batches once
- * `signal` is aborted; the batches started are finished (or settled, on a failure) before it
- * returns or throws, so no read outlives it.
+ * storage lends (FileStorage.lendPieces), each thread with a batch hashing and the next posted;
+ * without one, this thread reads into two reusable buffers, the next batch read (one read at a
+ * time) while the current one is hashed.
  */
 async function hashBatches(
   storage: FileStorage,
   meta: Metainfo,
   pieces: readonly number[],
   pool: HashPool | null,
-  maxBatchBytes: number,
+  batchBytes: number,
   signal: AbortSignal | undefined,
-  done: BatchDone,
+  done: BatchDigests,
 ): Promise<void> {
-  const piecesPerBatch = Math.max(1, Math.floor(maxBatchBytes / meta.pieceLength));
-  const batchBytes = piecesPerBatch * meta.pieceLength;
-  const limit = pool ? pool.size * JOBS_PER_WORKER + 1 : 2;
-  const buffers = pool ? null : new BufferPool(Math.min(batchBytes, meta.totalLength), limit);
-  const inFlight: { first: number; files: number; digests: Promise<(Buffer | null)[]> }[] = [];
-  let filesHeld = 0;
-  let lastRead: Promise<unknown> = Promise.resolve();
-  const settleOldest = async (): Promise<void> => {
-    const { first, files, digests } = inFlight.shift()!;
-    const got = await digests;
-    filesHeld -= files;
-    done(first, got);
-  };
-  try {
-    for (let i = 0; i < pieces.length; ) {
-      if (signal?.aborted) break;
-      // A run of consecutive pieces, at most one batch long.
-      const first = pieces[i]!;
-      let count = 1;
-      while (count < piecesPerBatch && pieces[i + count] === first + count) count++;
-      i += count;
-      const start = first * meta.pieceLength;
-      const files = storage.map.spans(start, Math.min(count * meta.pieceLength, meta.totalLength - start)).length;
-      while (inFlight.length > 0 && (inFlight.length >= limit || filesHeld + files > FILES_HELD_IN_FLIGHT)) await settleOldest();
-      let digests: Promise<(Buffer | null)[]>;
-      if (pool) {
-        digests = storage.lendPieces(first, count, async (spans) => {
-          let r: SpansHashed;
-          try {
-            r = await pool.hashSpans(spans, meta.pieceLength);
-          } catch (e) {
-            throw e instanceof HashReadFailure ? new RuntimeError('ERR_DISK', `cannot read ${e.failure.path}: ${e.failure.message}`, { cause: e }) : e;
-          }
-          return Array.from({ length: count }, (_, k) => (r.missing[k] ? null : r.digests.subarray(k * 20, k * 20 + 20)));
-        });
-      } else {
-        const buf = buffers!.take();
-        // One read at a time, each starting when the one before it is done.
-        const read = lastRead.then(() => readBatch(storage, meta, first, count, buf));
-        lastRead = read.catch(() => undefined);
-        digests = read.then((missing) => {
-          const out = hashHere(buf, meta, first, count, missing);
-          buffers!.give(buf);
-          return out;
-        });
-      }
-      // Handled now: it may fail while an older batch is awaited; it is rethrown in its turn.
-      digests.catch(() => undefined);
-      inFlight.push({ first, files, digests });
-      filesHeld += files;
-    }
-    while (inFlight.length > 0) await settleOldest();
-  } finally {
-    // On a failure, let the reads already started end before the caller closes the storage.
-    await Promise.allSettled(inFlight.map((f) => f.digests));
+  const settle = (first: number, _count: number, digests: (Buffer | null)[]): void => done(first, digests);
+  if (pool) {
+    const opts = { batchBytes, inFlight: pool.size * JOBS_PER_WORKER + 1, signal };
+    await runBatches(meta, storage.map, pieces, opts, (first, count) => lendAndHash(storage, pool, meta.pieceLength, first, count), settle);
+    return;
   }
+  const buffers = new BufferPool(Math.min(batchPieces(batchBytes, meta.pieceLength) * meta.pieceLength, meta.totalLength), 2);
+  let lastRead: Promise<unknown> = Promise.resolve();
+  const start = async (first: number, count: number): Promise<(Buffer | null)[]> => {
+    const buf = buffers.take();
+    try {
+      // One read at a time, each starting when the one before it is done.
+      const read = lastRead.then(() => readBatch(storage, meta, first, count, buf));
+      lastRead = read.catch(() => undefined);
+      return hashHere(buf, meta, first, count, await read);
+    } finally {
+      buffers.give(buf);
+    }
+  };
+  await runBatches(meta, storage.map, pieces, { batchBytes, inFlight: 2, signal }, start, settle);
+}
+
+/** A batch hashed by a pool thread reading lent descriptors: digests, null for missing pieces. */
+async function lendAndHash(storage: FileStorage, pool: HashPool, pieceLength: number, first: number, count: number): Promise<(Buffer | null)[]> {
+  return storage.lendPieces(first, count, async (spans) => {
+    let r: SpansHashed;
+    try {
+      r = await pool.hashSpans(spans, pieceLength);
+    } catch (e) {
+      throw spanReadError(e);
+    }
+    return Array.from({ length: count }, (_, k) => (r.missing[k] ? null : r.digests.subarray(k * 20, k * 20 + 20)));
+  });
 }
 
 /**

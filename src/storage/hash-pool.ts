@@ -26,10 +26,10 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { InternalError } from '../errors.js';
-import type { FileSegment, HashJob, HashJobFailure, HashReply, HashSpan } from './hash-worker.js';
+import { InternalError, RuntimeError } from '../errors.js';
+import type { FileSegment, HashJob, HashJobFailure, HashReply, HashSpan, V2JobPiece } from './hash-worker.js';
 
-export type { FileSegment, HashJobFailure, HashSpan } from './hash-worker.js';
+export type { FileSegment, HashJobFailure, HashSpan, V2JobPiece } from './hash-worker.js';
 
 /**
  * Most workers a pool starts. This machine class has 2 cores (mktorrent -t 2 is the yardstick);
@@ -76,10 +76,27 @@ export interface SpansHashed {
   readonly missing: Uint8Array;
 }
 
+/** A hashSpansV2 result (see there). */
+export interface SpansHashedV2 extends SpansHashed {
+  readonly roots: Uint8Array;
+  readonly zeroTail: Uint8Array;
+}
+
+/**
+ * A failed read of lent spans (hashSpans, hashSpansV2) as the error the storage's own read would
+ * have thrown (ERR_DISK naming the file); anything else unchanged.
+ */
+export function spanReadError(e: unknown): unknown {
+  return e instanceof HashReadFailure ? new RuntimeError('ERR_DISK', `cannot read ${e.failure.path}: ${e.failure.message}`, { cause: e }) : e;
+}
+
+/** A worker's answer to a job, its digests as a Buffer. */
+type Answer = Omit<Extract<HashReply, { digests: Uint8Array }>, 'digests' | 'id'> & { readonly digests: Buffer };
+
 interface Pending {
   readonly job: HashJob;
   readonly transfer: ArrayBuffer[];
-  resolve(reply: { digests: Buffer; missing: Uint8Array | undefined }): void;
+  resolve(reply: Answer): void;
   reject(e: unknown): void;
 }
 
@@ -134,6 +151,18 @@ export class HashPool {
   }
 
   /**
+   * BEP 52 hashes of each piece of the bytes the spans hold (as hashSpans reads them): the merkle
+   * hash of its file data (`roots`, 32 bytes a piece), whether the bytes after that data are all
+   * zero (`zeroTail`), the SHA-1 of the whole piece when `sha1` (a hybrid; else `digests` is
+   * empty), and which pieces had bytes not on disk.
+   */
+  async hashSpansV2(spans: readonly HashSpan[], pieceLength: number, pieces: readonly V2JobPiece[], sha1: boolean): Promise<SpansHashedV2> {
+    const r = await this.submit({ id: this.nextId++, kind: 'v2spans', spans, pieceLength, pieces, sha1 }, []);
+    if (!r.missing || !r.roots || !r.zeroTail) throw new InternalError('hash worker answered a v2 spans job without its merkle hashes');
+    return { digests: r.digests, missing: r.missing, roots: r.roots, zeroTail: r.zeroTail };
+  }
+
+  /**
    * SHA-1 of each piece of the bytes the segments hold, read in order by the worker. Rejects
    * with HashReadFailure when a file cannot be opened or read, or is shorter than listed.
    */
@@ -149,7 +178,7 @@ export class HashPool {
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 
-  private submit(job: HashJob, transfer: ArrayBuffer[]): Promise<{ digests: Buffer; missing: Uint8Array | undefined }> {
+  private submit(job: HashJob, transfer: ArrayBuffer[]): Promise<Answer> {
     return new Promise((resolve, reject) => {
       if (this.failed) return reject(this.failed);
       this.queue.push({ job, transfer, resolve, reject });
@@ -178,7 +207,7 @@ export class HashPool {
       return;
     }
     if ('failure' in reply) p.reject(new HashReadFailure(reply.failure));
-    else p.resolve({ digests: Buffer.from(reply.digests.buffer, reply.digests.byteOffset, reply.digests.byteLength), missing: reply.missing });
+    else p.resolve({ ...reply, digests: Buffer.from(reply.digests.buffer, reply.digests.byteOffset, reply.digests.byteLength) });
     this.dispatch();
   }
 
