@@ -15,6 +15,10 @@
  *   MAX_PER_SOURCE_PER_MINUTE addresses in the last minute is ignored until the minute is over,
  *   so a flood from one PEX peer or a poisoned DHT cannot crowd out a tracker's answer (the peer
  *   set downstream is bounded per source too).
+ * A hybrid torrent (BEP 52) is one torrent in two swarms: the v1 swarm under its SHA-1 info hash
+ * and the v2 swarm under its SHA-256 info hash truncated to 20 bytes. Given `infoHashV2`, every
+ * tracker is announced to and the DHT looked up and announced under both, and each peer says
+ * which swarm named it (`swarm: 'v2'`), so it is greeted with the hash it knows us by.
  * Nothing throws out of it: failures become warnings.
  */
 import { randomBytes } from 'node:crypto';
@@ -28,6 +32,8 @@ export type PeerSource = 'tracker' | 'dht' | 'pex' | 'manual' | 'magnet' | 'inco
 export interface DiscoveredPeer {
   addr: PeerAddr;
   source: PeerSource;
+  /** Named by the hybrid's v2 swarm (its truncated SHA-256 info hash); absent for the main swarm. */
+  swarm?: 'v2';
 }
 
 /** Starts the process's DHT when discovery wants it; null or a failure = no DHT. */
@@ -35,6 +41,8 @@ export type DhtStarter = () => Promise<Dht | null>;
 
 export interface DiscoveryOptions {
   infoHash: Buffer;
+  /** A hybrid's second swarm: its v2 info hash truncated to 20 bytes (null or absent otherwise). */
+  infoHashV2?: Buffer | null;
   peerId: Buffer;
   /** Our listen port (known before discovery starts). */
   port: number;
@@ -66,7 +74,7 @@ const RATE_WINDOW_MS = 60_000;
 const LIMITED: ReadonlySet<PeerSource> = new Set(['dht', 'pex', 'incoming', 'magnet']);
 
 export class Discovery {
-  private announcer: Announcer | null = null;
+  private readonly announcers: Announcer[] = [];
   private dht: Dht | null = null;
   private dhtTimer: TimerHandle | null = null;
   private stopped = false;
@@ -75,30 +83,42 @@ export class Discovery {
 
   constructor(private readonly opts: DiscoveryOptions) {}
 
-  /** Starts the announcer at once and the DHT in the background. */
+  /** Starts the announcers at once and the DHT in the background. */
   start(): void {
     const o = this.opts;
     if (o.trackers.length > 0) {
-      this.announcer = new Announcer({
-        tiers: o.trackers,
-        infoHash: o.infoHash,
-        peerId: o.peerId,
-        port: o.port,
-        key: randomBytes(4).readUInt32BE(0),
-        stats: o.stats,
-        onPeers: (peers) => this.deliver(peers.map((p) => ({ host: p.ip, port: p.port })), 'tracker'),
-        onWarning: (w) => o.onWarning(w.url ? `tracker ${w.url}: ${w.message}` : w.message),
-        now: () => o.clock.now(),
-        timers: {
-          setTimeout: (fn, ms) => o.clock.setTimeout(fn, ms),
-          clearTimeout: (h) => (h as TimerHandle | undefined)?.cancel(),
-        },
-        random: o.random,
-        createTracker: o.createTracker,
-      });
-      this.announcer.start();
+      const key = randomBytes(4).readUInt32BE(0);
+      for (const { hash, swarm } of this.swarms()) {
+        const announcer = new Announcer({
+          tiers: o.trackers,
+          infoHash: hash,
+          peerId: o.peerId,
+          port: o.port,
+          key,
+          stats: o.stats,
+          onPeers: (peers) => this.deliver(peers.map((p) => ({ host: p.ip, port: p.port })), 'tracker', swarm),
+          onWarning: (w) => o.onWarning(`${swarm === 'v2' ? '(v2 swarm) ' : ''}${w.url ? `tracker ${w.url}: ${w.message}` : w.message}`),
+          now: () => o.clock.now(),
+          timers: {
+            setTimeout: (fn, ms) => o.clock.setTimeout(fn, ms),
+            clearTimeout: (h) => (h as TimerHandle | undefined)?.cancel(),
+          },
+          random: o.random,
+          createTracker: o.createTracker,
+        });
+        this.announcers.push(announcer);
+        announcer.start();
+      }
     }
     if (o.dht && !o.private) this.dhtStarting = this.startDht(o.dht);
+  }
+
+  /** The swarms this torrent is in: its own, and a hybrid's v2 swarm. */
+  private swarms(): { hash: Buffer; swarm: 'v2' | undefined }[] {
+    const out: { hash: Buffer; swarm: 'v2' | undefined }[] = [{ hash: this.opts.infoHash, swarm: undefined }];
+    const v2 = this.opts.infoHashV2;
+    if (v2 && !v2.equals(this.opts.infoHash)) out.push({ hash: v2, swarm: 'v2' });
+    return out;
   }
 
   /** Peers from --peer or a magnet's x.pe (never rate-limited: the user named them). */
@@ -122,7 +142,7 @@ export class Discovery {
   }
 
   completed(): void {
-    this.announcer?.completed();
+    for (const a of this.announcers) a.completed();
   }
 
   /** Stops announcing (`stopped` within the announcer's bound) and closes the DHT. */
@@ -131,11 +151,11 @@ export class Discovery {
     this.stopped = true;
     this.dhtTimer?.cancel();
     await Promise.all([
-      this.announcer?.stop().catch(() => undefined),
+      ...this.announcers.map((a) => a.stop().catch(() => undefined)),
       (async () => {
         await this.dhtStarting;
         if (this.dht) {
-          this.dht.stopLookup(this.opts.infoHash);
+          for (const { hash } of this.swarms()) this.dht.stopLookup(hash);
           await this.dht.close().catch(() => undefined);
         }
       })(),
@@ -155,11 +175,12 @@ export class Discovery {
       return;
     }
     this.dht = dht;
-    dht.lookup(this.opts.infoHash, (p) => this.deliver([p], 'dht'));
+    for (const { hash, swarm } of this.swarms()) dht.lookup(hash, (p) => this.deliver([p], 'dht', swarm));
     const announce = (): void => {
       if (this.stopped || !this.dht) return;
       // A DHT that knows no node yet has nobody to tell: try again sooner.
-      if (this.dht.nodeCount > 0) void this.dht.announce(this.opts.infoHash, this.opts.port).catch(() => undefined);
+      if (this.dht.nodeCount === 0) return;
+      for (const { hash } of this.swarms()) void this.dht.announce(hash, this.opts.port).catch(() => undefined);
     };
     const first = this.opts.clock.setTimeout(() => {
       announce();
@@ -168,7 +189,7 @@ export class Discovery {
     this.dhtTimer = first;
   }
 
-  private deliver(raw: readonly { host: string; port: number }[], source: PeerSource): void {
+  private deliver(raw: readonly { host: string; port: number }[], source: PeerSource, swarm?: 'v2'): void {
     if (this.stopped) return;
     const now = this.opts.clock.now();
     let budget = MAX_BATCH;
@@ -188,7 +209,7 @@ export class Discovery {
       if (!addr) continue;
       // Trackers (opentracker among them) often hand us back to ourselves.
       if (addr.port === this.opts.port && isLocalAddress(addr.host)) continue;
-      out.push({ addr, source });
+      out.push(swarm ? { addr, source, swarm } : { addr, source });
     }
     if (LIMITED.has(source)) this.window.get(source)!.count += out.length;
     if (out.length > 0) this.opts.onPeers(out);

@@ -11,10 +11,13 @@ import { chooseUnchoked, pickOptimistic } from '../../src/session/choker.js';
 import { LivePeer } from '../../src/session/live-peer.js';
 import type { PeerEntry } from '../../src/session/peer-set.js';
 import { ENDGAME_QUEUE_SECONDS, MIN_ENDGAME_QUEUE, MIN_QUEUE, MIN_QUEUE_SECONDS, MIN_REQUEST_TIMEOUT_MS, REQUEST_QUEUE_SECONDS, REQUEST_TIMEOUT_MS, RequestScheduler } from '../../src/session/request-scheduler.js';
-import { MAX_UPLOAD_QUEUE, Uploader } from '../../src/session/uploader.js';
+import { MAX_UPLOAD_QUEUE, READ_AHEAD_PIECES, UPLOAD_HIGH_WATER_BYTES, Uploader } from '../../src/session/uploader.js';
+import { MemoryStorage } from '../../src/storage/memory-storage.js';
+import { ReadCache } from '../../src/storage/read-cache.js';
 import type { AnnounceRequest, Tracker } from '../../src/tracker/index.js';
 import { Bitfield } from '../../src/util/bitfield.js';
 import { RateMeter } from '../../src/util/rate.js';
+import { TokenBucket } from '../../src/util/token-bucket.js';
 import type { Message } from '../../src/wire/index.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
 import { seeded } from '../helpers/prng.js';
@@ -61,6 +64,11 @@ function fakeConn(id: number, clock: FakeClock) {
     expireCancelled() {},
     sendPiece(index: number, begin: number, block: Buffer) {
       sent.push({ type: 'piece', index, begin, block });
+    },
+    batches: 0,
+    batch(fn: () => void) {
+      conn.batches++;
+      fn();
     },
     close(reason: string) {
       conn.isOpen = false;
@@ -291,10 +299,14 @@ describe('request scheduler', () => {
 });
 
 describe('uploader', () => {
-  function uploader(clock: FakeClock, have = Bitfield.full(PIECES)) {
+  function uploader(clock: FakeClock, have = Bitfield.full(PIECES), over: Partial<ConstructorParameters<typeof Uploader>[0]> = {}) {
     const reads: number[] = [];
+    const store = new MemoryStorage(() => PIECE);
+    for (let p = 0; p < PIECES; p++) void store.writePiece(p, [Buffer.alloc(PIECE, p)]);
+    const readPiece = store.readPiece.bind(store);
+    store.readPiece = (piece) => (reads.push(piece), readPiece(piece));
     const u = new Uploader({
-      cache: { block: (piece: number, begin: number, length: number) => (reads.push(piece), Promise.resolve(Buffer.alloc(length, piece))) } as never,
+      cache: new ReadCache(store, 2 * PIECES * PIECE),
       bucket: null,
       clock,
       random: seeded(2),
@@ -302,9 +314,122 @@ describe('uploader', () => {
       pieceSize: () => PIECE,
       onUploaded: () => undefined,
       onReadError: () => undefined,
+      ...over,
     });
-    return { u, reads };
+    return { u, reads, store };
   }
+
+  const pieces = (sent: readonly Message[]) => sent.filter((m) => m.type === 'piece').map((m) => `${(m as { index: number }).index}:${(m as { begin: number }).begin / 16384}`);
+
+  it('sends the blocks of a piece in memory in request order, in one batch, after one read of the piece', async () => {
+    const clock = new FakeClock();
+    const { u, reads } = uploader(clock);
+    const { p, conn } = livePeer(1, clock, null);
+    conn.amChoking = false;
+    for (let b = 0; b < 4; b++) u.onRequest(p, 0, b * 16384, 16384);
+    await settle();
+    expect(pieces(conn.sent)).toEqual(['0:0', '0:1', '0:2', '0:3']);
+    expect(reads.filter((r) => r === 0)).toEqual([0]);
+    // The piece is in memory now: a burst of requests goes out in the serve that follows, one batch.
+    conn.sent.length = 0;
+    conn.batches = 0;
+    conn.writeQueueBytes = 10 ** 9;
+    for (let b = 3; b >= 0; b--) u.onRequest(p, 0, b * 16384, 16384);
+    expect(conn.sent).toEqual([]);
+    conn.writeQueueBytes = 0;
+    u.serve(p); // the stream drained
+    expect(pieces(conn.sent)).toEqual(['0:3', '0:2', '0:1', '0:0']);
+    expect(conn.batches).toBe(1);
+    expect(conn.sent.every((m) => m.type !== 'piece' || (m as { block: Buffer }).block.every((x) => x === 0))).toBe(true);
+  });
+
+  it(`reads the next ${READ_AHEAD_PIECES} requested pieces ahead, and no further`, async () => {
+    const clock = new FakeClock();
+    const { u, reads } = uploader(clock);
+    const { p, conn } = livePeer(1, clock, null);
+    conn.amChoking = false;
+    conn.writeQueueBytes = 10 ** 9; // nothing is sent: only reads happen
+    for (let piece = 0; piece < PIECES; piece++) for (let b = 0; b < 2; b++) u.onRequest(p, piece, b * 16384, 16384);
+    await settle();
+    expect(reads).toEqual([0]); // one read in flight until a piece tells the cache their size
+    u.serve(p);
+    await settle();
+    expect(new Set(reads)).toEqual(new Set([0, 1, 2, 3].slice(0, READ_AHEAD_PIECES)));
+    expect(reads.length).toBe(new Set(reads).size); // one read a piece
+    expect(conn.sent).toEqual([]);
+    conn.writeQueueBytes = 0;
+    u.serve(p);
+    await settle();
+    expect(pieces(conn.sent)).toEqual([...Array(PIECES).keys()].flatMap((piece) => [`${piece}:0`, `${piece}:1`]));
+  });
+
+  it('stops at the high-water mark of the stream and carries on where it stopped', async () => {
+    const clock = new FakeClock();
+    const { u } = uploader(clock);
+    const { p, conn } = livePeer(1, clock, null);
+    conn.amChoking = false;
+    const send = conn.sendPiece;
+    const counted = UPLOAD_HIGH_WATER_BYTES / 5; // bytes each block adds to the stream
+    conn.sendPiece = (index, begin, block) => {
+      send(index, begin, block);
+      conn.writeQueueBytes += counted;
+    };
+    for (let piece = 0; piece < PIECES; piece++) for (let b = 0; b < 4; b++) u.onRequest(p, piece, b * 16384, 16384);
+    await settle();
+    const first = pieces(conn.sent).length;
+    expect(first).toBe(5);
+    expect(p.uploadQueue.length).toBe(PIECES * 4 - first);
+    conn.writeQueueBytes = 0;
+    u.serve(p);
+    await settle();
+    expect(pieces(conn.sent)).toEqual([...Array(PIECES).keys()].flatMap((piece) => [0, 1, 2, 3].map((b) => `${piece}:${b}`)).slice(0, 2 * first));
+  });
+
+  it('a piece it cannot read is reported once, its requests rejected to a fast peer, the rest served', async () => {
+    const clock = new FakeClock();
+    const failed: number[] = [];
+    const { u, store } = uploader(clock, Bitfield.full(PIECES), { onReadError: (piece) => failed.push(piece) });
+    store.release(1); // gone from storage: readPiece gives null
+    const { p, conn } = livePeer(1, clock, null);
+    p.fast = true;
+    conn.amChoking = false;
+    for (const piece of [1, 2]) for (let b = 0; b < 2; b++) u.onRequest(p, piece, b * 16384, 16384);
+    await settle();
+    expect(failed).toEqual([1]);
+    expect(conn.sent.map((m) => `${m.type}${'index' in m ? m.index : ''}`)).toEqual(['reject-request1', 'reject-request1', 'piece2', 'piece2']);
+    expect(p.reading).toBe(0);
+  });
+
+  it('within --upload-limit: what the bucket holds goes now, the rest when the timer fires', async () => {
+    const clock = new FakeClock();
+    const uploaded: number[] = [];
+    const bucket = new TokenBucket(2 * 16384, 2 * 16384, clock.now()); // two blocks a second
+    const { u } = uploader(clock, Bitfield.full(PIECES), { bucket, onUploaded: (n) => uploaded.push(n) });
+    const { p, conn } = livePeer(1, clock, null);
+    conn.amChoking = false;
+    for (let b = 0; b < 4; b++) u.onRequest(p, 0, b * 16384, 16384);
+    await settle();
+    expect(pieces(conn.sent)).toEqual(['0:0', '0:1']);
+    await clock.advance(499);
+    expect(pieces(conn.sent)).toEqual(['0:0', '0:1']);
+    await clock.advance(1);
+    expect(pieces(conn.sent)).toEqual(['0:0', '0:1', '0:2']);
+    await clock.advance(500);
+    expect(pieces(conn.sent)).toEqual(['0:0', '0:1', '0:2', '0:3']);
+    expect(uploaded.reduce((a, b) => a + b, 0)).toBe(4 * 16384);
+  });
+
+  it('a closed peer is sent nothing when its read lands', async () => {
+    const clock = new FakeClock();
+    const { u } = uploader(clock);
+    const { p, conn } = livePeer(1, clock, null);
+    conn.amChoking = false;
+    u.onRequest(p, 3, 0, 16384);
+    conn.isOpen = false;
+    u.drop(p);
+    await settle();
+    expect(pieces(conn.sent)).toEqual([]);
+  });
 
   it('serves only what it has, to an unchoked peer; rejects the rest to a fast peer', async () => {
     const clock = new FakeClock();
@@ -348,12 +473,13 @@ describe('choker', () => {
 });
 
 describe('discovery', () => {
-  function discovery(o: { private?: boolean; tracker?: (req: AnnounceRequest) => { ip: string; port: number }[] } = {}) {
+  function discovery(o: { private?: boolean; v2?: Buffer; tracker?: (req: AnnounceRequest) => { ip: string; port: number }[] } = {}) {
     const clock = new FakeClock();
     const found: string[] = [];
     const announces: AnnounceRequest[] = [];
     const d = new Discovery({
       infoHash: Buffer.alloc(20, 1),
+      infoHashV2: o.v2 ?? null,
       peerId: Buffer.alloc(20, 2),
       port: 6881,
       trackers: o.tracker ? [['http://tracker.invalid/announce']] : [],
@@ -361,7 +487,7 @@ describe('discovery', () => {
       dht: null,
       clock,
       stats: () => ({ uploaded: 0, downloaded: 0, left: 1 }),
-      onPeers: (peers) => found.push(...peers.map((p) => `${p.source} ${p.addr.host}:${p.addr.port}`)),
+      onPeers: (peers) => found.push(...peers.map((p) => `${p.source}${p.swarm ? ` ${p.swarm}` : ''} ${p.addr.host}:${p.addr.port}`)),
       onWarning: () => undefined,
       createTracker: (url): Tracker => ({
         url,
@@ -379,6 +505,21 @@ describe('discovery', () => {
     await clock.advance(10);
     expect(found).toEqual(['tracker 10.1.1.1:51413']);
     await d.stop();
+  });
+
+  it('announces a hybrid under both its info hashes and says which swarm named each peer', async () => {
+    const v2 = Buffer.alloc(20, 9);
+    const { d, found, announces, clock } = discovery({
+      v2,
+      tracker: (req) => [{ ip: req.infoHash.equals(v2) ? '10.9.9.9' : '10.1.1.1', port: 51413 }],
+    });
+    d.start();
+    await clock.advance(10);
+    expect(announces.map((a) => a.infoHash.toString('hex')).sort()).toEqual([Buffer.alloc(20, 1).toString('hex'), v2.toString('hex')].sort());
+    expect(announces.every((a) => a.event === 'started')).toBe(true);
+    expect(found.sort()).toEqual(['tracker 10.1.1.1:51413', 'tracker v2 10.9.9.9:51413']);
+    await d.stop();
+    expect(announces.filter((a) => a.event === 'stopped')).toHaveLength(2);
   });
 
   it('takes no PEX for a private torrent (BEP 27), and bounds each limited source per minute', async () => {
