@@ -12,7 +12,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { acceptIncoming, mseConnect, Rc4Socket } from '../../src/mse/index.js';
 import { acceptStream, READ_BUFFER_BYTES, tcpDialer } from '../../src/session/connector.js';
 import { systemClock } from '../../src/util/clock.js';
-import { encodeMessage, encodePieceHeader, Framer, type Message } from '../../src/wire/index.js';
+import { PeerConnection, WRITE_LIMIT_BYTES, type CloseReason } from '../../src/peer/index.js';
+import { encodeMessage, encodePieceHeader, Framer, maxMessageBytes, type Message } from '../../src/wire/index.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 
 const IH = createHash('sha1').update('rc4 socket test').digest();
 const BT_HANDSHAKE = Buffer.concat([Buffer.from('\x13BitTorrent protocol', 'latin1'), Buffer.alloc(8), IH, Buffer.alloc(20, 0x42)]);
@@ -258,5 +260,37 @@ describe('Rc4Socket over the dialer: reads decrypted in place in the shared buff
     dial.stream.resume();
     await done;
     expect(Buffer.concat(parts).equals(data)).toBe(true);
+  });
+
+  it('a peer connection over it keeps its write bounds: a peer that never reads pauses our reads, then is closed as slow-reader', async () => {
+    const { dial } = await dialRc4(); // the far side never reads what we send
+    const closes: Array<{ reason: CloseReason; detail: string }> = [];
+    const handler = { onOpen() {}, onMessage() {}, onDrain() {}, onBug() {}, onClose: (_p: unknown, reason: CloseReason, detail: string) => closes.push({ reason, detail }) };
+    const conn = new PeerConnection(
+      { id: 1, stream: dial.stream, address: { host: '127.0.0.1', port: 1 }, outgoing: true, externalReads: true, transport: dial.transport, handshakeSent: true },
+      { infoHash: IH, peerId: randomBytes(20), reserved: Buffer.alloc(8), maxMessageBytes: maxMessageBytes(100), handshakeTimeoutMs: 60_000, clock: new FakeClock() },
+      handler,
+    );
+    const pauses: number[] = [];
+    const rc4 = dial.stream as Rc4Socket;
+    const socketPause = rc4.pause.bind(rc4);
+    rc4.pause = () => {
+      pauses.push(rc4.writableLength);
+      return socketPause();
+    };
+    const block = randomBytes(16 * 1024);
+    const copy = Buffer.from(block);
+    let sent = 0;
+    // Far more than the kernel's loopback buffers and the limit together: the bound must act.
+    while (!conn.isClosed && sent < 64 * 1024 * 1024) {
+      conn.sendPiece(0, 0, block);
+      sent += block.length;
+    }
+    expect(closes).toEqual([{ reason: 'slow-reader', detail: expect.stringMatching(/bytes queued and not read/) }]);
+    expect(pauses.length).toBeGreaterThan(0);
+    expect(sent).toBeLessThan(64 * 1024 * 1024);
+    expect(sent).toBeGreaterThan(WRITE_LIMIT_BYTES);
+    expect(dial.stream.destroyed).toBe(true);
+    expect(block.equals(copy)).toBe(true); // encrypted into buffers of its own, never in place
   });
 });
