@@ -12,9 +12,12 @@
  * reads from a warm seeder. Order is interleaved (us, aria2c, lt, us, aria2c, lt, ...).
  * Measured by GNU time: wall s (process start to exit), user+sys CPU of the process tree, peak
  * RSS of the largest process; plus the sampled peak RssAnon of the tree (libtorrent 2.0 mmaps its
- * files, so its RSS includes file pages). Each output is checked by size and SHA-1.
+ * files, so its RSS includes file pages); plus the seeder's own CPU time during the run (it shares
+ * the 2 cores with the leecher, so a leecher's CPU is CPU the seeder did not get). Each output is
+ * checked by size and SHA-1.
  *
  * Env: BENCH_DOWNLOAD_CLIENTS (us,before,aria2c,lt: a subset), BENCH_BEFORE_BIN (see clients()), BENCH_DOWNLOAD_RUNS (default 3), BENCH_DOWNLOAD_TIMEOUT_S (per client run, default 240),
+ * BENCH_DOWNLOAD_TORRENTS (single,multi: a subset, default both),
  * BENCH_DOWNLOAD_PROFILE=1 (one more run of ours on the 1 GiB torrent under --cpu-prof and
  * --trace-gc, summarised; the .cpuprofile is kept in bench/.work/).
  */
@@ -27,6 +30,7 @@ import { summarise, formatSummary, summariseTraceGc } from './lib/cpuprofile.mjs
 import { startOpentracker } from './lib/opentracker.mjs';
 import { readFiles, verifyOutput, writeRandomFile } from './lib/payload.mjs';
 import { freeTcpPort, freeUdpPort, measure, startService } from './lib/proc.mjs';
+import { cpuSeconds } from './lib/procstat.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const BIN = join(ROOT, 'bin', 'torrent.js');
@@ -87,7 +91,8 @@ const BEFORE_BIN = process.env.BENCH_BEFORE_BIN ?? null;
 function variants(list) {
   const us = list.find((c) => c.id === 'us');
   if (!us) return [];
-  const withArgs = (id, name, extra) => ({ ...us, id, name, args: async (...a) => [...(await us.args(...a)), ...extra] });
+  const before = list.find((c) => c.id === 'before');
+  const withArgs = (id, name, extra, base = us) => ({ ...base, id, name, args: async (...a) => [...(await base.args(...a)), ...extra] });
   const out = [];
   if (ENCRYPTED) {
     out.push({
@@ -96,6 +101,7 @@ function variants(list) {
       seeder: (file, dir) => [LT_ENC_PEER, 'seed', file, dir, '--enc', 'forced'],
       clients: [
         withArgs('us-rc4', 'torrent (us), encrypted', []),
+        ...(before ? [withArgs('before-rc4', 'torrent (before), encrypted', [], before)] : []),
         { name: 'libtorrent 2.0 (python), forced RC4', id: 'lt-rc4', cmd: PY, env: {}, reset: () => {},
           args: async (file, out, seedPort) => [LT_ENC_PEER, 'leech', file, out, '--enc', 'forced', '--peer', `127.0.0.1:${seedPort}`, '--timeout', String(CLIENT_TIMEOUT_MS / 1000)] },
       ],
@@ -176,11 +182,14 @@ async function prepare(ctx, torrent, client) {
 async function timedRun(ctx, torrent, client, extraNodeArgs = []) {
   await prepare(ctx, torrent, client);
   const args = await client.args(torrent.file, ctx.outDir, torrent.seedPort);
+  const seederCpu0 = ctx.seederPid ? cpuSeconds(ctx.seederPid) : NaN;
   const r = await measure(client.cmd, [...extraNodeArgs, ...args], {
     env: client.env,
     timeoutMs: CLIENT_TIMEOUT_MS,
     timeFile: join(ctx.work, 'time.txt'),
   });
+  // The seeder shares the 2 cores: what it spent serving this run says how much was left for us.
+  const seederCpuS = ctx.seederPid ? cpuSeconds(ctx.seederPid) - seederCpu0 : NaN;
   let failure = null;
   if (r.timedOut) failure = `timed out after ${CLIENT_TIMEOUT_MS / 1000} s`;
   else if (r.code !== 0) failure = `exit ${r.code ?? r.signal}: ${(r.stderr || r.stdout).trim().split('\n').slice(-1)[0] ?? ''}`;
@@ -194,6 +203,7 @@ async function timedRun(ctx, torrent, client, extraNodeArgs = []) {
     cpuS: r.userS + r.sysS,
     userS: r.userS,
     sysS: r.sysS,
+    seederCpuS,
     rssMiB: r.maxRssKiB / 1024,
     anonMiB: r.peakAnonKiB / 1024,
     mbps: torrent.bytes / 1e6 / r.wallS,
@@ -205,8 +215,8 @@ async function timedRun(ctx, torrent, client, extraNodeArgs = []) {
 function printTable(torrent, list, runs) {
   console.log(`\n## download: ${torrent.title} (${(torrent.bytes / MiB).toFixed(1)} MiB, ${torrent.files.length} file${torrent.files.length > 1 ? 's' : ''})\n`);
   console.log('median (min–max) of the runs that verified; seconds = process start to exit; MB = 10^6 bytes\n');
-  console.log('| client | runs | seconds | MB/s | CPU s (user+sys) | CPU s/GiB | peak RSS MiB | peak anon RSS MiB |');
-  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| client | runs | seconds | MB/s | CPU s (user+sys) | CPU s/GiB | seeder CPU s | peak RSS MiB | peak anon RSS MiB |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   const rows = {};
   for (const c of list) {
     const mine = runs.filter((r) => r.client === c.id);
@@ -218,20 +228,21 @@ function printTable(torrent, list, runs) {
       mbps: stats(good.map((r) => r.mbps)),
       cpu: stats(good.map((r) => r.cpuS)),
       cpuPerGiB: stats(good.map((r) => r.cpuS / (torrent.bytes / GiB))),
+      seederCpu: stats(good.map((r) => r.seederCpuS).filter((v) => Number.isFinite(v))),
       rss: stats(good.map((r) => r.rssMiB)),
       anon: stats(good.map((r) => r.anonMiB)),
       failed: failed.length,
     };
     rows[c.id] = row;
-    console.log(`| ${c.name} | ${runText} | ${fmt(row.wall, 2)} | ${fmt(row.mbps, 0)} | ${fmt(row.cpu, 2)} | ${fmt(row.cpuPerGiB, 2)} | ${fmt(row.rss, 0)} | ${fmt(row.anon, 0)} |`);
+    console.log(`| ${c.name} | ${runText} | ${fmt(row.wall, 2)} | ${fmt(row.mbps, 0)} | ${fmt(row.cpu, 2)} | ${fmt(row.cpuPerGiB, 2)} | ${fmt(row.seederCpu, 2)} | ${fmt(row.rss, 0)} | ${fmt(row.anon, 0)} |`);
   }
   console.log('\n<details><summary>runs in order</summary>\n');
-  console.log('| # | client | s | user s | sys s | RSS MiB | anon MiB | result |');
-  console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |');
+  console.log('| # | client | s | user s | sys s | seeder CPU s | RSS MiB | anon MiB | result |');
+  console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   runs.forEach((r, i) => {
     const self = r.selfReportedS !== null ? ` (self-reported ${r.selfReportedS.toFixed(2)} s)` : '';
     console.log(
-      `| ${i + 1} | ${r.client} | ${r.wallS.toFixed(2)} | ${r.userS.toFixed(2)} | ${r.sysS.toFixed(2)} | ${r.rssMiB.toFixed(0)} | ${r.anonMiB.toFixed(0)} | ${r.failure ?? 'ok'}${self} |`,
+      `| ${i + 1} | ${r.client} | ${r.wallS.toFixed(2)} | ${r.userS.toFixed(2)} | ${r.sysS.toFixed(2)} | ${Number.isFinite(r.seederCpuS) ? r.seederCpuS.toFixed(2) : '-'} | ${r.rssMiB.toFixed(0)} | ${r.anonMiB.toFixed(0)} | ${r.failure ?? 'ok'}${self} |`,
     );
   });
   console.log('\n</details>');
@@ -318,9 +329,11 @@ export async function run() {
     const only = process.env.BENCH_DOWNLOAD_CLIENTS?.split(',');
     const list = clients(work).filter((c) => !only || only.includes(c.id));
     const notes = [];
-    for (const t of TORRENTS) {
+    const onlyTorrents = process.env.BENCH_DOWNLOAD_TORRENTS?.split(',');
+    for (const t of TORRENTS.filter((x) => !onlyTorrents || onlyTorrents.includes(x.id))) {
       seeder = startService(PY, [LT_PEER, 'seed', t.file, seedDir, '--port', '0']);
       t.seedPort = Number((await seeder.waitFor(/ready (\d+)/, SEEDER_READY_MS))[1]);
+      ctx.seederPid = seeder.child.pid;
       const runs = [];
       for (let i = 0; i < RUNS; i++) {
         for (const c of list) {
@@ -338,6 +351,7 @@ export async function run() {
         for (const v of variants(list)) {
           seeder = startService(PY, v.seeder(t.file, seedDir));
           const vt = { ...t, seedPort: Number((await seeder.waitFor(/ready (\d+)/, SEEDER_READY_MS))[1]), title: `${t.title}, ${v.title}` };
+          ctx.seederPid = seeder.child.pid;
           const vRuns = [];
           for (let i = 0; i < RUNS; i++) {
             for (const c of v.clients) {
