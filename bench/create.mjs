@@ -6,7 +6,8 @@
  * (lib/page-cache.mjs says why once is not enough here) and the share then resident is printed;
  * the order of the tools turns each round, so none always follows the same neighbour. Wall time
  * includes process start-up (Node's ~40 ms). The piece hashes of our torrent and mktorrent's are
- * compared: a fast wrong answer would not count.
+ * compared: a fast wrong answer would not count. `torrent create --hybrid` (SHA-256 trees and
+ * SHA-1 pieces) is timed too, beside the baseline build when there is one.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -51,6 +52,9 @@ export async function run() {
     const createArgs = (out) => ['create', file, '-o', out, '--force', '--quiet', '--no-date', '--piece-length', String(2 ** PIECE_LENGTH_LOG2)];
     const cases = [['torrent create', process.execPath, [bin, ...createArgs(ours)]]];
     if (baseline) cases.push([`torrent create (baseline ${process.env.BENCH_BASELINE})`, process.execPath, [baseline, ...createArgs(join(dir, 'baseline.torrent'))]]);
+    // A hybrid (BEP 52): SHA-256 merkle trees and SHA-1 pieces of the same bytes; no mktorrent to compare.
+    cases.push(['torrent create --hybrid', process.execPath, [bin, ...createArgs(join(dir, 'hybrid.torrent')), '--hybrid']]);
+    if (baseline) cases.push([`torrent create --hybrid (baseline)`, process.execPath, [baseline, ...createArgs(join(dir, 'baseline-hybrid.torrent')), '--hybrid']]);
     if (have('mktorrent')) {
       const mk = (t) => ['-l', String(PIECE_LENGTH_LOG2), '-d', '-o', theirs(t), ...(t === 'default' ? [] : ['-t', t]), file];
       cases.push([`mktorrent (default: ${cpus().length} threads)`, 'mktorrent', mk('default'), theirs('default')]);
@@ -84,6 +88,11 @@ export async function run() {
     }
     if (agree !== null) console.log(`\npiece hashes identical to mktorrent's: ${agree ? 'yes' : 'NO'}`);
     if (agree === false) process.exitCode = 1;
+    if (baseline) {
+      const same = readFileSync(join(dir, 'hybrid.torrent')).equals(readFileSync(join(dir, 'baseline-hybrid.torrent')));
+      console.log(`hybrid torrent identical to the baseline build's: ${same ? 'yes' : 'NO'}`);
+      if (!same) process.exitCode = 1;
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -5,9 +5,11 @@
  *
  * Owns what goes into the torrent and how it is reported; v1 hashing is storage/hash-files.ts,
  * the merkle trees metainfo/merkle.ts, the bytes metainfo/build.ts. v2 and hybrid hashing reads
- * each file once, in READ_CHUNK_BYTES reads with the next read in flight while the current chunk
- * is hashed, feeding SHA-256 (the file's tree) and, for a hybrid, SHA-1 (the v1 pieces of the
- * padded stream) from the same bytes; memory is two read buffers plus the piece layers.
+ * each file once, feeding SHA-256 (the file's tree) and, for a hybrid, SHA-1 (the v1 pieces of
+ * the padded stream) from the same bytes: on worker threads for large inputs
+ * (storage/hash-files.ts hashV2OnWorkers), else here, in READ_CHUNK_BYTES reads with the next
+ * read in flight while the current chunk is hashed; memory is two read buffers (or the threads'
+ * own) plus the piece layers.
  * Decisions (README "torrent create"):
  * - A file gives a single-file torrent; a folder a multi-file torrent named after it, its files
  *   in byte order of their path components (a folder's files stay together; the order BEP 52 uses
@@ -43,7 +45,7 @@ import {
   parseTorrent,
   type FileTree,
 } from '../metainfo/index.js';
-import { hashAllPieces } from '../storage/index.js';
+import { hashAllPieces, hashV2OnWorkers } from '../storage/index.js';
 import { formatBytes } from '../util/format.js';
 import { urlArg } from './options.js';
 import { writeOut } from './output.js';
@@ -169,7 +171,10 @@ async function create(target: string, flags: CreateFlags): Promise<void> {
     if (metaVersion === 1) {
       pieces = await hashAllPieces(scan.files.map((f) => ({ path: f.abs, length: f.length })), pieceLength, { onProgress });
     } else {
-      ({ pieces, trees } = await hashV2(scan.files, pieceLength, { v1: metaVersion === 'hybrid', padLast: !scan.single, onProgress }));
+      const v2 = { v1: metaVersion === 'hybrid', padLast: !scan.single, onProgress };
+      // On both cores when it pays (and the worker script is built); else on this thread.
+      const sources = scan.files.map((f) => ({ path: f.abs, length: f.length }));
+      ({ pieces, trees } = (await hashV2OnWorkers(sources, pieceLength, v2)) ?? (await hashV2(scan.files, pieceLength, v2)));
     }
   } finally {
     progress?.clear();

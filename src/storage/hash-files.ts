@@ -22,9 +22,22 @@
  * next job or chunk boundary and the generator throws the signal's reason.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { InputError, RuntimeError } from '../errors.js';
-import { defaultWorkerCount, HashPool, HashReadFailure, JOBS_PER_WORKER, WORKER_MIN_BYTES, workerScript, type FileSegment } from './hash-pool.js';
+import type { FileTree } from '../metainfo/index.js';
+import { MERKLE_HASH_BYTES, nextPowerOfTwo, pieceLayerHeight, rootOfRow } from '../metainfo/merkle.js';
+import {
+  defaultWorkerCount,
+  HashPool,
+  HashReadFailure,
+  JOBS_PER_WORKER,
+  spanReadError,
+  WORKER_MIN_BYTES,
+  workerScript,
+  type FileSegment,
+  type HashSpan,
+  type SpansHashedV2,
+} from './hash-pool.js';
 
 /**
  * Bytes per read. 4 MiB is large enough that per-read overhead (thread-pool hop, syscall) is
@@ -265,4 +278,116 @@ function openError(path: string, e: unknown): Error {
   if (err.code === 'ENOENT') return new InputError('ERR_READ', `${path}: no such file (was it removed while being hashed?)`);
   if (err.code === 'EACCES') return new InputError('ERR_READ', `${path}: permission denied`);
   return new RuntimeError('ERR_DISK', `cannot open ${path}: ${err.message}`, { cause: e });
+}
+
+/** BEP 52 hashes of a set of files: each file's tree and, for a hybrid, the v1 piece hashes. */
+export interface V2Hashes {
+  /** SHA-1 of each piece of the padded stream (hybrid), or null (v2 only). */
+  pieces: Buffer | null;
+  /** One per file, in order; null for an empty file (it has no tree). */
+  trees: (FileTree | null)[];
+}
+
+export interface V2HashOptions {
+  /** Also the SHA-1 of each piece of the stream in which every file is padded with zeros to a piece boundary. */
+  v1: boolean;
+  /** Whether the last file is padded too (false for a single file, which has no list to hold a pad file). */
+  padLast: boolean;
+  onProgress?: (bytesHashed: number) => void;
+  /** As HashOptions.workers: by default min(2, cores) for WORKER_MIN_BYTES or more. */
+  workers?: number;
+  workerUrl?: URL;
+  /** Bytes per job (tests use small values). */
+  chunkBytes?: number;
+}
+
+/**
+ * v2 and hybrid hashing (BEP 52) on a HashPool's threads, for `torrent create --v2/--hybrid`:
+ * each file is cut into jobs of whole pieces (v2 pieces never cross files), which a thread reads
+ * through a descriptor opened here and turns into each piece's merkle node (and, for a hybrid,
+ * the SHA-1 of the piece with its pad zeros); the tree is assembled here from the nodes (a
+ * file of one piece or less: its one node is its root). Equal to metainfo/merkle.ts
+ * FileMerkleHasher over the same bytes. At most JOBS_PER_WORKER jobs per thread (and one more)
+ * are outstanding, and at most that many files are open.
+ *
+ * Returns null, hashing nothing, when threads do not pay (under WORKER_MIN_BYTES) or there is no
+ * built worker script: the caller then hashes on its own thread. A file shorter than listed is
+ * the same "changed while being hashed" error as v1 hashing gives.
+ */
+export async function hashV2OnWorkers(files: readonly HashSource[], pieceLength: number, opts: V2HashOptions): Promise<V2Hashes | null> {
+  let total = 0;
+  for (const f of files) total += f.length;
+  const workers = opts.workers ?? (total >= WORKER_MIN_BYTES ? defaultWorkerCount() : 0);
+  const script = workers > 0 ? workerScript(opts.workerUrl) : null;
+  if (script === null) return null;
+  const pool = new HashPool(script, workers);
+  const piecesPerJob = Math.max(1, Math.floor((opts.chunkBytes ?? READ_CHUNK_BYTES) / pieceLength));
+  const height = pieceLayerHeight(pieceLength);
+  const trees: (FileTree | null)[] = files.map(() => null);
+  const nodes: Buffer[][] = files.map(() => []);
+  const sha1s: Buffer[] = [];
+  const handles = new Map<number, { handle: FileHandle; jobsLeft: number }>();
+  const inFlight: { file: number; bytes: number; result: Promise<SpansHashedV2> }[] = [];
+  let hashed = 0;
+  const settleOldest = async (): Promise<void> => {
+    const { file, bytes, result } = inFlight[0]!;
+    let r: SpansHashedV2;
+    try {
+      r = await result;
+    } catch (e) {
+      throw spanReadError(e);
+    }
+    inFlight.shift();
+    const f = files[file]!;
+    if (r.missing.includes(1)) throw shortFile(f.path, (await stat(f.path).catch(() => null))?.size ?? 0, f.length);
+    for (let k = 0; k < r.missing.length; k++) nodes[file]!.push(Buffer.from(r.roots.subarray(k * MERKLE_HASH_BYTES, (k + 1) * MERKLE_HASH_BYTES)));
+    if (opts.v1) sha1s.push(r.digests);
+    const held = handles.get(file)!;
+    if (--held.jobsLeft === 0) {
+      handles.delete(file);
+      await held.handle.close().catch(() => undefined);
+      const n = nodes[file]!;
+      trees[file] = f.length <= pieceLength ? { root: n[0]!, pieceLayer: Buffer.alloc(0) } : { root: rootOfRow(n, nextPowerOfTwo(n.length), height), pieceLayer: Buffer.concat(n) };
+    }
+    hashed += bytes;
+    opts.onProgress?.(hashed);
+  };
+  try {
+    for (let i = 0; i < files.length; i++) {
+      const f = files[i]!;
+      if (f.length === 0) continue;
+      const pieces = Math.ceil(f.length / pieceLength);
+      const jobs = Math.ceil(pieces / piecesPerJob);
+      const padded = opts.v1 && (opts.padLast || i < files.length - 1);
+      const pad = padded ? pieces * pieceLength - f.length : 0;
+      // Room for this file's first job before opening it: at most the jobs in flight are open.
+      while (inFlight.length >= pool.size * JOBS_PER_WORKER + 1) await settleOldest();
+      const handle = await openForRead(f.path);
+      handles.set(i, { handle, jobsLeft: jobs });
+      for (let j = 0; j < jobs; j++) {
+        if (j > 0) while (inFlight.length >= pool.size * JOBS_PER_WORKER + 1) await settleOldest();
+        const first = j * piecesPerJob;
+        const count = Math.min(piecesPerJob, pieces - first);
+        const position = first * pieceLength;
+        const length = Math.min(count * pieceLength, f.length - position);
+        const spans: HashSpan[] = [{ kind: 'fd', fd: handle.fd, path: f.path, position, length }];
+        if (j === jobs - 1 && pad > 0) spans.push({ kind: 'zeros', length: pad });
+        const jobPieces = Array.from({ length: count }, (_, k) => ({
+          dataLength: Math.min(pieceLength, f.length - (first + k) * pieceLength),
+          fileLength: f.length,
+        }));
+        const result = pool.hashSpansV2(spans, pieceLength, jobPieces, opts.v1);
+        // Handled now: it may fail while an older job is awaited; it is rethrown in its turn.
+        result.catch(() => undefined);
+        inFlight.push({ file: i, bytes: length, result });
+      }
+    }
+    while (inFlight.length > 0) await settleOldest();
+  } finally {
+    // Reads still in flight use the descriptors: let them end before closing.
+    await Promise.allSettled(inFlight.map((j) => j.result));
+    await Promise.all([...handles.values()].map((h) => h.handle.close().catch(() => undefined)));
+    await pool.close();
+  }
+  return { pieces: opts.v1 ? Buffer.concat(sha1s) : null, trees };
 }

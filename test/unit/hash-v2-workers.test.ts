@@ -1,0 +1,105 @@
+/**
+ * storage/hash-files hashV2OnWorkers (`torrent create --v2/--hybrid` on worker threads): each
+ * file's tree equals metainfo's FileMerkleHasher over the same bytes, and the hybrid's SHA-1
+ * pieces equal hashing the stream padded per file, for any layout and job size; a file shorter
+ * than listed is the v1 path's error; without threads it hashes nothing and says so (null).
+ *
+ * The worker script is the built one (dist/storage/hash-worker.js): run `npx tsc -p .` first.
+ */
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TorrentError } from '../../src/errors.js';
+import { FileMerkleHasher } from '../../src/metainfo/index.js';
+import { hashAllPieces, hashV2OnWorkers, type HashSource } from '../../src/storage/hash-files.js';
+import { repoRoot } from '../helpers/corpus.js';
+import { bytes, pieceHashes } from '../helpers/make-torrent.js';
+
+const script = pathToFileURL(join(repoRoot, 'dist', 'storage', 'hash-worker.js'));
+const dir = mkdtempSync(join(tmpdir(), 'torrent-hash-v2-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+beforeAll(() => {
+  if (!existsSync(script)) throw new Error(`${script.pathname} is missing: run npx tsc -p . first`);
+});
+
+/** OS threads of this process. */
+const threads = (): number => readdirSync('/proc/self/task').length;
+
+let n = 0;
+function files(datas: Buffer[]): HashSource[] {
+  return datas.map((d) => {
+    const path = join(dir, `f${n++}`);
+    writeFileSync(path, d);
+    return { path, length: d.length };
+  });
+}
+
+/** What create's own-thread path computes: FileMerkleHasher per file, SHA-1 of the padded stream. */
+function reference(datas: Buffer[], pieceLength: number, v1: boolean, padLast: boolean) {
+  const trees = datas.map((d) => new FileMerkleHasher(pieceLength).update(d).digest());
+  const stream = Buffer.concat(
+    datas.map((d, i) => {
+      const padded = padLast || i < datas.length - 1;
+      const pad = padded && d.length % pieceLength !== 0 ? pieceLength - (d.length % pieceLength) : 0;
+      return Buffer.concat([d, Buffer.alloc(pad)]);
+    }),
+  );
+  return { trees, pieces: v1 ? pieceHashes(stream, pieceLength) : null };
+}
+
+describe('hashV2OnWorkers', () => {
+  it('equals FileMerkleHasher and the padded SHA-1 stream for any layout and job size (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 200_000 }), { minLength: 1, maxLength: 5 }),
+        fc.constantFrom(16_384, 32_768, 65_536),
+        fc.integer({ min: 1, max: 300_000 }),
+        fc.boolean(),
+        fc.boolean(),
+        async (lengths, pieceLength, chunkBytes, v1, padLast) => {
+          const datas = lengths.map((l, i) => bytes(l, i + 70));
+          const got = await hashV2OnWorkers(files(datas), pieceLength, { v1, padLast, workers: 2, workerUrl: script, chunkBytes });
+          expect(got).toEqual(reference(datas, pieceLength, v1, padLast));
+        },
+      ),
+      { numRuns: 20 },
+    );
+  });
+
+  it('reports progress up to the bytes of the files, in order', async () => {
+    const datas = [bytes(100_000, 1), bytes(0, 2), bytes(70_000, 3)];
+    const seen: number[] = [];
+    await hashV2OnWorkers(files(datas), 16_384, { v1: true, padLast: true, workers: 2, workerUrl: script, chunkBytes: 32_768, onProgress: (b) => seen.push(b) });
+    expect(seen.at(-1)).toBe(170_000);
+    expect([...seen].sort((a, b) => a - b)).toEqual(seen);
+  });
+
+  it('a file shorter than listed is the error v1 hashing gives, and no thread is left', async () => {
+    const before = threads();
+    const [f] = files([bytes(40_000, 9)]);
+    const listed = [{ path: f!.path, length: 50_000 }];
+    const v2 = await hashV2OnWorkers(listed, 16_384, { v1: false, padLast: false, workers: 2, workerUrl: script }).catch((e: unknown) => e);
+    const v1 = await hashAllPieces(listed, 16_384, { workers: 0 }).catch((e: unknown) => e);
+    expect(v2).toBeInstanceOf(TorrentError);
+    expect((v2 as TorrentError).code).toBe('ERR_DISK');
+    expect((v2 as TorrentError).message).toBe((v1 as TorrentError).message);
+    expect(threads()).toBe(before);
+  });
+
+  it('a missing file is the error v1 hashing gives', async () => {
+    const listed = [{ path: join(dir, 'nope'), length: 5 }];
+    const v2 = await hashV2OnWorkers(listed, 16_384, { v1: true, padLast: true, workers: 2, workerUrl: script }).catch((e: unknown) => e);
+    const v1 = await hashAllPieces(listed, 16_384, { workers: 0 }).catch((e: unknown) => e);
+    expect(v2).toBeInstanceOf(TorrentError);
+    expect((v2 as TorrentError).message).toBe((v1 as TorrentError).message);
+  });
+
+  it('hashes nothing without threads: small inputs, or no built worker script (sources)', async () => {
+    const listed = files([bytes(1_000, 4)]);
+    expect(await hashV2OnWorkers(listed, 16_384, { v1: true, padLast: false })).toBeNull();
+    expect(await hashV2OnWorkers(listed, 16_384, { v1: true, padLast: false, workers: 2 })).toBeNull();
+  });
+});
