@@ -27,18 +27,20 @@ export interface DecodeLimits {
 export const DEFAULT_LIMITS: DecodeLimits = { maxDepth: 100, maxItems: 3_000_000 };
 
 /**
- * One list whose items are handed over as they are decoded instead of kept in the result: a
- * torrent's file list (`info.files`) is the one large part of a .torrent, and its entries, all
- * kept until the parser is done with them, are what the garbage collector spends its time on
- * (a 50,000-file torrent: 50,000 dictionaries, 100,000 byte strings). Every check and limit is
- * the same as for any other list. Only the list that a BDict keeps is streamed (the first
- * occurrence of each key on the path); in the result it stands as an empty array.
+ * One list whose items are handed over one by one, as byte spans, instead of kept in the result:
+ * a torrent's file list (`info.files`) is the one large part of a .torrent, and its entries, made
+ * into BValues and kept until the parser is done with them, were most of what a 50,000-file
+ * torrent cost (50,000 dictionaries, 100,000 byte-string views, all for the collector to copy).
+ * Each item is checked exactly as decode checks any value (same limits, same errors, soft errors
+ * counted) but not made: the stream reads it from the checked bytes (./checked.ts) or decodes
+ * the span itself. Only the list that a BDict keeps is streamed (the first occurrence of each key
+ * on the path); in the result it stands as an empty array.
  */
 export interface ListStream {
   /** Dictionary keys from the top-level dictionary down to the list, e.g. ['info', 'files']. */
   readonly path: readonly string[];
-  /** Each item of the list, in order, once it is decoded. */
-  item(value: BValue, index: number): void;
+  /** Item `index` of the list, checked: it is input[start, end). */
+  item(start: number, end: number, index: number): void;
   /** The list is over; it had `count` items. Not called when the input has no such list. */
   end(count: number): void;
 }
@@ -222,8 +224,67 @@ class Decoder {
         stream.end(count);
         return [];
       }
-      const v = this.value(depth);
-      stream.item(v, count++);
+      const start = this.pos;
+      this.check(depth);
+      stream.item(start, this.pos, count++);
+    }
+  }
+
+  /**
+   * Checks one value exactly as value() reads it (items, depth, syntax, soft errors, the same
+   * errors at the same offsets) without making it: a streamed list's items.
+   */
+  check(depth: number): void {
+    if (++this.items > this.limits.maxItems) this.fail(`more than ${this.limits.maxItems} items`);
+    const c = this.buf[this.pos];
+    if (c === undefined) this.fail('unexpected end of input');
+    if (c === I) {
+      this.integer();
+    } else if (c >= ZERO && c <= NINE) {
+      this.stringLength();
+    } else if (c === L || c === D) {
+      if (depth >= this.limits.maxDepth) this.fail(`nesting deeper than ${this.limits.maxDepth}`);
+      if (c === L) this.checkList(depth + 1);
+      else this.checkDict(depth + 1);
+    } else {
+      this.fail(`unexpected byte 0x${c.toString(16).padStart(2, '0')}`);
+    }
+  }
+
+  /** list() without the list. */
+  private checkList(depth: number): void {
+    this.pos++; // 'l'
+    for (;;) {
+      const c = this.buf[this.pos];
+      if (c === undefined) this.fail('unterminated list');
+      if (c === E) {
+        this.pos++;
+        return;
+      }
+      this.check(depth);
+    }
+  }
+
+  /** dict() without the BDict: keys are still read (reused strings) to count soft errors. */
+  private checkDict(depth: number): void {
+    this.pos++; // 'd'
+    let prevKey: string | undefined;
+    for (;;) {
+      const c = this.buf[this.pos];
+      if (c === undefined) this.fail('unterminated dictionary');
+      if (c === E) {
+        this.pos++;
+        return;
+      }
+      if (c < ZERO || c > NINE) this.fail('dictionary key is not a string');
+      if (++this.items > this.limits.maxItems) this.fail(`more than ${this.limits.maxItems} items`);
+      const key = this.key();
+      if (this.buf[this.pos] === undefined || this.buf[this.pos] === E) {
+        this.fail('dictionary key without a value');
+      }
+      this.check(depth);
+      if (prevKey !== undefined && prevKey >= key) this.softErrors++;
+      prevKey = key;
     }
   }
 

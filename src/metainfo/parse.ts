@@ -10,10 +10,10 @@
  * input (decoder spans), never over a re-encode.
  */
 import { createHash } from 'node:crypto';
-import { BDict, decode, isBytes, isDict, isInt, isList, type BValue, type ListStream } from '../bencode/index.js';
+import { BDict, bytesAre, decode, isBytes, isDict, isInt, isList, smallIntAt, stringStart, valueEnd, type BValue, type ListStream } from '../bencode/index.js';
 import { MetainfoError } from '../errors.js';
 import { optBytes, optInt, optText, reqBytes, reqLength, type Fail } from './fields.js';
-import { resolveDuplicates, sanitizeElement, sanitizePath } from './sanitize.js';
+import { resolveDuplicates, sanitizeElement, sanitizePath, sanitizePathAt } from './sanitize.js';
 import type { Metainfo, MetaVersion, TorrentFile } from './types.js';
 import { checkPieceLayer, V2_BLOCK_SIZE } from './v2.js';
 
@@ -33,6 +33,14 @@ export const MAX_FILE_LENGTH = (2 ** 30 - 1) * 16384 - 1;
 /** Largest torrent: libtorrent's 2^48 - 1 bytes; also far inside safe-integer range. */
 export const MAX_TOTAL_LENGTH = 2 ** 48 - 1;
 
+/** Bencode bytes that V1Files.addPlain looks at. */
+const DICT = 0x64; // 'd'
+const LIST = 0x6c; // 'l'
+const INT = 0x69; // 'i'
+const END = 0x65; // 'e'
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
+
 /** Pad files made before BEP 47 (BitComet) carry no attr, only this name. */
 const LEGACY_PAD_PREFIX = '_____padding_file_';
 
@@ -43,7 +51,7 @@ const fail: Fail = (message: string): never => {
 export function parseTorrent(input: Buffer): Metainfo {
   if (input.length > MAX_TORRENT_BYTES) fail(`torrent file is ${input.length} bytes, more than ${MAX_TORRENT_BYTES}`);
   // The file list is read while it decodes (FileListStream): its bencode is never kept.
-  const stream = new FileListStream();
+  const stream = new FileListStream(input);
   const root = decode(input, {}, stream);
   if (!isDict(root)) fail('torrent file is not a bencoded dictionary');
   const info = root.get('info');
@@ -225,7 +233,6 @@ class V1Files {
     if (!isDict(f)) fail(`${fileWhere(i)} is not a dictionary`);
     // No attr key (the usual case): no attributes, and no object made to say so.
     const attr = f.has('attr') ? readAttr(f) : null;
-    let pad = attr?.pad ?? false;
     const isSymlink = attr?.symlink ?? false;
     // A symlink has no data: its length is ignored (corpus: symlink_zero_size has none).
     const given = f.get('length');
@@ -237,7 +244,7 @@ class V1Files {
     const pathValue = f.get('path.utf-8') ?? f.get('path');
     let path: string[];
     if (pathValue === undefined) {
-      if (!pad) fail(`${fileWhere(i)}.path is missing`);
+      if (!attr?.pad) fail(`${fileWhere(i)}.path is missing`);
       path = ['.pad', String(length)];
     } else {
       if (!isList(pathValue)) fail(`${fileWhere(i)}.path is not a list`);
@@ -246,6 +253,69 @@ class V1Files {
       }
       if (pathValue.length === 0) fail(`${fileWhere(i)}.path is an empty list`);
       path = sanitizePath(pathValue as Buffer[]);
+    }
+    const symlink = isSymlink ? readSymlink(f, fileWhere(i)) : null;
+    const attrs = attr === null ? null : { executable: attr.executable, hidden: attr.hidden, symlink };
+    this.keep(i, path, length, pathValue !== undefined, attr?.pad ?? false, attrs);
+  }
+
+  /**
+   * Reads entry `i` from its checked bencode, buf[start, end) (a ListStream item): the usual
+   * entry straight from the bytes (addPlain), any other as add() reads its decoded value, so
+   * both give the same files and the same errors.
+   */
+  addChecked(buf: Buffer, start: number, end: number, i: number): void {
+    if (!this.addPlain(buf, start, i)) this.add(decode(buf.subarray(start, end)), i);
+  }
+
+  /** Element spans of the path being read by addPlain: [start0, end0, start1, end1, ...]. */
+  private readonly spans: number[] = [];
+
+  /**
+   * The usual entry, a dictionary with a `length` of 0 or more (at most 15 digits) and a `path`
+   * of one or more strings, each once, and no `attr`, `path.utf-8` or `symlink path` (other
+   * keys are ignored, as add() ignores them): read from the checked bytes, with no BValue, no
+   * string view, no BDict made for it. False, having read nothing, for any other entry.
+   */
+  private addPlain(buf: Buffer, start: number, i: number): boolean {
+    if (buf[start] !== DICT) return false;
+    let lengthAt = -1;
+    let pathAt = -1;
+    for (let pos = start + 1; buf[pos] !== END; ) {
+      const keyEnd = valueEnd(buf, pos);
+      const key = stringStart(buf, pos);
+      if (bytesAre(buf, key, keyEnd, 'length')) {
+        if (lengthAt >= 0) return false;
+        lengthAt = keyEnd;
+      } else if (bytesAre(buf, key, keyEnd, 'path')) {
+        if (pathAt >= 0) return false;
+        pathAt = keyEnd;
+      } else if (bytesAre(buf, key, keyEnd, 'attr') || bytesAre(buf, key, keyEnd, 'path.utf-8') || bytesAre(buf, key, keyEnd, 'symlink path')) {
+        return false;
+      }
+      pos = valueEnd(buf, keyEnd);
+    }
+    if (lengthAt < 0 || pathAt < 0 || buf[lengthAt] !== INT || buf[pathAt] !== LIST) return false;
+    const length = smallIntAt(buf, lengthAt);
+    if (length < 0) return false;
+    const spans = this.spans;
+    let count = 0;
+    for (let pos = pathAt + 1; buf[pos] !== END; count++) {
+      const c = buf[pos]!;
+      if (c < DIGIT_0 || c > DIGIT_9) return false;
+      const end = valueEnd(buf, pos);
+      spans[2 * count] = stringStart(buf, pos);
+      spans[2 * count + 1] = end;
+      pos = end;
+    }
+    if (count === 0) return false;
+    this.keep(i, sanitizePathAt(buf, spans, count), length, true, false, null);
+    return true;
+  }
+
+  /** Keeps entry `i` (its checks done); `named`: the path came from the torrent, not a pad's stand-in. */
+  private keep(i: number, path: string[], length: number, named: boolean, pad: boolean, attrs: EntryAttrs | null): void {
+    if (named) {
       // BitComet's pad files predate BEP 47's attr and are known by name.
       if (path[path.length - 1]!.startsWith(LEGACY_PAD_PREFIX)) pad = true;
       for (let k = 0; k < path.length - 1; k++) {
@@ -254,10 +324,9 @@ class V1Files {
         else path[k] = seen;
       }
     }
-    const symlink = isSymlink ? readSymlink(f, fileWhere(i)) : null;
     if (length > MAX_FILE_LENGTH) fail(`${fileWhere(i)}.length is ${length}, more than ${MAX_FILE_LENGTH}`);
     if (this.total + length > MAX_TOTAL_LENGTH) fail(`the files add up to more than ${MAX_TOTAL_LENGTH} bytes`);
-    if (attr !== null) this.attrs.set(this.paths.length, { executable: attr.executable, hidden: attr.hidden, symlink });
+    if (attrs !== null) this.attrs.set(this.paths.length, attrs);
     this.paths.push(path);
     this.lengths.push(length);
     this.pads.push(pad);
@@ -309,10 +378,12 @@ class FileListStream implements ListStream {
   count = -1;
   failure: unknown = null;
 
-  item(value: BValue, index: number): void {
+  constructor(private readonly input: Buffer) {}
+
+  item(start: number, end: number, index: number): void {
     if (this.failure !== null || index >= MAX_FILES) return;
     try {
-      this.list.add(value, index);
+      this.list.addChecked(this.input, start, end, index);
     } catch (e) {
       this.failure = e;
     }

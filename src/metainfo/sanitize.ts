@@ -110,6 +110,34 @@ function extensionOf(raw: Uint8Array): string | null {
   return Buffer.from(raw.subarray(dot)).toString('latin1');
 }
 
+/**
+ * sanitizeElement(buf.subarray(start, end)), without making that view for the usual plain name
+ * (a file list has one or more per file).
+ */
+export function sanitizeElementAt(buf: Buffer, start: number, end: number): string | null {
+  if (end > start && end - start <= MAX_ELEMENT_BYTES) {
+    const text = buf.toString('latin1', start, end);
+    if (!NOT_PLAIN.test(text) && text !== '.' && text !== '..') return text;
+  }
+  return sanitizeElement(buf.subarray(start, end));
+}
+
+/**
+ * sanitizePath of the elements buf[spans[0], spans[1]), buf[spans[2], spans[3]), ... (`count`
+ * elements), through sanitizeElementAt.
+ */
+export function sanitizePathAt(buf: Buffer, spans: readonly number[], count: number): string[] {
+  const out = new Array<string>(count);
+  let n = 0;
+  for (let k = 0; k < count; k++) {
+    const s = sanitizeElementAt(buf, spans[2 * k]!, spans[2 * k + 1]!);
+    if (s !== null) out[n++] = s;
+  }
+  if (n === 0) return ['_'];
+  if (n < out.length) out.length = n;
+  return out;
+}
+
 /** Sanitises a list of elements; an empty result becomes ["_"] (libtorrent: a file needs a name). */
 export function sanitizePath(elements: readonly Uint8Array[]): string[] {
   // Sized up front: a file list keeps one of these per file, and an array grown by push carries
