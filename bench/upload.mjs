@@ -19,11 +19,18 @@
  *
  * Env: BENCH_UPLOAD_RUNS (default 2), BENCH_UPLOAD_TIMEOUT_S (per leecher run, default 120),
  * BENCH_UPLOAD_PERF=1 (one more run, ours -> libtorrent, our seeder under `node --perf-basic-prof`
- * and `perf record -g -p <pid>` for the transfer; `perf report` summary printed).
+ * and `perf record -g -p <pid>` for the transfer; `perf report` summary printed),
+ * BENCH_UPLOAD_PROFILE=1 (one more run, ours -> libtorrent, our seeder under `node --cpu-prof`:
+ * its main thread's profile summarised by bench/lib/cpuprofile.mjs and kept in bench/.work),
+ * BENCH_UPLOAD_STRACE=1 (one more run, ours -> libtorrent, `strace -f -p <pid>` over the
+ * transfer: calls per syscall, and bytes per read and write; strace slows the seeder, so its time
+ * says nothing). BENCH_UPLOAD_RUNS=0 with either runs only the extra run.
+ * BENCH_UPLOAD_BASELINE=<another built checkout>: its seeder runs too, in the same rounds.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { formatSummary, summarise } from './lib/cpuprofile.mjs';
 import { dropCaches, fmt, stats } from './lib/stats.mjs';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,7 +40,6 @@ import { freeTcpPort, freeUdpPort, measure, startService } from './lib/proc.mjs'
 import { cpuSeconds, memoryKiB } from './lib/procstat.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
-const BIN = join(ROOT, 'bin', 'torrent.js');
 const PY = '/usr/bin/python3';
 const LT_PEER = join(ROOT, 'test', 'helpers', 'lt_peer.py');
 
@@ -42,6 +48,11 @@ const GiB = 1 << 30;
 const RUNS = Number(process.env.BENCH_UPLOAD_RUNS ?? 2);
 const LEECH_TIMEOUT_MS = Number(process.env.BENCH_UPLOAD_TIMEOUT_S ?? 120) * 1000;
 const PERF = process.env.BENCH_UPLOAD_PERF === '1';
+const PROFILE = process.env.BENCH_UPLOAD_PROFILE === '1';
+const STRACE = process.env.BENCH_UPLOAD_STRACE === '1';
+const KEEP_DIR = join(ROOT, 'bench', '.work');
+/** Another built checkout: its seeder runs in the same rounds, a before/after within one run. */
+const BASELINE = process.env.BENCH_UPLOAD_BASELINE || null;
 /** Pause after dropping caches and warming the seeder, so page reporting to the host settles. */
 const SETTLE_MS = 2_000;
 /** Either seeder checks 1 GiB before it says it is seeding: a few seconds. */
@@ -87,26 +98,32 @@ function scrapeSeeds(httpPort, infoHashHex) {
   });
 }
 
+/** Our seeder from the checkout at `root` (its bin/torrent.js, its own resume cache). */
+function ourSeeder(work, id, name, root) {
+  return {
+    id,
+    name,
+    start: (t, seedDir, nodeArgs = []) =>
+      startService(process.execPath, [...nodeArgs, join(root, 'bin', 'torrent.js'), 'seed', t, seedDir, '--port', '0', '--no-dht'], {
+        env: { TORRENT_CACHE_DIR: join(work, `seed-cache-${id}`) },
+      }),
+    ready: /seeding .* on port (\d+)/,
+    // SIGINT is its graceful stop (announces `stopped`); stop() follows with SIGTERM/SIGKILL if needed.
+    stop: async (svc) => {
+      try {
+        process.kill(svc.child.pid, 'SIGINT');
+      } catch {
+        /* gone */
+      }
+      await svc.stop();
+    },
+  };
+}
+
 function seeders(work) {
   return [
-    {
-      id: 'us',
-      name: 'torrent (us)',
-      start: (t, seedDir, nodeArgs = []) =>
-        startService(process.execPath, [...nodeArgs, BIN, 'seed', t, seedDir, '--port', '0', '--no-dht'], {
-          env: { TORRENT_CACHE_DIR: join(work, 'seed-cache') },
-        }),
-      ready: /seeding .* on port (\d+)/,
-      // SIGINT is its graceful stop (announces `stopped`); stop() follows with SIGTERM/SIGKILL if needed.
-      stop: async (svc) => {
-        try {
-          process.kill(svc.child.pid, 'SIGINT');
-        } catch {
-          /* gone */
-        }
-        await svc.stop();
-      },
-    },
+    ourSeeder(work, 'us', 'torrent (us)', ROOT),
+    ...(BASELINE ? [ourSeeder(work, 'base', `torrent (baseline ${BASELINE})`, BASELINE)] : []),
     {
       id: 'lt',
       name: 'libtorrent 2.0 (python)',
@@ -231,14 +248,17 @@ function printTable(seederList, leecherList, runs) {
   }
   console.log('');
   for (const l of leecherList) {
-    const us = rows[`us/${l.id}`]?.mbps;
-    const lt = rows[`lt/${l.id}`]?.mbps;
-    if (us && lt) {
-      const ratio = us.median / lt.median;
-      const verdict = ratio >= 0.95 ? (ratio > 1.05 ? 'faster than' : 'on par with') : 'slower than';
-      console.log(`- leecher ${l.name}: our seeder ${us.median.toFixed(0)} MB/s vs libtorrent's ${lt.median.toFixed(0)} MB/s = ${(100 * ratio).toFixed(0)}% (${verdict} libtorrent)`);
-    } else {
-      console.log(`- leecher ${l.name}: no comparison (a seeder had no verified run)`);
+    for (const s of seederList.filter((x) => x.id !== 'lt')) {
+      const us = rows[`${s.id}/${l.id}`];
+      const lt = rows[`lt/${l.id}`];
+      if (us?.mbps && lt?.mbps) {
+        const ratio = us.mbps.median / lt.mbps.median;
+        const verdict = ratio >= 0.95 ? (ratio > 1.05 ? 'faster than' : 'on par with') : 'slower than';
+        const cpu = us.cpu && lt.cpu ? `, seeder CPU ${us.cpu.median.toFixed(2)} s vs ${lt.cpu.median.toFixed(2)} s` : '';
+        console.log(`- leecher ${l.name}: ${s.name} ${us.mbps.median.toFixed(0)} MB/s vs libtorrent's ${lt.mbps.median.toFixed(0)} MB/s = ${(100 * ratio).toFixed(0)}% (${verdict} libtorrent)${cpu}`);
+      } else {
+        console.log(`- leecher ${l.name}: ${s.name}: no comparison (a seeder had no verified run)`);
+      }
     }
   }
   console.log('\n<details><summary>runs in order</summary>\n');
@@ -281,6 +301,81 @@ async function profileOurs(ctx, us, lt) {
   console.log('```\n' + (lines.join('\n') || rep.stderr) + '\n```');
   for (const f of [data, `${data}.old`]) rmSync(f, { force: true });
   rmSync(`/tmp/perf-${r.seederPid}.map`, { force: true });
+}
+
+/**
+ * One more run of ours -> libtorrent under `node --cpu-prof`. The seeder writes its profile as it
+ * exits; the main thread's (the hashing workers write their own) is summarised. It covers the
+ * seeder's whole life: the start-up check's main-thread share is in it too.
+ */
+async function cpuProfileOurs(ctx, us, lt) {
+  const profDir = join(ctx.work, 'prof');
+  rmSync(profDir, { recursive: true, force: true });
+  const r = await timedRun(ctx, us, lt, { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
+  console.log(`\n## profile: our seeder -> libtorrent leecher (node --cpu-prof)\n`);
+  console.log(`run: ${r.failure ?? 'ok'}, ${r.wallS.toFixed(2)} s, ${r.mbps.toFixed(0)} MB/s, seeder CPU ${r.seederCpuS.toFixed(2)} s\n`);
+  // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread.
+  const files = existsSync(profDir) ? readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')) : [];
+  const main = files.find((f) => f.split('.')[4] === '0') ?? files[0];
+  if (!main) {
+    console.log('no .cpuprofile written');
+    return;
+  }
+  mkdirSync(KEEP_DIR, { recursive: true });
+  const kept = join(KEEP_DIR, 'upload-seeder.cpuprofile');
+  copyFileSync(join(profDir, main), kept);
+  rmSync(profDir, { recursive: true, force: true });
+  console.log(formatSummary(summarise(JSON.parse(readFileSync(kept, 'utf8')))));
+  console.log(`\n(kept ${kept})\n`);
+}
+
+/**
+ * One more run of ours -> libtorrent with `strace -f -p <pid>` attached for the transfer (one
+ * tracer: a process has only one): calls per syscall, and bytes per read/write call and fd.
+ */
+async function straceOurs(ctx, us, lt) {
+  const trace = join(ctx.work, 'strace.txt');
+  const during = (pid) => {
+    const st = spawn('strace', ['-f', '-qq', '-e', 'signal=none', '-s', '0', '-o', trace, '-p', String(pid)], { stdio: 'ignore' });
+    return () =>
+      new Promise((resolve) => {
+        if (st.exitCode !== null) return resolve();
+        st.once('exit', resolve);
+        st.kill('SIGINT'); // strace detaches and flushes its file
+        setTimeout(() => st.kill('SIGKILL'), 10_000).unref();
+      });
+  };
+  const r = await timedRun(ctx, us, lt, { during });
+  console.log(`\n## strace: our seeder -> libtorrent leecher (strace -f -p; slowed by strace, its time says nothing)\n`);
+  console.log(`run: ${r.failure ?? 'ok'}, ${r.wallS.toFixed(2)} s, ${r.mbps.toFixed(0)} MB/s, seeder CPU ${r.seederCpuS.toFixed(2)} s\n`);
+  if (!existsSync(trace)) {
+    console.log('no strace output');
+    return;
+  }
+  const calls = new Map();
+  const io = new Map();
+  // "<pid> name(args...) = result", or split by another thread: "<... name resumed>...) = result".
+  for (const line of readFileSync(trace, 'utf8').split('\n')) {
+    const m = line.match(/^\d+\s+(?:<\.\.\. (\w+) resumed>|(\w+)\((\d+)?)(?:.*\)\s+=\s+(-?\d+))?/);
+    if (!m || line.includes('<unfinished ...>')) continue;
+    const name = m[1] ?? m[2];
+    calls.set(name, (calls.get(name) ?? 0) + 1);
+    const bytes = Number(m[4]);
+    if (/^(read|pread64|preadv2?|write|writev|pwrite64|pwritev2?)$/.test(name) && bytes >= 0) {
+      const k = m[3] !== undefined ? `${name} fd ${m[3]}` : `${name} (resumed)`;
+      const e = io.get(k) ?? { n: 0, bytes: 0 };
+      e.n++;
+      e.bytes += bytes;
+      io.set(k, e);
+    }
+  }
+  console.log('| syscall | calls |\n| --- | ---: |');
+  for (const [k, n] of [...calls].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`| ${k} | ${n} |`);
+  console.log('\n| call | count | bytes | bytes per call |\n| --- | ---: | ---: | ---: |');
+  for (const [k, e] of [...io].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 12)) {
+    console.log(`| ${k} | ${e.n} | ${e.bytes} | ${(e.bytes / e.n).toFixed(0)} |`);
+  }
+  rmSync(trace, { force: true });
 }
 
 export async function run() {
@@ -331,6 +426,9 @@ export async function run() {
       `\ncache state before each run: output deleted; drop_caches ${[...ctx.dropResults].join(', ')}; seeder payload read once; ${SETTLE_MS / 1000} s settle; then the seeder starts (and checks its data). One seeder at a time; 2 CPUs shared by seeder and leecher. Our seeder: \`torrent seed --port 0 --no-dht\`; libtorrent's: lt_peer.py seed (high_performance_seed).`,
     );
     if (PERF) await profileOurs(ctx, seederList[0], leecherList.find((l) => l.id === 'lt'));
+    const ltLeecher = leecherList.find((l) => l.id === 'lt');
+    if (PROFILE) await cpuProfileOurs(ctx, seederList[0], ltLeecher);
+    if (STRACE) await straceOurs(ctx, seederList[0], ltLeecher);
     console.error(`bench upload: ${((Date.now() - t0) / 1000).toFixed(0)} s in all`);
   } finally {
     process.off('SIGINT', onSigint);

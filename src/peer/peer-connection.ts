@@ -241,6 +241,20 @@ export class PeerConnection {
     this.upload.add(block.length, this.opts.clock.now());
   }
 
+  /**
+   * Everything `fn` sends leaves in one write when it returns (the uploader's blocks: one writev
+   * of many, not a syscall per block). The write-queue bounds still apply to each message.
+   */
+  batch(fn: () => void): void {
+    if (this.closed) return;
+    this.stream.cork();
+    try {
+      fn();
+    } finally {
+      if (!this.stream.destroyed) this.stream.uncork();
+    }
+  }
+
   /** Bytes queued in the stream but not yet handed to the kernel (upload back-pressure). */
   get writeQueueBytes(): number {
     return this.stream.writableLength;

@@ -4,11 +4,19 @@
  * cannot: a request is served only for a piece on disk (`canServe`), and a piece that cannot be
  * read is reported so the session stops counting it as ours.
  *
+ * Serving is synchronous while the blocks are in memory: each `serve` sends the peer's queued
+ * blocks from the read cache, in request order, as one write (the connection's `batch`: one
+ * writev of many blocks, not one socket write per block), until its stream holds
+ * UPLOAD_HIGH_WATER_BYTES; the stream's 'drain' calls `serve` again. The pieces of the next
+ * READ_AHEAD_PIECES requested pieces are read ahead, so the queue rarely waits for the disk; when
+ * its first block's piece is not in memory, the peer waits for that one read (the only read it
+ * waits for) and is served when it lands.
+ *
  * Bounds: at most MAX_UPLOAD_QUEUE requests queued per peer (what we advertise as `reqq`; more
- * are dropped, never buffered); at most MAX_READS_PER_PEER disk reads in flight per peer; blocks
- * are read only while the peer's stream holds less than UPLOAD_HIGH_WATER_BYTES; a peer sending
- * MAX_INVALID_REQUESTS invalid requests is dropped. BEP 3: requests while choked are dropped and
- * choking a peer discards its queue.
+ * are rejected, never buffered); one awaited read per peer, and read-ahead within the read
+ * cache's own bound; blocks are sent only while the peer's stream holds less than
+ * UPLOAD_HIGH_WATER_BYTES; a peer sending MAX_INVALID_REQUESTS invalid requests is dropped.
+ * BEP 3: requests while choked are dropped and choking a peer discards its queue.
  */
 import type { ReadCache } from '../storage/read-cache.js';
 import type { Clock } from '../util/clock.js';
@@ -19,9 +27,17 @@ import type { LivePeer } from './live-peer.js';
 
 /** Requests we queue per peer: what we advertise as `reqq`. */
 export const MAX_UPLOAD_QUEUE = 500;
-/** Bytes queued in one peer's stream before we stop reading more blocks for it. */
+/**
+ * Bytes queued in one peer's stream before we stop sending it blocks: below the connection's
+ * WRITE_PAUSE_BYTES (2 MiB, where it stops reading the peer), and enough that the socket never
+ * runs dry between one 'drain' and the next batch.
+ */
 export const UPLOAD_HIGH_WATER_BYTES = 1024 * 1024;
-export const MAX_READS_PER_PEER = 4;
+/**
+ * Distinct pieces, in queue order, read ahead of a peer's requests: a leecher keeps hundreds of
+ * requests queued (a few pieces), so their reads overlap the sending of the pieces before them.
+ */
+export const READ_AHEAD_PIECES = 4;
 export const MAX_INVALID_REQUESTS = 20;
 
 export interface UploaderOptions {
@@ -86,38 +102,93 @@ export class Uploader {
     if (!peer.conn.amChoking) this.choke(peer);
   }
 
-  /** Sends queued blocks while the peer's stream has room; reads go through the read cache. */
+  /**
+   * Sends the peer's queued blocks that are in memory, in order, as one write, while its stream
+   * has room and --upload-limit allows; then reads ahead. A block whose piece is not in memory
+   * stops the batch: that piece is read and the peer served again when it lands.
+   */
   serve(peer: LivePeer): void {
     const c = peer.conn;
     const cache = this.o.cache;
-    if (!cache) return;
-    while (peer.uploadQueue.length > 0 && peer.reading < MAX_READS_PER_PEER && c.writeQueueBytes < UPLOAD_HIGH_WATER_BYTES) {
-      const now = this.o.clock.now();
-      const wait = this.o.bucket ? this.o.bucket.take(peer.uploadQueue[0]!.length, now) : 0;
-      if (wait > 0) {
-        // Over --upload-limit: this peer's queue waits, then carries on where it stopped.
-        peer.serveTimer ??= this.o.clock.setTimeout(() => {
-          peer.serveTimer = null;
-          this.serve(peer);
-        }, wait);
-        return;
-      }
-      const r = peer.uploadQueue.shift()!;
-      peer.reading++;
-      cache.block(r.index, r.begin, r.length).then(
-        (block) => {
-          peer.reading--;
-          if (!c.isOpen || (c.amChoking && !peer.allowedFastOut.has(r.index))) return;
-          c.sendPiece(r.index, r.begin, block);
-          this.o.onUploaded(block.length);
-          this.serve(peer);
-        },
-        (e: unknown) => {
-          peer.reading--;
-          this.o.onReadError(r.index, e as Error);
-        },
-      );
+    if (!cache || !c.isOpen) return;
+    if (peer.uploadQueue.length === 0 || c.writeQueueBytes >= UPLOAD_HIGH_WATER_BYTES) {
+      this.readAhead(peer); // no room now: the next 'drain' serves it
+      return;
     }
+    let sent = 0;
+    c.batch(() => {
+      const queue = peer.uploadQueue;
+      while (queue.length > 0 && c.isOpen && c.writeQueueBytes < UPLOAD_HIGH_WATER_BYTES) {
+        const r = queue[0]!;
+        const block = cache.get(r.index, r.begin, r.length);
+        if (!block) {
+          this.awaitRead(peer, r.index);
+          return;
+        }
+        if (this.o.bucket) {
+          const wait = this.o.bucket.take(r.length, this.o.clock.now());
+          if (wait > 0) {
+            // Over --upload-limit: this peer's queue waits, then carries on where it stopped.
+            peer.serveTimer ??= this.o.clock.setTimeout(() => {
+              peer.serveTimer = null;
+              this.serve(peer);
+            }, wait);
+            return;
+          }
+        }
+        queue.shift();
+        c.sendPiece(r.index, r.begin, block);
+        sent += r.length;
+      }
+    });
+    if (sent > 0) this.o.onUploaded(sent);
+    this.readAhead(peer);
+  }
+
+  /** The first queued block's piece is not in memory: read it, then serve the peer again. */
+  private awaitRead(peer: LivePeer, piece: number): void {
+    if (peer.reading > 0) return; // the read it waits for calls serve when it lands
+    peer.reading++;
+    this.o.cache!.load(piece).then(
+      () => {
+        peer.reading--;
+        this.serve(peer);
+      },
+      (e: unknown) => {
+        peer.reading--;
+        this.readFailed(peer, piece, e as Error);
+      },
+    );
+  }
+
+  /** Starts reading the next few distinct pieces of the peer's queue (within the cache's bound). */
+  private readAhead(peer: LivePeer): void {
+    const cache = this.o.cache!;
+    const queue = peer.uploadQueue;
+    let last = -1;
+    let pieces = 0;
+    for (let i = 0; i < queue.length && pieces < READ_AHEAD_PIECES; i++) {
+      const piece = queue[i]!.index;
+      if (piece === last) continue;
+      last = piece;
+      pieces++;
+      if (!cache.prefetch(piece)) return;
+    }
+  }
+
+  /**
+   * A piece could not be read: the session stops claiming it, and the peer's requests for it are
+   * dropped (rejected, with BEP 6) so the rest of its queue goes on.
+   */
+  private readFailed(peer: LivePeer, piece: number, error: Error): void {
+    this.o.onReadError(piece, error);
+    const kept = [];
+    for (const r of peer.uploadQueue) {
+      if (r.index !== piece) kept.push(r);
+      else if (peer.fast && peer.conn.isOpen) peer.conn.send({ type: 'reject-request', index: r.index, begin: r.begin, length: r.length });
+    }
+    peer.uploadQueue = kept;
+    this.serve(peer);
   }
 
   /** Every RECHOKE_INTERVAL_MS: regular slots by rate; every OPTIMISTIC_INTERVAL_MS a new optimistic one. */

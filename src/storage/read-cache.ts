@@ -1,56 +1,130 @@
 /**
- * A bounded read cache for uploads: a request for one 16 KiB block loads its whole piece once
- * (peers usually ask for every block of a piece in a row) and later blocks are views of it.
- * Concurrent requests for the same piece share one read. Least recently used pieces are dropped
- * past `maxBytes`, so a peer flooding requests cannot grow memory beyond it.
+ * A bounded read cache for uploads. A request for one 16 KiB block loads its whole piece with one
+ * read (peers ask for every block of a piece in a row) and the piece's blocks are then views of
+ * it, handed out synchronously (`get`): an uploader sends from it without a promise per block.
+ * Concurrent loads of the same piece share one read.
+ *
+ * Bounds: loaded pieces are dropped least recently used first once they pass `maxBytes`, so a
+ * peer flooding requests cannot grow memory beyond it. Loads in flight are counted apart: a load
+ * someone waits for (`load`) always starts (the uploader asks for at most one per peer), and a
+ * read-ahead (`prefetch`) starts only while the bytes being loaded stay within `maxAheadBytes`,
+ * so read-ahead for many peers at once cannot grow memory past the cache's size plus that
+ * (a read in flight counts as the largest piece seen so far).
+ *
+ * Only what storage returns is cached: the uploader asks only for pieces we hold (verified and
+ * written), and a piece that cannot be read is not cached (each load retries the disk).
  */
 import { RuntimeError } from '../errors.js';
 import type { Storage } from './storage.js';
 
 export class ReadCache {
-  private readonly pieces = new Map<number, Promise<Buffer>>();
-  private readonly sizes = new Map<number, number>();
-  private bytes = 0;
+  /** Loaded pieces, least recently used first. */
+  private readonly loaded = new Map<number, Buffer>();
+  /** Reads in flight, with the bytes each will take. */
+  private readonly loading = new Map<number, { promise: Promise<Buffer>; bytes: number }>();
+  private loadedBytes = 0;
+  private loadingBytes = 0;
 
   constructor(
     private readonly storage: Storage,
     private readonly maxBytes: number,
+    /** Bytes of reads in flight at once that read-ahead may start; half the cache by default. */
+    private readonly maxAheadBytes = Math.floor(maxBytes / 2),
   ) {}
 
-  async block(piece: number, begin: number, length: number): Promise<Buffer> {
-    let entry = this.pieces.get(piece);
-    if (entry) {
-      this.pieces.delete(piece); // most recently used goes last
-      this.pieces.set(piece, entry);
-    } else {
-      entry = this.storage.readPiece(piece).then((data) => {
-        if (!data) throw new RuntimeError('ERR_DISK', `piece ${piece} is no longer on disk`);
-        return data;
-      });
-      this.pieces.set(piece, entry);
-      entry.then(
-        (data) => {
-          if (this.pieces.get(piece) !== entry) return;
-          this.sizes.set(piece, data.length);
-          this.bytes += data.length;
-          this.evict();
-        },
-        () => this.pieces.delete(piece),
-      );
-    }
-    const data = await entry;
+  /**
+   * What a read in flight is counted as before its size is known: the largest piece loaded so
+   * far (pieces of a torrent are one size but the last), or the whole read-ahead bound before
+   * the first, so that only one read-ahead runs until a piece tells us their size.
+   */
+  private largestPiece = 0;
+
+  /** Bytes held by loaded pieces, and by reads in flight. */
+  get bytes(): { loaded: number; loading: number } {
+    return { loaded: this.loadedBytes, loading: this.loadingBytes };
+  }
+
+  /**
+   * A view of `length` bytes at `begin` of a loaded piece (now the most recently used), or null
+   * when the piece is not loaded. Throws when the range lies outside the piece.
+   */
+  get(piece: number, begin: number, length: number): Buffer | null {
+    const data = this.loaded.get(piece);
+    if (!data) return null;
     if (begin + length > data.length) throw new RuntimeError('ERR_DISK', `block ${begin}+${length} outside piece ${piece}`);
+    this.loaded.delete(piece); // most recently used goes last
+    this.loaded.set(piece, data);
     return data.subarray(begin, begin + length);
   }
 
-  private evict(): void {
-    for (const piece of this.pieces.keys()) {
-      if (this.bytes <= this.maxBytes) return;
-      const size = this.sizes.get(piece);
-      if (size === undefined) continue; // still loading
-      this.pieces.delete(piece);
-      this.sizes.delete(piece);
-      this.bytes -= size;
+  has(piece: number): boolean {
+    return this.loaded.has(piece);
+  }
+
+  isLoading(piece: number): boolean {
+    return this.loading.has(piece);
+  }
+
+  /** Loads `piece` (or joins its read in flight); resolves once `get` can return its blocks. */
+  load(piece: number): Promise<void> {
+    if (this.loaded.has(piece)) return Promise.resolve();
+    return this.start(piece).then(() => undefined);
+  }
+
+  /**
+   * Starts reading `piece` ahead of its requests when the read-ahead bound allows. Returns true
+   * when the piece is loaded or being read, false when the bound kept it from starting. A failed
+   * read-ahead is forgotten: the `load` that needs the piece meets the error itself.
+   */
+  prefetch(piece: number): boolean {
+    if (this.loaded.has(piece) || this.loading.has(piece)) return true;
+    if (this.loadingBytes + this.estimate() > this.maxAheadBytes) return false;
+    this.start(piece).catch(() => undefined);
+    return true;
+  }
+
+  private start(piece: number): Promise<Buffer> {
+    const current = this.loading.get(piece);
+    if (current) return current.promise;
+    const bytes = this.estimate();
+    const promise = this.storage.readPiece(piece).then(
+      (data) => {
+        this.settle(piece, bytes);
+        if (!data) throw new RuntimeError('ERR_DISK', `piece ${piece} is no longer on disk`);
+        this.largestPiece = Math.max(this.largestPiece, data.length);
+        if (!this.loaded.has(piece)) {
+          this.loaded.set(piece, data);
+          this.loadedBytes += data.length;
+          this.evict(piece);
+        }
+        return data;
+      },
+      (e: unknown) => {
+        this.settle(piece, bytes);
+        throw e;
+      },
+    );
+    this.loading.set(piece, { promise, bytes });
+    this.loadingBytes += bytes;
+    return promise;
+  }
+
+  private estimate(): number {
+    return this.largestPiece > 0 ? this.largestPiece : this.maxAheadBytes;
+  }
+
+  private settle(piece: number, bytes: number): void {
+    this.loading.delete(piece);
+    this.loadingBytes -= bytes;
+  }
+
+  /** Drops least recently used pieces past maxBytes, never `keep` (the piece just loaded). */
+  private evict(keep: number): void {
+    for (const [piece, data] of this.loaded) {
+      if (this.loadedBytes <= this.maxBytes) return;
+      if (piece === keep) continue;
+      this.loaded.delete(piece);
+      this.loadedBytes -= data.length;
     }
   }
 }
