@@ -27,7 +27,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { InternalError, RuntimeError } from '../errors.js';
-import type { FileSegment, HashJob, HashJobFailure, HashReply, HashSpan, V2JobPiece } from './hash-worker.js';
+import type { FileSegment, HashJob, HashJobFailure, HashReply, HashSpan, V2JobPiece, WorkerReady } from './hash-worker.js';
 
 export type { FileSegment, HashJobFailure, HashSpan, V2JobPiece } from './hash-worker.js';
 
@@ -55,6 +55,12 @@ export function defaultWorkerCount(): number {
  * thread between jobs; more would only make the last jobs less evenly shared between workers.
  */
 export const JOBS_PER_WORKER = 2;
+
+/**
+ * How long close() lets a worker that is still loading its script finish (see close): loading
+ * takes tens of milliseconds, so this only bounds a worker script that never says it is ready.
+ */
+const WORKER_LOAD_WAIT_MS = 2_000;
 
 const DEFAULT_SCRIPT = new URL('./hash-worker.js', import.meta.url);
 
@@ -102,6 +108,9 @@ interface Pending {
 
 interface Slot {
   readonly worker: Worker;
+  /** Settles once the worker has loaded its script (its `ready` message), or failed or exited. */
+  readonly ready: Promise<void>;
+  loaded(): void;
   /** Jobs posted to this worker and not answered yet, oldest first (it answers in order). */
   readonly posted: Pending[];
 }
@@ -117,10 +126,19 @@ export class HashPool {
   constructor(script: URL, size: number = defaultWorkerCount()) {
     if (!Number.isSafeInteger(size) || size < 1) throw new RangeError(`hash pool size ${size}`);
     for (let i = 0; i < size; i++) {
-      const slot: Slot = { worker: new Worker(script), posted: [] };
-      slot.worker.on('message', (reply: HashReply) => this.onReply(slot, reply));
-      slot.worker.on('error', (e) => this.fail(new InternalError(`hash worker failed: ${e.message}`, { cause: e })));
+      let loaded = (): void => undefined;
+      const ready = new Promise<void>((resolve) => (loaded = resolve));
+      const slot: Slot = { worker: new Worker(script), posted: [], ready, loaded };
+      slot.worker.on('message', (reply: HashReply | WorkerReady) => {
+        if ('ready' in reply) slot.loaded();
+        else this.onReply(slot, reply);
+      });
+      slot.worker.on('error', (e) => {
+        slot.loaded();
+        this.fail(new InternalError(`hash worker failed: ${e.message}`, { cause: e }));
+      });
       slot.worker.on('exit', (code) => {
+        slot.loaded();
         if (!this.closed) this.fail(new InternalError(`hash worker exited with code ${code}`));
       });
       this.slots.push(slot);
@@ -170,11 +188,20 @@ export class HashPool {
     return (await this.submit({ id: this.nextId++, kind: 'files', segments, pieceLength }, [])).digests;
   }
 
-  /** Terminates the workers; pending jobs reject. Safe to call twice. */
+  /**
+   * Terminates the workers; pending jobs reject. Safe to call twice. A worker still loading its
+   * script is let finish loading first (at most WORKER_LOAD_WAIT_MS): terminated mid-load, Node
+   * leaves the descriptor of the module file it was reading open in this process (seen when a
+   * check ended before its second thread had started).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.fail(new InternalError('hash pool closed'));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, WORKER_LOAD_WAIT_MS)));
+    await Promise.race([Promise.all(this.slots.map((s) => s.ready)), late]);
+    clearTimeout(timer);
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 

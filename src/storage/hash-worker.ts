@@ -84,6 +84,11 @@ export interface HashJobFailure {
   readonly fileLength: number;
 }
 
+/** Posted once, when this script has loaded (hash-pool.ts waits for it before terminating us). */
+export interface WorkerReady {
+  readonly ready: true;
+}
+
 export type HashReply =
   /**
    * `missing`, for a `spans` or `v2spans` job: 1 per piece with bytes not on disk (its hashes
@@ -355,3 +360,5 @@ parentPort?.on('message', (job: HashJob) => {
   }
   parentPort!.postMessage(reply, transfer);
 });
+
+parentPort?.postMessage({ ready: true } satisfies WorkerReady);

@@ -94,6 +94,17 @@ describe('HashPool', () => {
     await expect(pool.hashBytes(Buffer.alloc(10), 10)).rejects.toBeInstanceOf(InternalError);
   });
 
+  it('closed as soon as its first answer comes, a worker still loading its script, leaves no descriptor open', async () => {
+    const fds = (): string[] => readdirSync('/proc/self/fd').sort();
+    for (let i = 0; i < 20; i++) {
+      const before = fds();
+      const pool = new HashPool(script, 2);
+      await pool.hashBytes(Buffer.alloc(10), 10);
+      await pool.close();
+      expect(fds()).toEqual(before);
+    }
+  });
+
   it('a worker that dies fails its job and the queued ones with InternalError', async () => {
     const dying = join(dir, 'dying-worker.mjs');
     writeFileSync(dying, "import { parentPort } from 'node:worker_threads';\nparentPort.on('message', () => process.exit(3));\n");
