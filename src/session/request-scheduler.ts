@@ -145,13 +145,17 @@ export class RequestScheduler {
 
   /**
    * Whether `peer` would bring in a block well before the peer `holderId` that has it outstanding:
-   * the holder is gone, snubbed or silent, or `peer` is ENDGAME_SPEEDUP times faster.
+   * the holder is gone, snubbed or silent, or `peer` is ENDGAME_SPEEDUP times faster (at its
+   * current rate, or the rate it had when it last delivered).
    */
   private outruns(peer: LivePeer, holderId: number): boolean {
     const holder = this.ctx.peer?.(holderId);
     if (!holder || holder.snubbed) return true;
     const theirs = this.rate(holder);
-    return theirs === 0 || this.rate(peer) >= ENDGAME_SPEEDUP * theirs;
+    // Ours is what it delivered at when it last had work: a peer idle for lack of blocks has no
+    // current rate, and the endgame is exactly when fast peers run out of work.
+    const ours = Math.max(this.rate(peer), peer.deliveryRate);
+    return theirs === 0 || ours >= ENDGAME_SPEEDUP * theirs;
   }
 
   /** Bytes per second over the last one to two seconds the peer has been live. */

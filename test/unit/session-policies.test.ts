@@ -250,6 +250,29 @@ describe('request scheduler', () => {
     expect(conn.outstanding.size).toBe(0);
   });
 
+  it('a fast peer that ran out of work still outruns a slow holder in the endgame (its last delivery rate counts)', async () => {
+    const clock = new FakeClock();
+    const byId = new Map<number, LivePeer>();
+    const { picker, s } = scheduler(clock, { peer: (id) => byId.get(id) });
+    const holder = livePeer(1, clock, Bitfield.full(PIECES));
+    const idle = livePeer(2, clock, Bitfield.full(PIECES));
+    for (const x of [holder, idle]) {
+      byId.set(x.p.id, x.p);
+      picker.addBitfield(x.p.bitfield!);
+      s.countInteresting(x.p);
+      x.conn.peerChoking = false;
+    }
+    await clock.advance(1000);
+    idle.conn.download.add(8 * 1024 * 1024, clock.now());
+    s.onBlock(idle.p, 50); // it delivered at 8 MB/s ...
+    await clock.advance(3000); // ... and has had nothing to do since: no current rate
+    holder.conn.download.add(4 * 1024 * 1024, clock.now());
+    s.update(holder.p);
+    expect(holder.conn.outstanding.size).toBe(PIECES * 4);
+    s.update(idle.p);
+    expect(idle.conn.outstanding.size).toBeGreaterThan(0);
+  });
+
   it('requests unanswered past the timeout go back to the picker; the peer is snubbed to one request', async () => {
     const clock = new FakeClock();
     const { picker, s } = scheduler(clock);
