@@ -40,6 +40,8 @@ export interface PeerEntry {
   failures: number;
   nextAttemptAt: number;
   readonly addedAt: number;
+  /** Only a hybrid's v2 swarm named it: it is greeted with the truncated v2 info hash. */
+  swarm?: 'v2';
   /** While connecting: the transport is up and only the BitTorrent handshake remains. */
   transportUp?: boolean;
   /** The connection's id while connecting or live. */
@@ -48,7 +50,8 @@ export interface PeerEntry {
 
 export const MAX_ENTRIES = 2000;
 export const MAX_BANNED = 10_000;
-export const MAX_HALF_OPEN = 16;
+/** Dials whose transport (TCP or uTP, and MSE) is not up yet; libtorrent has no such cap since 1.2, a few dozen is gentle on home routers. */
+export const MAX_HALF_OPEN = 32;
 export const RETRY_BASE_MS = 5_000;
 export const RETRY_MAX_MS = 5 * 60_000;
 /** Redial delay after a productive connection was cut by the peer or the network. */
@@ -91,7 +94,7 @@ export class PeerSet {
   }
 
   /** A new address from `source`; known addresses keep their state (and their best source). */
-  add(addr: PeerAddr, source: PeerSource, now: number): 'added' | 'known' | 'banned' | 'full' {
+  add(addr: PeerAddr, source: PeerSource, now: number, swarm?: 'v2'): 'added' | 'known' | 'banned' | 'full' {
     const k = addrKey(addr);
     const known = this.entries.get(k);
     if (known) {
@@ -101,6 +104,7 @@ export class PeerSet {
     if (this.isBanned(addr)) return 'banned';
     if (this.entries.size >= MAX_ENTRIES && !this.evictFor(source)) return 'full';
     const e: PeerEntry = { key: k, addr, source, state: 'queued', failures: 0, nextAttemptAt: now, addedAt: now, connId: null };
+    if (swarm) e.swarm = swarm;
     this.entries.set(k, e);
     this.bySource.set(source, (this.bySource.get(source) ?? 0) + 1);
     return 'added';

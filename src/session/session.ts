@@ -379,7 +379,7 @@ export class TorrentSession {
 
   private onDiscovered(found: DiscoveredPeer[]): void {
     const now = this.clock.now();
-    for (const f of found) this.peers.add(f.addr, f.source, now);
+    for (const f of found) this.peers.add(f.addr, f.source, now, f.swarm);
     this.connections.dialMore();
   }
 
