@@ -38,7 +38,7 @@
  * subset), BENCH_SWARM_TIMEOUT_S (per client run, 240), BENCH_BEFORE_BIN, BENCH_WEBTORRENT_BIN,
  * BENCH_SWARM_PROFILE=1 (one more run of ours, default flags, under --cpu-prof, summarised),
  * BENCH_SWARM_RATE_SCALE (every link's rate times this, 1), BENCH_SWARM_OUR_ARGS (more flags for
- * our rows, space-separated).
+ * our rows, space-separated), BENCH_SWARM_TRACE=1 (our rows print --json: connected peers shown).
  */
 import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -73,6 +73,8 @@ const BEFORE_BIN = process.env.BENCH_BEFORE_BIN ?? null;
 const WEBTORRENT_BIN = process.env.BENCH_WEBTORRENT_BIN ?? null;
 /** Every link's rate times this (bench/scale.mjs keeps the swarm's total while adding links). */
 const RATE_SCALE = Number(process.env.BENCH_SWARM_RATE_SCALE ?? 1);
+/** Our rows print --json; the connected peers of each progress event (every ~0.5 s) are shown per run. */
+const TRACE = process.env.BENCH_SWARM_TRACE === '1';
 /** More arguments for our rows (e.g. --max-peers for a swarm larger than our default cap). */
 const OUR_ARGS = (process.env.BENCH_SWARM_OUR_ARGS ?? '').split(' ').filter(Boolean);
 
@@ -138,7 +140,7 @@ function clients(ctx) {
     id,
     name,
     cmd: process.execPath,
-    args: async (t, out) => [bin, 'download', t, '-o', out, '--port', '0', '--quiet', ...extra, ...OUR_ARGS],
+    args: async (t, out) => [bin, 'download', t, '-o', out, '--port', '0', TRACE ? '--json' : '--quiet', ...extra, ...OUR_ARGS],
     env: { TORRENT_CACHE_DIR: cacheDir },
     reset: () => rmSync(cacheDir, { recursive: true, force: true }),
   });
@@ -200,6 +202,20 @@ function relayTotals(relays) {
   );
 }
 
+/** `peers` of each --json progress event in a run's stdout. */
+function progressPeers(stdout) {
+  const out = [];
+  for (const line of stdout.split('\n')) {
+    if (!line.includes('"progress"')) continue;
+    try {
+      out.push(JSON.parse(line).peers);
+    } catch {
+      // a torn last line
+    }
+  }
+  return out;
+}
+
 async function timedRun(ctx, layout, client, extraNodeArgs = []) {
   rmSync(ctx.outDir, { recursive: true, force: true });
   client.reset();
@@ -250,6 +266,7 @@ async function timedRun(ctx, layout, client, extraNodeArgs = []) {
     relay,
     relayCpuS: (cpu.user + cpu.system) / 1e6,
     timeline,
+    peersTrace: TRACE ? progressPeers(r.stdout ?? '') : null,
   };
 }
 
@@ -306,6 +323,11 @@ function printTable(layout, list, runs, ctx) {
   console.log('\n<details><summary>MB/s through all relays, second by second</summary>\n');
   runs.forEach((r, i) => console.log(`${i + 1} ${r.client}: ${r.timeline.map((m) => m.toFixed(0)).join(' ')}`));
   console.log('\n</details>');
+  if (runs.some((r) => r.peersTrace)) {
+    console.log('\n<details><summary>our connected peers, progress event by progress event (~0.5 s apart)</summary>\n');
+    runs.forEach((r, i) => r.peersTrace && console.log(`${i + 1} ${r.client}: ${r.peersTrace.join(' ')}`));
+    console.log('\n</details>');
+  }
   return rows;
 }
 
