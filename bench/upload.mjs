@@ -26,6 +26,7 @@
  * transfer: calls per syscall, and bytes per read and write; strace slows the seeder, so its time
  * says nothing). BENCH_UPLOAD_RUNS=0 with either runs only the extra run.
  * BENCH_UPLOAD_BASELINE=<another built checkout>: its seeder runs too, in the same rounds.
+ * BENCH_UPLOAD_PLAINTEXT=1: ours with --encryption off runs too (see PLAINTEXT).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { formatSummary, summarise } from './lib/cpuprofile.mjs';
@@ -53,6 +54,11 @@ const STRACE = process.env.BENCH_UPLOAD_STRACE === '1';
 const KEEP_DIR = join(ROOT, 'bench', '.work');
 /** Another built checkout: its seeder runs in the same rounds, a before/after within one run. */
 const BASELINE = process.env.BENCH_UPLOAD_BASELINE || null;
+/**
+ * Our seeder with --encryption off runs too: both leechers offer MSE with RC4 or plaintext, and
+ * by default we pick RC4 where libtorrent's seeder (prefer_rc4 off) picks plaintext.
+ */
+const PLAINTEXT = process.env.BENCH_UPLOAD_PLAINTEXT === '1';
 /** Pause after dropping caches and warming the seeder, so page reporting to the host settles. */
 const SETTLE_MS = 2_000;
 /** Either seeder checks 1 GiB before it says it is seeding: a few seconds. */
@@ -99,12 +105,12 @@ function scrapeSeeds(httpPort, infoHashHex) {
 }
 
 /** Our seeder from the checkout at `root` (its bin/torrent.js, its own resume cache). */
-function ourSeeder(work, id, name, root) {
+function ourSeeder(work, id, name, root, extraArgs = []) {
   return {
     id,
     name,
     start: (t, seedDir, nodeArgs = []) =>
-      startService(process.execPath, [...nodeArgs, join(root, 'bin', 'torrent.js'), 'seed', t, seedDir, '--port', '0', '--no-dht'], {
+      startService(process.execPath, [...nodeArgs, join(root, 'bin', 'torrent.js'), 'seed', t, seedDir, '--port', '0', '--no-dht', ...extraArgs], {
         env: { TORRENT_CACHE_DIR: join(work, `seed-cache-${id}`) },
       }),
     ready: /seeding .* on port (\d+)/,
@@ -124,6 +130,7 @@ function seeders(work) {
   return [
     ourSeeder(work, 'us', 'torrent (us)', ROOT),
     ...(BASELINE ? [ourSeeder(work, 'base', `torrent (baseline ${BASELINE})`, BASELINE)] : []),
+    ...(PLAINTEXT ? [ourSeeder(work, 'plain', 'torrent (us, --encryption off)', ROOT, ['--encryption', 'off'])] : []),
     {
       id: 'lt',
       name: 'libtorrent 2.0 (python)',
