@@ -1,7 +1,8 @@
 /**
- * A small pool of SHA-1 worker threads (hash-worker.ts), so `torrent create`, `torrent verify` and
- * the start-up check hash on every core instead of one (BEP 3 piece hashes). Hashing dominates
- * their CPU: one core does ~1.8 GB/s of SHA-1 here, and node:crypto runs on the calling thread.
+ * A small pool of hashing worker threads (hash-worker.ts), so `torrent create`, `torrent verify`
+ * and the start-up check hash on every core instead of one (BEP 3 SHA-1 pieces, BEP 52 merkle
+ * trees). Hashing dominates their CPU: one core does ~1.6 GB/s of SHA-1 here (OpenSSL with the
+ * SHA extensions), and node:crypto runs on the calling thread.
  *
  * Owns: the workers, a FIFO of jobs not yet handed to one, and the promise of each job.
  *
@@ -15,8 +16,8 @@
  * - Bytes sent to a worker are transferred, not copied, when they own their whole ArrayBuffer
  *   (a view into a shared slab, such as a small Buffer.allocUnsafe, is copied: transferring it
  *   would detach other users' bytes). Digests come back transferred.
- * - close() terminates every worker and settles every job (rejected with InternalError if not
- *   done); after it no thread or handle of ours is left. A worker that dies fails the pool: its
+ * - close() terminates every worker (once it has loaded its script: see close) and settles every
+ *   job (rejected with InternalError if not done); after it no thread or handle of ours is left. A worker that dies fails the pool: its
  *   job and every queued job reject with InternalError (a dead SHA-1 thread is a bug, not input).
  * - The worker script is the built file next to this one (dist/storage/hash-worker.js). Running
  *   from TypeScript sources (vitest) there is none: `workerScript()` returns null and callers
