@@ -2,7 +2,9 @@
  * Strict, bounded bencode decoder (BEP 3) that keeps byte spans.
  *
  * Owns: turning untrusted bytes into BValues or a BencodeError, never anything else (no
- * RangeError, no stack overflow, no allocation proportional to a length prefix).
+ * RangeError, no stack overflow, no allocation proportional to a length prefix). One list may be
+ * streamed instead (ListStream): its items are checked by the same rules, not made, and handed
+ * over as byte spans.
  *
  * Rejected: leading zeros (`i03e`, `03:abc`), `i-0e`, `ie`, `i-e`, a sign on a string length,
  * string lengths running past the input, non-string dictionary keys, truncation, trailing bytes

@@ -227,6 +227,8 @@ class V1Files {
    * per file (the copies die young; what lives until the end is what the collector copies).
    */
   private readonly folderNames = new Map<string, string>();
+  /** Element spans of the path being read by addPlain: [start0, end0, start1, end1, ...]. */
+  private readonly spans: number[] = [];
 
   /** Reads entry `i`; throws the MetainfoError that makes it unusable. */
   add(f: BValue, i: number): void {
@@ -267,9 +269,6 @@ class V1Files {
   addChecked(buf: Buffer, start: number, end: number, i: number): void {
     if (!this.addPlain(buf, start, i)) this.add(decode(buf.subarray(start, end)), i);
   }
-
-  /** Element spans of the path being read by addPlain: [start0, end0, start1, end1, ...]. */
-  private readonly spans: number[] = [];
 
   /**
    * The usual entry, a dictionary with a `length` of 0 or more (at most 15 digits) and a `path`
