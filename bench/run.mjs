@@ -10,6 +10,7 @@ const cases = {
   upload: () => import('./upload.mjs'),
   utp: () => import('./utp.mjs'),
   webseed: () => import('./webseed.mjs'),
+  v2: () => import('./v2.mjs'),
   rc4: () => import('./rc4.mjs'),
   memory: () => import('./memory.mjs'),
   floods: () => import('./floods.mjs'),

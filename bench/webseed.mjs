@@ -2,6 +2,10 @@
  * Bench case "webseed": one 1 GiB file (1 MiB pieces) served by Debian's nginx on 127.0.0.1
  * (Range on, sendfile, started here as one non-daemon process with a config written into the
  * work dir), fetched in turn, same run, by:
+ * - us, `torrent download`: our real command line (bin/torrent.js download <torrent> -o <out>
+ *   --no-dht --port 0 -q) on the same torrent libtorrent's row uses, no peers at all: web seed only
+ *   (session, picker, SHA-1 checks, storage, CLI start-up all included); its resume cache deleted
+ *   before each run;
  * - us, fetch only: our web-seed fetcher (dist/webseed, the same WebSeed the session will use)
  *   driven by this file in --fetch mode: runs of RUN_PIECES pieces, PARALLEL_RUNS in flight, each
  *   piece written at its offset as it completes;
@@ -11,19 +15,26 @@
  * - aria2c: the file's URL with defaults (1 connection per server), and with -x4 -s4 (4, as we use);
  * - libtorrent 2.0 (python): lt_peer.py leech of a torrent whose url-list is the file's URL, no
  *   peers (web seed only, hashes checked).
- * Before every timed run the previous output is deleted, caches are dropped when allowed, the
- * served file is read once (warm server), and the machine settles. Each output is checked by size
- * and SHA-1. Measured by GNU time: wall seconds (process start to exit), user+sys CPU.
+ * Before every timed run of every client (runs interleaved: each round runs every client once)
+ * the previous output is deleted, caches are dropped when allowed, the served file is read once
+ * (warm server: its share resident at the start of the run is measured with fincore and printed),
+ * and the machine settles (freed pages go back to the host asynchronously). So each client writes
+ * its 1 GiB into fresh page cache and reads from a warm nginx. Each output is checked by size and
+ * SHA-1. Measured by GNU time: wall seconds (process start to exit), user+sys CPU (nginx's CPU is
+ * not counted for any row).
  *
  * Env: BENCH_WEBSEED_RUNS (default 3), BENCH_WEBSEED_CLIENTS (a subset of the ids below),
- * BENCH_WEBSEED_TIMEOUT_S (per run, default 240).
+ * BENCH_WEBSEED_TIMEOUT_S (per run, default 240), BENCH_WEBSEED_PROFILE=1 (one more run of
+ * `torrent download` under --cpu-prof, summarised; the .cpuprofile is kept in bench/.work/).
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, write, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, write, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { formatSummary, summarise } from './lib/cpuprofile.mjs';
+import { residencyLabel, resident } from './lib/page-cache.mjs';
 import { readFiles, verifyOutput, writeRandomFile } from './lib/payload.mjs';
 import { freeTcpPort, measure, startService } from './lib/proc.mjs';
 import { dropCaches, fmt, stats } from './lib/stats.mjs';
@@ -33,6 +44,9 @@ const SELF = new URL(import.meta.url).pathname;
 const PY = '/usr/bin/python3';
 const LT_PEER = join(ROOT, 'test', 'helpers', 'lt_peer.py');
 const NGINX = '/usr/sbin/nginx';
+const BIN = join(ROOT, 'bin', 'torrent.js');
+const KEEP_DIR = join(ROOT, 'bench', '.work');
+const PROFILE = process.env.BENCH_WEBSEED_PROFILE === '1';
 
 const MiB = 1 << 20;
 const GiB = 1 << 30;
@@ -132,7 +146,16 @@ async function startNginx(work, root) {
 
 function clients(ctx) {
   const out = (name = 'big.bin') => join(ctx.outDir, name);
+  const cacheDir = join(ctx.work, 'cache');
   return [
+    {
+      id: 'us-cli',
+      name: 'torrent (us), `torrent download`',
+      cmd: process.execPath,
+      args: () => [BIN, 'download', ctx.torrent, '-o', ctx.outDir, '--no-dht', '--port', '0', '-q'],
+      env: { TORRENT_CACHE_DIR: cacheDir },
+      reset: () => rmSync(cacheDir, { recursive: true, force: true }),
+    },
     { id: 'us', name: 'torrent web seed (fetch + write)', cmd: process.execPath, args: () => [SELF, '--fetch', ctx.torrent, ctx.url, out(), '0'] },
     { id: 'us-verify', name: 'torrent web seed (fetch + SHA-1 + write)', cmd: process.execPath, args: () => [SELF, '--fetch', ctx.torrent, ctx.url, out(), '1'] },
     { id: 'curl', name: 'curl -o', cmd: 'curl', args: () => ['-s', '-S', '-f', '-o', out(), ctx.url] },
@@ -152,19 +175,41 @@ function clients(ctx) {
   ];
 }
 
-async function timedRun(ctx, client) {
+async function timedRun(ctx, client, extraNodeArgs = []) {
   rmSync(ctx.outDir, { recursive: true, force: true });
+  client.reset?.();
   mkdirSync(ctx.outDir, { recursive: true });
   ctx.drops.add(dropCaches());
   readFiles([ctx.served]);
   await sleep(SETTLE_MS);
-  const r = await measure(client.cmd, client.args(), { timeoutMs: TIMEOUT_MS, timeFile: join(ctx.work, 'time.txt') });
+  const servedResident = resident([ctx.served]);
+  const r = await measure(client.cmd, [...extraNodeArgs, ...client.args()], { env: client.env ?? {}, timeoutMs: TIMEOUT_MS, timeFile: join(ctx.work, 'time.txt') });
   let failure = null;
   if (r.timedOut) failure = `timed out after ${TIMEOUT_MS / 1000} s`;
   else if (r.code !== 0) failure = `exit ${r.code ?? r.signal}: ${(r.stderr || r.stdout).trim().split('\n').slice(-1)[0] ?? ''}`;
   else failure = verifyOutput(ctx.outDir, [{ rel: 'big.bin', bytes: FILE_BYTES, sha1: ctx.sha1 }]);
   rmSync(ctx.outDir, { recursive: true, force: true });
-  return { client: client.id, failure, wallS: r.wallS, cpuS: r.userS + r.sysS, userS: r.userS, sysS: r.sysS, rssMiB: r.maxRssKiB / 1024, mbps: FILE_BYTES / 1e6 / r.wallS };
+  return { client: client.id, failure, servedResident, wallS: r.wallS, cpuS: r.userS + r.sysS, userS: r.userS, sysS: r.sysS, rssMiB: r.maxRssKiB / 1024, mbps: FILE_BYTES / 1e6 / r.wallS };
+}
+
+/** One more run of `torrent download` under --cpu-prof, summarised (BENCH_WEBSEED_PROFILE=1). */
+async function profileOurs(ctx, client) {
+  const profDir = join(ctx.work, 'prof');
+  rmSync(profDir, { recursive: true, force: true });
+  const r = await timedRun(ctx, client, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
+  console.log(`\n## profile: \`torrent download\`, web seed only (--cpu-prof)\n`);
+  console.log(`run: ${r.failure ?? 'ok'}, ${r.wallS.toFixed(2)} s wall, ${r.userS.toFixed(2)} s user, ${r.sysS.toFixed(2)} s sys, peak RSS ${r.rssMiB.toFixed(0)} MiB\n`);
+  const file = existsSync(profDir) ? readdirSync(profDir).find((f) => f.endsWith('.cpuprofile')) : undefined;
+  if (!file) {
+    console.log('no .cpuprofile written');
+    return;
+  }
+  mkdirSync(KEEP_DIR, { recursive: true });
+  const kept = join(KEEP_DIR, 'webseed-cli.cpuprofile');
+  copyFileSync(join(profDir, file), kept);
+  rmSync(profDir, { recursive: true, force: true });
+  console.log(formatSummary(summarise(JSON.parse(readFileSync(kept, 'utf8')))));
+  console.log(`\n(kept ${kept})`);
 }
 
 export async function run() {
@@ -195,17 +240,26 @@ export async function run() {
     }
     console.log(`\n## webseed: ${(FILE_BYTES / MiB).toFixed(0)} MiB, one file, 1 MiB pieces, from nginx on 127.0.0.1\n`);
     console.log('median (min–max) of the runs that verified; seconds = process start to exit; MB = 10^6 bytes\n');
-    console.log('| client | runs | seconds | MB/s | CPU s (user+sys) | peak RSS MiB |');
-    console.log('| --- | --- | ---: | ---: | ---: | ---: |');
+    console.log('| client | runs | seconds | MB/s | CPU s (user+sys) | CPU s/GiB | peak RSS MiB | served file resident at start |');
+    console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const c of list) {
       const mine = runs.filter((r) => r.client === c.id);
       const good = mine.filter((r) => r.failure === null);
       const failed = mine.filter((r) => r.failure !== null);
       const runText = failed.length === 0 ? `${good.length}/${mine.length} ok` : `FAILED ${failed.length}/${mine.length}: ${failed[0].failure}`;
-      const row = [stats(good.map((r) => r.wallS)), stats(good.map((r) => r.mbps)), stats(good.map((r) => r.cpuS)), stats(good.map((r) => r.rssMiB))];
-      console.log(`| ${c.name} | ${runText} | ${fmt(row[0], 2)} | ${fmt(row[1], 0)} | ${fmt(row[2], 2)} | ${fmt(row[3], 0)} |`);
+      const row = [stats(good.map((r) => r.wallS)), stats(good.map((r) => r.mbps)), stats(good.map((r) => r.cpuS)), stats(good.map((r) => r.cpuS / (FILE_BYTES / GiB))), stats(good.map((r) => r.rssMiB))];
+      console.log(`| ${c.name} | ${runText} | ${fmt(row[0], 2)} | ${fmt(row[1], 0)} | ${fmt(row[2], 2)} | ${fmt(row[3], 2)} | ${fmt(row[4], 0)} | ${residencyLabel(mine.map((r) => r.servedResident))} |`);
     }
-    console.log(`\nours: runs of ${RUN_PIECES} pieces, ${PARALLEL_RUNS} in flight (one Range request each, kept-alive connections). nginx: one process, sendfile. Before each run: output deleted; drop_caches ${[...ctx.drops].join(', ')}; served file read once; ${SETTLE_MS / 1000} s settle. 2 CPUs shared by nginx and the client.`);
+    console.log('\n<details><summary>runs in order</summary>\n');
+    console.log('| # | client | s | user s | sys s | RSS MiB | served resident | result |');
+    console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |');
+    runs.forEach((r, i) => {
+      console.log(`| ${i + 1} | ${r.client} | ${r.wallS.toFixed(2)} | ${r.userS.toFixed(2)} | ${r.sysS.toFixed(2)} | ${r.rssMiB.toFixed(0)} | ${residencyLabel([r.servedResident])} | ${r.failure ?? 'ok'} |`);
+    });
+    console.log('\n</details>');
+    console.log(`\n\`torrent download\`: the url-list torrent above, no peers, no DHT, -q; its resume cache deleted before each run. Fetcher rows (bench-driven, not the CLI): runs of ${RUN_PIECES} pieces, ${PARALLEL_RUNS} in flight (one Range request each, kept-alive connections). nginx: one process, sendfile. Before each run: output deleted; drop_caches ${[...ctx.drops].join(', ')}; served file read once; ${SETTLE_MS / 1000} s settle. 2 CPUs shared by nginx and the client.`);
+    const cli = list.find((c) => c.id === 'us-cli');
+    if (PROFILE && cli) await profileOurs(ctx, cli);
     console.error(`bench webseed: ${((Date.now() - t0) / 1000).toFixed(0)} s in all`);
   } finally {
     if (nginx) await nginx.svc.stop();
