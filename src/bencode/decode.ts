@@ -267,12 +267,14 @@ class Decoder {
     }
   }
 
-  /** dict() without the BDict: keys are still read (reused strings) to count soft errors. */
+  /** dict() without the BDict: keys are compared as bytes (latin1 order) to count soft errors. */
   private checkDict(depth: number): void {
+    const buf = this.buf;
     this.pos++; // 'd'
-    let prevKey: string | undefined;
+    let prevStart = -1;
+    let prevEnd = -1;
     for (;;) {
-      const c = this.buf[this.pos];
+      const c = buf[this.pos];
       if (c === undefined) this.fail('unterminated dictionary');
       if (c === E) {
         this.pos++;
@@ -280,13 +282,16 @@ class Decoder {
       }
       if (c < ZERO || c > NINE) this.fail('dictionary key is not a string');
       if (++this.items > this.limits.maxItems) this.fail(`more than ${this.limits.maxItems} items`);
-      const key = this.key();
-      if (this.buf[this.pos] === undefined || this.buf[this.pos] === E) {
+      const keyLength = this.stringLength();
+      const keyEnd = this.pos;
+      const keyStart = keyEnd - keyLength;
+      if (buf[this.pos] === undefined || buf[this.pos] === E) {
         this.fail('dictionary key without a value');
       }
       this.check(depth);
-      if (prevKey !== undefined && prevKey >= key) this.softErrors++;
-      prevKey = key;
+      if (prevStart >= 0 && !bytesBelow(buf, prevStart, prevEnd, keyStart, keyEnd)) this.softErrors++;
+      prevStart = keyStart;
+      prevEnd = keyEnd;
     }
   }
 
@@ -357,6 +362,19 @@ class Decoder {
     for (let i = base; i < this.top; i += 2) if (this.stack[i] === key) return true;
     return false;
   }
+}
+
+/** True when buf[aStart, aEnd) sorts strictly before buf[bStart, bEnd), byte by byte (BEP 3's key order). */
+function bytesBelow(buf: Buffer, aStart: number, aEnd: number, bStart: number, bEnd: number): boolean {
+  const aLength = aEnd - aStart;
+  const bLength = bEnd - bStart;
+  const n = aLength < bLength ? aLength : bLength;
+  for (let k = 0; k < n; k++) {
+    const a = buf[aStart + k]!;
+    const b = buf[bStart + k]!;
+    if (a !== b) return a < b;
+  }
+  return aLength < bLength;
 }
 
 /** Decodes exactly one value that must span the whole input. */
