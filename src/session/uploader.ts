@@ -25,8 +25,14 @@ import { BLOCK_SIZE } from '../wire/index.js';
 import { chooseUnchoked, OPTIMISTIC_INTERVAL_MS, pickOptimistic, RECHOKE_INTERVAL_MS, REGULAR_UNCHOKE_SLOTS } from './choker.js';
 import type { LivePeer } from './live-peer.js';
 
-/** Requests we queue per peer: what we advertise as `reqq`. */
-export const MAX_UPLOAD_QUEUE = 500;
+/**
+ * Requests we queue per peer: what we advertise as `reqq`. A fast leecher keeps as many
+ * outstanding as we allow (libtorrent asks for rate x 3 s); 2000 blocks (32 MiB, libtorrent's
+ * high_performance_seed figure) keep a loopback leecher's pipe full where 500 (8 MiB, 23 ms at
+ * 350 MB/s) left it waiting on its own round trips. An entry is three numbers: the bound is on
+ * work, not memory (blocks are read through the shared read cache, never buffered per request).
+ */
+export const MAX_UPLOAD_QUEUE = 2000;
 /**
  * Bytes queued in one peer's stream before we stop sending it blocks: below the connection's
  * WRITE_PAUSE_BYTES (2 MiB, where it stops reading the peer), and enough that the socket never
