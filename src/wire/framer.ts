@@ -8,6 +8,14 @@
  * decoded in place, so `piece.block` is a view into that chunk; only a body that spans chunks is
  * copied, once, into a buffer of exactly its size.
  *
+ * With a transport that reuses its read buffer (`detach()` after each read), a frame left
+ * incomplete at the end of a read is accumulated: its bytes so far are copied into a buffer of
+ * the frame's size, and each later read copies the frame's next bytes straight into it, so a
+ * block that trickles in over many small reads is copied once, not once per read. `piece`
+ * frames (blocks, which the session copies into their piece at once) accumulate in one buffer the
+ * framer reuses; a message returned by `next()` is therefore valid until the next `detach()`,
+ * as views into the transport's buffer always were. Other frames get a buffer of their own.
+ *
  * Phases: until the first `next()` the framer only buffers (the handshake phase, served by
  * `takeRaw`), because handshake bytes read as a length prefix look like a 300 MB frame. From the
  * first `next()` on, every length prefix is checked against `maxMessageBytes` as soon as its 4
@@ -29,6 +37,11 @@ import { decodeMessageAt, LENGTH_PREFIX_BYTES, type Message } from './messages.j
 const EMPTY = Buffer.alloc(0);
 /** Consumed slots tolerated at the head of the chunk list before it is compacted. */
 const MAX_DEAD_CHUNKS = 64;
+/** BEP 3 `piece`: the frames accumulated in the reused buffer. */
+const PIECE_ID = 7;
+/** Size of the reused accumulation buffer: a 16 KiB block with its header; larger blocks up to MAX_REUSED_BYTES grow it. */
+const REUSED_BYTES = 16 * 1024 + 16;
+const MAX_REUSED_BYTES = 64 * 1024;
 
 /** Turns a byte stream into messages. Never knows there is a socket. */
 export class Framer {
@@ -45,6 +58,12 @@ export class Framer {
   private pendingBody = -1;
   private framing = false;
   private failure: ProtocolError | null = null;
+  /** The frame being accumulated: its buffer (body size), bytes in it so far, its body size. */
+  private accBuf: Buffer | null = null;
+  private accFill = 0;
+  private accBody = 0;
+  /** The buffer `piece` frames are accumulated in, kept between frames. */
+  private reused: Buffer | null = null;
 
   constructor(opts: { maxMessageBytes: number }) {
     if (!Number.isSafeInteger(opts.maxMessageBytes) || opts.maxMessageBytes < 1) {
@@ -61,6 +80,19 @@ export class Framer {
   push(chunk: Buffer): void {
     this.throwIfFailed();
     if (chunk.length === 0) return;
+    if (this.accFill < this.accBody) {
+      // The frame being accumulated is the last chunk, untouched since detach(): its next bytes
+      // go straight into its buffer.
+      const acc = this.accBuf!;
+      const take = Math.min(this.accBody - this.accFill, chunk.length);
+      chunk.copy(acc, this.accFill, 0, take);
+      this.accFill += take;
+      this.chunks[this.chunks.length - 1] = acc.subarray(0, this.accFill);
+      this.endPos += take;
+      if (this.accFill === this.accBody) this.accFill = this.accBody = 0;
+      if (take === chunk.length) return;
+      chunk = chunk.subarray(take);
+    }
     this.chunks.push(chunk);
     this.endPos += chunk.length;
     if (this.framing) this.scan();
@@ -115,6 +147,12 @@ export class Framer {
       this.offset = 0;
       return;
     }
+    // Accumulating: every byte not yet returned is already in the frame's own buffer.
+    if (this.accFill < this.accBody) return;
+    if (this.pendingBody > 0 && n < this.pendingBody) {
+      this.accumulate(n);
+      return;
+    }
     const owned = Buffer.allocUnsafe(n);
     let written = 0;
     for (let i = this.head, off = this.offset; i < this.chunks.length; i++, off = 0) {
@@ -124,6 +162,33 @@ export class Framer {
     this.chunks = [owned];
     this.head = 0;
     this.offset = 0;
+  }
+
+  /**
+   * Starts accumulating the frame at the read position (its prefix consumed, `n` of its
+   * `pendingBody` bytes here) in a buffer of the frame's size: the reused one for a `piece`.
+   */
+  private accumulate(n: number): void {
+    const body = this.pendingBody;
+    const chunk = this.chunks[this.head]!;
+    const isPiece = chunk[this.offset] === PIECE_ID;
+    let buf: Buffer;
+    if (isPiece && body <= MAX_REUSED_BYTES) {
+      if (!this.reused || this.reused.length < body) this.reused = Buffer.allocUnsafeSlow(Math.max(body, REUSED_BYTES));
+      buf = this.reused;
+    } else {
+      buf = Buffer.allocUnsafe(body);
+    }
+    let written = 0;
+    for (let i = this.head, off = this.offset; i < this.chunks.length; i++, off = 0) {
+      written += this.chunks[i]!.copy(buf, written, off);
+    }
+    this.chunks = [buf.subarray(0, n)];
+    this.head = 0;
+    this.offset = 0;
+    this.accBuf = buf;
+    this.accFill = n;
+    this.accBody = body;
   }
 
   /** Bytes buffered but not yet returned (for backpressure decisions). */
@@ -232,6 +297,8 @@ export class Framer {
 
   private fail(e: ProtocolError): void {
     this.failure = e;
+    this.accBuf = this.reused = null;
+    this.accFill = this.accBody = 0;
     this.chunks = [];
     this.head = 0;
     this.offset = 0;

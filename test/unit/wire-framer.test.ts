@@ -284,3 +284,70 @@ describe('Framer: volume', () => {
     expect(views).toBeGreaterThan(blocks / 2);
   });
 });
+
+/**
+ * A transport that reads into one buffer it reuses: each part is copied into `shared`, pushed as
+ * a view of it, drained, then the framer detaches and the buffer is scribbled over, as the next
+ * read would. Each message is deep-copied when it is delivered (the session copies a block into
+ * its piece at once); what was delivered is returned.
+ */
+function frameThroughSharedBuffer(parts: Buffer[], f = new Framer({ maxMessageBytes: MAX })): { delivered: Message[]; views: Message[] } {
+  const shared = Buffer.alloc(64 * 1024);
+  const delivered: Message[] = [];
+  const views: Message[] = [];
+  for (const p of parts) {
+    p.copy(shared);
+    f.push(shared.subarray(0, p.length));
+    for (let m = f.next(); m; m = f.next()) {
+      views.push(m);
+      delivered.push(Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Buffer.isBuffer(v) ? Buffer.from(v) : v])) as Message);
+    }
+    f.detach();
+    shared.fill(0xee);
+  }
+  return { delivered, views };
+}
+
+
+describe('Framer: a transport that reuses its read buffer (detach)', () => {
+  it('every message arrives intact whatever the read sizes, down to one byte', () => {
+    for (const [seed, maxPart] of [[1, 2], [2, 7], [3, 700], [4, 5000], [5, 20000]] as const) {
+      const parts = splitRandomly(STREAM, prng(seed), maxPart);
+      const { delivered } = frameThroughSharedBuffer(parts);
+      expect(delivered, `seed ${seed}`).toEqual(MESSAGES);
+    }
+  });
+
+  it('a block trickling in over many reads is gathered in one buffer the framer keeps for the next block', () => {
+    const a: Message = { type: 'piece', index: 3, begin: 0, block: Buffer.alloc(16384, 0x11) };
+    const b: Message = { type: 'piece', index: 3, begin: 16384, block: Buffer.alloc(16384, 0x22) };
+    const stream = Buffer.concat([encodeMessage(a), encodeMessage(b)]);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < stream.length; i += 1000) parts.push(stream.subarray(i, i + 1000));
+    const { delivered, views } = frameThroughSharedBuffer(parts);
+    expect(delivered).toEqual([a, b]);
+    const [va, vb] = views as Extract<Message, { type: 'piece' }>[];
+    expect(va!.block.buffer).toBe(vb!.block.buffer); // the same reused buffer, not one per block
+  });
+
+  it('a spanning message that is not a block gets a buffer of its own and stays valid after later reads', () => {
+    const ext: Message = { type: 'extended', id: 3, payload: Buffer.alloc(3000, 0x33) };
+    const block: Message = { type: 'piece', index: 0, begin: 0, block: Buffer.alloc(16384, 0x44) };
+    const stream = Buffer.concat([encodeMessage(ext), encodeMessage(block), encodeMessage(block)]);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < stream.length; i += 999) parts.push(stream.subarray(i, i + 999));
+    const { views } = frameThroughSharedBuffer(parts);
+    expect((views[0] as Extract<Message, { type: 'extended' }>).payload.equals(Buffer.alloc(3000, 0x33))).toBe(true);
+  });
+
+  it('an oversized prefix behind a frame being gathered is still refused at once', () => {
+    const f = new Framer({ maxMessageBytes: MAX });
+    const block = encodeMessage({ type: 'piece', index: 0, begin: 0, block: Buffer.alloc(16384, 1) });
+    f.push(block.subarray(0, 100));
+    expect(f.next()).toBeNull();
+    f.detach();
+    const bad = Buffer.alloc(4);
+    bad.writeUInt32BE(2 ** 31);
+    expect(() => f.push(Buffer.concat([block.subarray(100), bad]))).toThrow(ProtocolError);
+  });
+});
