@@ -5,9 +5,9 @@
  * read is reported so the session stops counting it as ours.
  *
  * Serving is synchronous while the blocks are in memory: each `serve` sends the peer's queued
- * blocks from the read cache, in request order, as one write (the connection's `batch`: one
- * writev of many blocks, not one socket write per block), until its stream holds
- * UPLOAD_HIGH_WATER_BYTES; the stream's 'drain' calls `serve` again. The pieces of the next
+ * blocks from the read cache, in request order, in writes of UPLOAD_BATCH_BYTES (the
+ * connection's `batch`: one writev of many blocks, not one socket write per block), until its
+ * stream holds UPLOAD_HIGH_WATER_BYTES; the stream's 'drain' calls `serve` again. The pieces of the next
  * READ_AHEAD_PIECES requested pieces are read ahead, so the queue rarely waits for the disk; when
  * its first block's piece is not in memory, the peer waits for that one read (the only read it
  * waits for) and is served when it lands.
@@ -39,6 +39,13 @@ export const MAX_UPLOAD_QUEUE = 2000;
  * runs dry between one 'drain' and the next batch.
  */
 export const UPLOAD_HIGH_WATER_BYTES = 1024 * 1024;
+/**
+ * Bytes of blocks per write. Up to the high-water mark a peer's blocks go out in writes of this
+ * size rather than one: an encrypted stream encrypts each write as it is made, so the socket gets
+ * its first bytes after one batch's RC4, not after a whole megabyte's (the kernel's buffer runs
+ * dry meanwhile); 16 blocks a writev keeps the syscalls few.
+ */
+export const UPLOAD_BATCH_BYTES = 256 * 1024;
 /**
  * Distinct pieces, in queue order, read ahead of a peer's requests: a leecher keeps hundreds of
  * requests queued (a few pieces), so their reads overlap the sending of the pieces before them.
@@ -109,8 +116,8 @@ export class Uploader {
   }
 
   /**
-   * Sends the peer's queued blocks that are in memory, in order, as one write, while its stream
-   * has room and --upload-limit allows; then reads ahead. A block whose piece is not in memory
+   * Sends the peer's queued blocks that are in memory, in order, in writes of UPLOAD_BATCH_BYTES,
+   * while its stream has room and --upload-limit allows; then reads ahead. A block whose piece is not in memory
    * stops the batch: that piece is read and the peer served again when it lands.
    */
   serve(peer: LivePeer): void {
@@ -122,31 +129,38 @@ export class Uploader {
       return;
     }
     let sent = 0;
-    c.batch(() => {
-      const queue = peer.uploadQueue;
-      while (queue.length > 0 && c.isOpen && c.writeQueueBytes < UPLOAD_HIGH_WATER_BYTES) {
-        const r = queue[0]!;
-        const block = cache.get(r.index, r.begin, r.length);
-        if (!block) {
-          this.awaitRead(peer, r.index);
-          return;
-        }
-        if (this.o.bucket) {
-          const wait = this.o.bucket.take(r.length, this.o.clock.now());
-          if (wait > 0) {
-            // Over --upload-limit: this peer's queue waits, then carries on where it stopped.
-            peer.serveTimer ??= this.o.clock.setTimeout(() => {
-              peer.serveTimer = null;
-              this.serve(peer);
-            }, wait);
+    let blocked = false; // the next block waits for a read or for --upload-limit
+    while (!blocked && peer.uploadQueue.length > 0 && c.isOpen && c.writeQueueBytes < UPLOAD_HIGH_WATER_BYTES) {
+      let batched = 0;
+      c.batch(() => {
+        const queue = peer.uploadQueue;
+        while (batched < UPLOAD_BATCH_BYTES && queue.length > 0 && c.isOpen && c.writeQueueBytes < UPLOAD_HIGH_WATER_BYTES) {
+          const r = queue[0]!;
+          const block = cache.get(r.index, r.begin, r.length);
+          if (!block) {
+            blocked = true;
+            this.awaitRead(peer, r.index);
             return;
           }
+          if (this.o.bucket) {
+            const wait = this.o.bucket.take(r.length, this.o.clock.now());
+            if (wait > 0) {
+              // Over --upload-limit: this peer's queue waits, then carries on where it stopped.
+              blocked = true;
+              peer.serveTimer ??= this.o.clock.setTimeout(() => {
+                peer.serveTimer = null;
+                this.serve(peer);
+              }, wait);
+              return;
+            }
+          }
+          queue.shift();
+          c.sendPiece(r.index, r.begin, block);
+          batched += r.length;
         }
-        queue.shift();
-        c.sendPiece(r.index, r.begin, block);
-        sent += r.length;
-      }
-    });
+      });
+      sent += batched;
+    }
     if (sent > 0) this.o.onUploaded(sent);
     this.readAhead(peer);
   }

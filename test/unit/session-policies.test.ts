@@ -11,7 +11,7 @@ import { chooseUnchoked, pickOptimistic } from '../../src/session/choker.js';
 import { LivePeer } from '../../src/session/live-peer.js';
 import type { PeerEntry } from '../../src/session/peer-set.js';
 import { ENDGAME_QUEUE_SECONDS, MIN_ENDGAME_QUEUE, MIN_QUEUE, MIN_QUEUE_SECONDS, MIN_REQUEST_TIMEOUT_MS, REQUEST_QUEUE_SECONDS, REQUEST_TIMEOUT_MS, RequestScheduler } from '../../src/session/request-scheduler.js';
-import { MAX_UPLOAD_QUEUE, READ_AHEAD_PIECES, UPLOAD_HIGH_WATER_BYTES, Uploader } from '../../src/session/uploader.js';
+import { MAX_UPLOAD_QUEUE, READ_AHEAD_PIECES, UPLOAD_BATCH_BYTES, UPLOAD_HIGH_WATER_BYTES, Uploader } from '../../src/session/uploader.js';
 import { MemoryStorage } from '../../src/storage/memory-storage.js';
 import { ReadCache } from '../../src/storage/read-cache.js';
 import type { AnnounceRequest, Tracker } from '../../src/tracker/index.js';
@@ -364,6 +364,28 @@ describe('uploader', () => {
     expect(pieces(conn.sent)).toEqual(['0:3', '0:2', '0:1', '0:0']);
     expect(conn.batches).toBe(1);
     expect(conn.sent.every((m) => m.type !== 'piece' || (m as { block: Buffer }).block.every((x) => x === 0))).toBe(true);
+  });
+
+  it('sends what is in memory in writes of UPLOAD_BATCH_BYTES, in request order', async () => {
+    const clock = new FakeClock();
+    const { u } = uploader(clock);
+    const { p, conn } = livePeer(1, clock, null);
+    conn.amChoking = false;
+    conn.writeQueueBytes = 10 ** 9;
+    // The blocks of the pieces read ahead, each asked for twice: twice a batch's worth in memory.
+    const ahead = [...Array(READ_AHEAD_PIECES).keys()].flatMap((piece) => [0, 1, 2, 3].map((b) => `${piece}:${b}`));
+    const all = [...ahead, ...ahead];
+    for (const k of all) u.onRequest(p, Number(k.split(':')[0]), Number(k.split(':')[1]) * 16384, 16384);
+    u.serve(p);
+    await settle();
+    u.serve(p);
+    await settle();
+    conn.writeQueueBytes = 0;
+    conn.batches = 0;
+    u.serve(p);
+    expect(pieces(conn.sent)).toEqual(all);
+    expect(all.length * 16384).toBeGreaterThan(UPLOAD_BATCH_BYTES);
+    expect(conn.batches).toBe(Math.ceil((all.length * 16384) / UPLOAD_BATCH_BYTES));
   });
 
   it(`reads the next ${READ_AHEAD_PIECES} requested pieces ahead, and no further`, async () => {
