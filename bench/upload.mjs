@@ -26,7 +26,8 @@
  * transfer: calls per syscall, and bytes per read and write; strace slows the seeder, so its time
  * says nothing). BENCH_UPLOAD_RUNS=0 with either runs only the extra run.
  * BENCH_UPLOAD_BASELINE=<another built checkout>: its seeder runs too, in the same rounds.
- * BENCH_UPLOAD_PLAINTEXT=1: ours with --encryption off runs too (see PLAINTEXT).
+ * BENCH_UPLOAD_PLAINTEXT=1: ours with --encryption off runs too (see PLAINTEXT), and the baseline's
+ * too when there is one. BENCH_UPLOAD_SEEDERS=<ids,...>: only those seeders.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { formatSummary, summarise } from './lib/cpuprofile.mjs';
@@ -59,6 +60,8 @@ const BASELINE = process.env.BENCH_UPLOAD_BASELINE || null;
  * by default we pick RC4 where libtorrent's seeder (prefer_rc4 off) picks plaintext.
  */
 const PLAINTEXT = process.env.BENCH_UPLOAD_PLAINTEXT === '1';
+/** BENCH_UPLOAD_SEEDERS=us,plain,lt: only these seeders (ids: us, base, plain, base-plain, lt). */
+const ONLY = process.env.BENCH_UPLOAD_SEEDERS ? process.env.BENCH_UPLOAD_SEEDERS.split(',') : null;
 /** Pause after dropping caches and warming the seeder, so page reporting to the host settles. */
 const SETTLE_MS = 2_000;
 /** Either seeder checks 1 GiB before it says it is seeding: a few seconds. */
@@ -131,6 +134,7 @@ function seeders(work) {
     ourSeeder(work, 'us', 'torrent (us)', ROOT),
     ...(BASELINE ? [ourSeeder(work, 'base', `torrent (baseline ${BASELINE})`, BASELINE)] : []),
     ...(PLAINTEXT ? [ourSeeder(work, 'plain', 'torrent (us, --encryption off)', ROOT, ['--encryption', 'off'])] : []),
+    ...(PLAINTEXT && BASELINE ? [ourSeeder(work, 'base-plain', 'torrent (baseline, --encryption off)', BASELINE, ['--encryption', 'off'])] : []),
     {
       id: 'lt',
       name: 'libtorrent 2.0 (python)',
@@ -414,7 +418,7 @@ export async function run() {
     tracker = await startOpentracker(work, ctx.httpPort, udpPort, [TORRENT.infoHash]);
     console.error(`bench upload: payload and torrent ready in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 
-    const seederList = seeders(work);
+    const seederList = seeders(work).filter((s) => ONLY === null || ONLY.includes(s.id));
     const leecherList = leechers();
     const runs = [];
     for (let i = 0; i < RUNS; i++) {
