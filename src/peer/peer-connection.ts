@@ -69,6 +69,11 @@ export interface PeerOptions {
    * on outgoing connections (`remote.infoHash` then says the connection speaks v2).
    */
   upgradeInfoHash?: Buffer | null;
+  /**
+   * A hybrid's second swarm (BEP 52): an incoming peer may name the torrent by its truncated v2
+   * info hash instead, and is answered with the hash it used.
+   */
+  alsoInfoHash?: Buffer | null;
   peerId: Buffer;
   reserved: Buffer;
   maxMessageBytes: number;
@@ -128,6 +133,8 @@ export interface PeerStreamInit {
   transport?: string;
   /** Our handshake already went out on this stream (as MSE's initial payload). */
   handshakeSent?: boolean;
+  /** The info hash this connection names the torrent by (a hybrid's v2 swarm); default opts.infoHash. */
+  infoHash?: Buffer;
 }
 
 export class PeerConnection {
@@ -135,6 +142,8 @@ export class PeerConnection {
   readonly stream: PeerStream;
   readonly address: PeerAddr;
   readonly outgoing: boolean;
+  /** The info hash our handshake names (the one the peer used, on an incoming connection). */
+  private infoHash: Buffer;
   readonly transport: string;
   readonly framer: Framer;
   remote: Handshake | null = null;
@@ -173,6 +182,7 @@ export class PeerConnection {
     this.stream = init.stream;
     this.address = init.address;
     this.outgoing = init.outgoing;
+    this.infoHash = init.infoHash ?? opts.infoHash;
     this.transport = init.transport ?? 'tcp';
     this.framer = new Framer({ maxMessageBytes: opts.maxMessageBytes });
     const now = opts.clock.now();
@@ -186,7 +196,7 @@ export class PeerConnection {
     s.on('end', () => this.close('remote-closed', 'connection closed by peer'));
     s.on('drain', () => this.onStreamDrain());
     this.handshakeTimer = opts.clock.setTimeout(() => this.close('handshake-timeout', 'no handshake in time'), opts.handshakeTimeoutMs);
-    if (this.outgoing && !init.handshakeSent) this.sendRaw(encodeHandshake({ reserved: opts.reserved, infoHash: opts.infoHash, peerId: opts.peerId }));
+    if (this.outgoing && !init.handshakeSent) this.sendRaw(encodeHandshake({ reserved: opts.reserved, infoHash: this.infoHash, peerId: opts.peerId }));
   }
 
   get isOpen(): boolean {
@@ -429,7 +439,9 @@ export class PeerConnection {
     const hs = decodeHandshake(raw);
     if (!hs) return false;
     const upgraded = this.outgoing && this.opts.upgradeInfoHash != null && hs.infoHash.equals(this.opts.upgradeInfoHash);
-    if (!hs.infoHash.equals(this.opts.infoHash) && !upgraded) {
+    const otherSwarm = !this.outgoing && this.opts.alsoInfoHash != null && hs.infoHash.equals(this.opts.alsoInfoHash);
+    if (otherSwarm) this.infoHash = this.opts.alsoInfoHash!;
+    if (!hs.infoHash.equals(this.infoHash) && !upgraded) {
       this.close('wrong-info-hash', `peer wants ${hs.infoHash.toString('hex')}`);
       return false;
     }
@@ -439,7 +451,7 @@ export class PeerConnection {
     }
     this.handshakeTimer?.cancel();
     this.handshakeTimer = null;
-    if (!this.outgoing) this.sendRaw(encodeHandshake({ reserved: this.opts.reserved, infoHash: this.opts.infoHash, peerId: this.opts.peerId }));
+    if (!this.outgoing) this.sendRaw(encodeHandshake({ reserved: this.opts.reserved, infoHash: this.infoHash, peerId: this.opts.peerId }));
     this.remote = hs;
     try {
       this.handler.onOpen(this);

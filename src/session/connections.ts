@@ -18,8 +18,8 @@ import { PeerConnection, type CloseReason, type PeerHandler, type PeerOptions } 
 import { peerAddr, addrKey, type PeerAddr } from '../util/address.js';
 import { Bitfield } from '../util/bitfield.js';
 import { UtpSocket } from '../utp/index.js';
-import { allowedFastSet, EXTENDED_HANDSHAKE_ID, validateBitfield, validateHave, type Message } from '../wire/index.js';
-import { acceptStream, listenTcp, type Dialer, type DialResult, type EncryptionMode } from './connector.js';
+import { allowedFastSet, encodeHandshake, EXTENDED_HANDSHAKE_ID, validateBitfield, validateHave, type Message } from '../wire/index.js';
+import { acceptStream, listenTcp, type Dialer, type DialResult, type EncryptionMode, type Swarm } from './connector.js';
 import { ourExtendedHandshake } from './extensions.js';
 import { isFinal } from './lifecycle.js';
 import { LivePeer } from './live-peer.js';
@@ -50,13 +50,19 @@ export class Connections {
   /** Incoming streams still in their (MSE) handshake: closed if the session ends first. */
   private readonly accepting = new Set<Duplex>();
 
+  /** A hybrid's v2 swarm (peers it named are greeted with its hash), or null. */
+  private readonly v2Swarm: Swarm | null;
+
   constructor(
     private readonly core: Core,
     private readonly peerOptions: PeerOptions,
     private readonly dialer: Dialer,
     private readonly encryption: EncryptionMode,
     private readonly hooks: ConnectionHooks,
-  ) {}
+  ) {
+    const v2 = peerOptions.alsoInfoHash ?? null;
+    this.v2Swarm = v2 ? { infoHash: v2, handshake: encodeHandshake({ reserved: peerOptions.reserved, infoHash: v2, peerId: peerOptions.peerId }) } : null;
+  }
 
   get listenPort(): number {
     return this.port;
@@ -82,13 +88,14 @@ export class Connections {
     for (const entry of core.peers.toDial(core.clock.now())) {
       const id = this.nextConnId++;
       core.peers.dialing(entry, id);
-      this.dialer.dial(entry.addr, CONNECT_TIMEOUT_MS, this.dials.signal, entry.failures).then(
+      const swarm = entry.swarm === 'v2' && this.v2Swarm ? this.v2Swarm : undefined;
+      this.dialer.dial(entry.addr, CONNECT_TIMEOUT_MS, this.dials.signal, entry.failures, swarm).then(
         (r) => {
           if (isFinal(core.life())) {
             r.stream.destroy();
             return;
           }
-          this.wrap(id, entry, true, r);
+          this.wrap(id, entry, true, r, swarm?.infoHash);
           // Only the BitTorrent handshake remains: the next dial need not wait for it.
           if (entry.state === 'connecting' && entry.connId === id) {
             core.peers.transportUp(entry);
@@ -193,9 +200,9 @@ export class Connections {
   }
 
   /** A connected stream becomes a PeerConnection, registered before any byte is read from it. */
-  private wrap(id: number, entry: PeerEntry, outgoing: boolean, r: DialResult): PeerConnection {
+  private wrap(id: number, entry: PeerEntry, outgoing: boolean, r: DialResult, infoHash?: Buffer): PeerConnection {
     const conn = new PeerConnection(
-      { id, stream: r.stream, address: entry.addr, outgoing, transport: r.transport, externalReads: r.bindReader !== null, handshakeSent: r.handshakeSent },
+      { id, stream: r.stream, address: entry.addr, outgoing, transport: r.transport, externalReads: r.bindReader !== null, handshakeSent: r.handshakeSent, infoHash },
       this.peerOptions,
       this.handler,
     );
@@ -231,7 +238,7 @@ export class Connections {
     // The slot is held from now: a peer that never finishes its (MSE) handshake meets its deadline.
     this.accepting.add(stream);
     stream.once('close', () => this.accepting.delete(stream));
-    acceptStream(stream, kind, { encryption: this.encryption, infoHash: core.infoHash, clock: core.clock, randomBytes: core.randomBytes }).then(
+    acceptStream(stream, kind, { encryption: this.encryption, infoHash: core.infoHash, alsoInfoHash: this.v2Swarm?.infoHash, clock: core.clock, randomBytes: core.randomBytes }).then(
       (a) => {
         this.accepting.delete(stream);
         if (isFinal(core.life()) || entry.connId !== id) {

@@ -69,7 +69,14 @@ export interface Dialer {
    * other attempt starts with uTP (a peer may accept TCP and close it at once, uTP being what it
    * really speaks).
    */
-  dial(addr: PeerAddr, timeoutMs: number, signal: AbortSignal, failures?: number): Promise<DialResult>;
+  dial(addr: PeerAddr, timeoutMs: number, signal: AbortSignal, failures?: number, swarm?: Swarm): Promise<DialResult>;
+}
+
+/** The swarm a dial joins when it is not the torrent's own (a hybrid's v2 swarm): MSE's key and initial payload. */
+export interface Swarm {
+  infoHash: Buffer;
+  /** Our BitTorrent handshake naming `infoHash`. */
+  handshake: Buffer;
 }
 
 export interface DialerOptions {
@@ -109,7 +116,7 @@ export function tcpDialer(o: DialerOptions): Dialer {
     return { stream: socket, transport: 'tcp', bindReader: setSink, handshakeSent: false };
   };
   /** A connection of `kind` with the MSE handshake on it. */
-  const encrypted = async (kind: 'tcp' | 'utp', addr: PeerAddr, timeoutMs: number, signal: AbortSignal, allowPlaintext: boolean): Promise<DialResult> => {
+  const encrypted = async (kind: 'tcp' | 'utp', addr: PeerAddr, timeoutMs: number, signal: AbortSignal, allowPlaintext: boolean, swarm?: Swarm): Promise<DialResult> => {
     let socket: Duplex;
     let setSink: ((s: (chunk: Buffer, shared: boolean) => void) => void) | null = null;
     if (kind === 'tcp') {
@@ -124,9 +131,9 @@ export function tcpDialer(o: DialerOptions): Dialer {
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       const r = await mseConnect(socket, {
-        infoHash: o.infoHash,
+        infoHash: swarm?.infoHash ?? o.infoHash,
         allowPlaintext,
-        initialPayload: o.handshake,
+        initialPayload: swarm?.handshake ?? o.handshake,
         clock: o.clock,
         randomBytes: o.randomBytes,
         timeoutMs: MSE_HANDSHAKE_TIMEOUT_MS,
@@ -146,15 +153,15 @@ export function tcpDialer(o: DialerOptions): Dialer {
     }
   };
   /** One transport, with the encryption policy (prefer: MSE first, plaintext at once if refused). */
-  const over = async (kind: 'tcp' | 'utp', addr: PeerAddr, timeoutMs: number, signal: AbortSignal): Promise<DialResult> => {
+  const over = async (kind: 'tcp' | 'utp', addr: PeerAddr, timeoutMs: number, signal: AbortSignal, swarm?: Swarm): Promise<DialResult> => {
     const plain = (): Promise<DialResult> =>
       kind === 'tcp' ? plainTcp(addr, timeoutMs, signal) : connectUtp(o.utp(), addr, timeoutMs, signal).then((stream) => ({ stream, transport: 'utp', bindReader: null, handshakeSent: false }));
     if (o.encryption === 'off') return plain();
-    if (o.encryption === 'require') return encrypted(kind, addr, timeoutMs, signal, false);
+    if (o.encryption === 'require') return encrypted(kind, addr, timeoutMs, signal, false, swarm);
     const k = `${kind} ${addrKey(addr)}`;
     if (plaintextOnly.has(k)) return plain();
     try {
-      return await encrypted(kind, addr, timeoutMs, signal, true);
+      return await encrypted(kind, addr, timeoutMs, signal, true, swarm);
     } catch (e) {
       // A peer without MSE closes on our handshake or never answers it: plaintext, at once.
       if (!(e instanceof MseError) || signal.aborted) throw e;
@@ -164,17 +171,17 @@ export function tcpDialer(o: DialerOptions): Dialer {
     }
   };
   return {
-    async dial(addr, timeoutMs, signal, failures = 0) {
+    async dial(addr, timeoutMs, signal, failures = 0, swarm) {
       const utpUp = o.utp() !== null;
-      if (o.transport === 'utp') return over('utp', addr, timeoutMs, signal);
-      if (o.transport === 'tcp' || !utpUp) return over('tcp', addr, timeoutMs, signal);
+      if (o.transport === 'utp') return over('utp', addr, timeoutMs, signal, swarm);
+      if (o.transport === 'tcp' || !utpUp) return over('tcp', addr, timeoutMs, signal, swarm);
       const [first, second]: ['tcp' | 'utp', 'tcp' | 'utp'] = failures % 2 === 0 ? ['tcp', 'utp'] : ['utp', 'tcp'];
       try {
-        return await over(first, addr, timeoutMs, signal);
+        return await over(first, addr, timeoutMs, signal, swarm);
       } catch (e) {
         // Refused or silent on one: it may listen on the other only.
         if (signal.aborted || e instanceof MseError) throw e;
-        return over(second, addr, timeoutMs, signal);
+        return over(second, addr, timeoutMs, signal, swarm);
       }
     },
   };
@@ -256,12 +263,16 @@ export interface Accepted {
  * only: an MSE handshake fails at the BitTorrent handshake); otherwise sniffed and served as
  * plaintext or MSE. Rejects (the socket destroyed) for what the mode forbids.
  */
-export async function acceptStream(socket: Duplex, kind: 'tcp' | 'utp', o: Pick<DialerOptions, 'encryption' | 'infoHash' | 'clock' | 'randomBytes'>): Promise<Accepted> {
+export async function acceptStream(
+  socket: Duplex,
+  kind: 'tcp' | 'utp',
+  o: Pick<DialerOptions, 'encryption' | 'infoHash' | 'clock' | 'randomBytes'> & { alsoInfoHash?: Buffer | null },
+): Promise<Accepted> {
   if (o.encryption === 'off') return { stream: socket, transport: kind };
   const r = await acceptIncoming(socket, {
     allowPlaintext: o.encryption === 'prefer',
     allowEncrypted: true,
-    infoHashes: [o.infoHash],
+    infoHashes: o.alsoInfoHash ? [o.infoHash, o.alsoInfoHash] : [o.infoHash],
     clock: o.clock,
     randomBytes: o.randomBytes,
     timeoutMs: MSE_HANDSHAKE_TIMEOUT_MS,

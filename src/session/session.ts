@@ -80,6 +80,8 @@ export class TorrentSession {
   private settle!: (s: Lifecycle) => void;
   private shutdownStarted = false;
   private readonly hashes: HashExchange;
+  /** A hybrid's second swarm: its truncated v2 info hash (null for v1-only and v2-only). */
+  private readonly v2Swarm: Buffer | null;
   /** The info dictionary is verified (from peers or the cache); later copies are ignored. */
   private metadataKnown = false;
   /** While piece layers are fetched, before the torrent's owners exist. */
@@ -89,8 +91,9 @@ export class TorrentSession {
 
   constructor(private readonly o: SessionOptions) {
     // A v2-only swarm is named by the SHA-256 info hash truncated to 20 bytes (BEP 52): in the
-    // handshake, to trackers and in the DHT. A hybrid joins its v1 swarm; a magnet naming only
-    // btmh joins the v2 one (libtorrent answers a hybrid's torrent on both).
+    // handshake, to trackers and in the DHT. A hybrid (or a magnet naming both hashes) is in both
+    // swarms: its own hash is the v1 one, and discovery, dials and incoming connections also use
+    // the v2 one; a magnet naming only btmh joins the v2 swarm.
     const meta0 = o.input.kind === 'torrent' ? o.input.meta : null;
     const magnet = o.input.kind === 'magnet' ? o.input.magnet : null;
     const hashes = meta0 ?? magnet!;
@@ -131,9 +134,12 @@ export class TorrentSession {
     // A hybrid joins its v1 swarm with the v2 bit set: a v2 peer may answer on the v2 swarm
     // instead (BEP 52 upgrade), and only on such a connection does libtorrent serve hashes.
     const v2Hash20 = hashes.infoHashV2?.subarray(0, 20) ?? null;
+    const hybrid = hashes.infoHash !== null ? v2Hash20 : null;
+    this.v2Swarm = hybrid;
     const peerOptions = {
       infoHash,
-      upgradeInfoHash: hashes.infoHash !== null ? v2Hash20 : null,
+      upgradeInfoHash: hybrid,
+      alsoInfoHash: hybrid,
       peerId: this.peerId,
       reserved: withV2Bit(reservedBits({ extensionProtocol: true, dht: o.dht !== null && !isPrivate, fast: true }), hashes.infoHashV2 != null),
       maxMessageBytes: maxMessageBytes(pieceCount),
@@ -359,6 +365,7 @@ export class TorrentSession {
     const extra = this.core.isPrivate ? [] : this.o.trackers.map((u) => [u]);
     this.discovery = new Discovery({
       infoHash: this.infoHash,
+      infoHashV2: this.v2Swarm,
       peerId: this.peerId,
       port: this.connections.listenPort,
       trackers: [...own, ...extra],
