@@ -408,10 +408,15 @@ export class MseReceiver extends Machine<ReceiverOutcome> {
     this.encrypt = mseRc4(sha1(KEY_B, this.secret!, skey));
   }
 
-  /** RC4 when offered and allowed (the point of MSE), else plaintext when offered and allowed. */
+  /**
+   * Plaintext when the peer offers it and we allow it, else RC4 when offered and allowed: as
+   * libtorrent's default (prefer_rc4 off). A peer that offers plaintext takes it, the handshake is
+   * obfuscated either way, and an RC4 payload costs both sides a pass over every byte (our
+   * seeder spent half its CPU on it); RC4 is what `require`, or a peer offering only RC4, gets.
+   */
   private select(): MseMethod {
-    if (this.provide & CryptoMethod.rc4 && this.opts.allowRc4) return 'rc4';
     if (this.provide & CryptoMethod.plaintext && this.opts.allowPlaintext) return 'plaintext';
+    if (this.provide & CryptoMethod.rc4 && this.opts.allowRc4) return 'rc4';
     throw new MseError('no-common-method', `the peer offers methods 0x${this.provide.toString(16)}, none of which we allow`);
   }
 

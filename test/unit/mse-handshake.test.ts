@@ -118,8 +118,9 @@ describe('two ends agree', () => {
 
   it('byte by byte, for many pad lengths drawn at random', () => {
     for (let seed = 10; seed < 30; seed++) {
+      // The initiator offers both; a receiver that requires encryption picks RC4.
       const a = new MseInitiator({ infoHash: IH, allowPlaintext: true, initialPayload: BT_HANDSHAKE, randomBytes: rng(seed) });
-      const b = new MseReceiver({ infoHashes: [IH], allowPlaintext: true, allowRc4: true, randomBytes: rng(seed + 100) });
+      const b = new MseReceiver({ infoHashes: [IH], allowPlaintext: false, allowRc4: true, randomBytes: rng(seed + 100) });
       const { a: ra, b: rb } = run(a, b, 1);
       expect(rb.initialPayload).toEqual(BT_HANDSHAKE);
       expect(ra.method).toBe('rc4');
@@ -133,6 +134,15 @@ describe('two ends agree', () => {
     const b = new MseReceiver({ infoHashes: [IH], allowPlaintext: false, allowRc4: true, randomBytes: padsOf(512, 2) });
     const { b: rb } = run(a, b, 100);
     expect(rb.initialPayload).toEqual(ia);
+  });
+
+  it('offered both, a receiver that allows both takes plaintext (as libtorrent does by default): the handshake obfuscated, the payload as is', () => {
+    const a = new MseInitiator({ infoHash: IH, allowPlaintext: true, initialPayload: BT_HANDSHAKE, randomBytes: rng(5) });
+    const b = new MseReceiver({ infoHashes: [IH], allowPlaintext: true, allowRc4: true, randomBytes: rng(6) });
+    const { a: ra, b: rb } = run(a, b);
+    expect(ra.method).toBe('plaintext');
+    expect(rb.method).toBe('plaintext');
+    expect(rb.initialPayload).toEqual(BT_HANDSHAKE);
   });
 
   it('plaintext is selected when the initiator offers it and the receiver allows only that', () => {

@@ -98,15 +98,16 @@ describe('mseConnect against acceptIncoming', () => {
     expect(out.status === 'rejected' && (out.reason as MseError).reason).toBe('closed');
   });
 
-  it('MSE with plaintext selected (both allow it, the receiver does not allow RC4 via a plaintext-only offer)', async () => {
+  it('MSE with plaintext selected: offered both, a receiver that allows both takes plaintext', async () => {
     const [c, s] = await tcpPair();
     const [out, inc] = await Promise.all([
       mseConnect(c, { infoHash: IH, allowPlaintext: true, initialPayload: BT_HANDSHAKE, clock, randomBytes, timeoutMs: TIMEOUT_MS }),
       acceptIncoming(s, { allowPlaintext: true, allowEncrypted: true, infoHashes: [IH], clock, randomBytes, timeoutMs: TIMEOUT_MS }),
     ]);
-    // Offered both: the receiver prefers RC4.
-    expect(out.method).toBe('rc4');
-    expect(inc.encrypted).toBe(true);
+    // Offered both: the receiver takes plaintext, as libtorrent does by default.
+    expect(out.method).toBe('plaintext');
+    expect(inc.encrypted).toBe(false);
+    expect(inc.infoHash).toEqual(IH);
     out.stream.destroy();
     inc.stream.destroy();
   });
