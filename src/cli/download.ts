@@ -84,7 +84,7 @@ function peerOptions(cmd: Command): Command {
     .option('--upload-limit <rate>', 'upload at most this fast, e.g. 500K or 10M (bytes a second)', rateArg)
     .option('--download-limit <rate>', 'download at most this fast, e.g. 500K or 10M (bytes a second, peers and web seeds together)', rateArg)
     .addOption(
-      new Option('--encryption <mode>', 'prefer: encrypt when the peer can; require: encrypted peers only; off: plaintext only')
+      new Option('--encryption <mode>', 'prefer: MSE handshake when the peer speaks it (RC4 payload if it asks); require: RC4-encrypted peers only; off: plaintext only')
         .choices(['prefer', 'require', 'off'])
         .default('prefer'),
     )
