@@ -92,6 +92,20 @@ function scheduler(clock: FakeClock, over: Partial<ConstructorParameters<typeof 
   return { picker, s };
 }
 
+/** Seeds with every piece that unchoke us, known to the picker and the scheduler (and to `byId`). */
+type Seed = ReturnType<typeof livePeer>;
+
+function unchokedSeeds(n: number, clock: FakeClock, picker: PiecePicker, s: RequestScheduler, byId?: Map<number, LivePeer>): Seed[] {
+  return Array.from({ length: n }, (_, i) => {
+    const x = livePeer(i + 1, clock, Bitfield.full(PIECES));
+    byId?.set(x.p.id, x.p);
+    picker.addBitfield(x.p.bitfield!);
+    s.countInteresting(x.p);
+    x.conn.peerChoking = false;
+    return x;
+  });
+}
+
 describe('request scheduler', () => {
   it('is interested exactly while the peer has a wanted piece we lack, and asks only once unchoked', () => {
     const clock = new FakeClock();
@@ -184,13 +198,7 @@ describe('request scheduler', () => {
   it('in the endgame a peer takes only the duplicates it can bring in soon', async () => {
     const clock = new FakeClock();
     const { picker, s } = scheduler(clock);
-    const fast = livePeer(1, clock, Bitfield.full(PIECES));
-    const idle = livePeer(2, clock, Bitfield.full(PIECES));
-    for (const x of [fast, idle]) {
-      picker.addBitfield(x.p.bitfield!);
-      s.countInteresting(x.p);
-      x.conn.peerChoking = false;
-    }
+    const [fast, idle] = unchokedSeeds(2, clock, picker, s) as [Seed, Seed];
     await clock.advance(1000);
     fast.conn.download.add(8 * 1024 * 1024, clock.now()); // 8 MB/s: a queue deeper than the torrent
     s.update(fast.p);
@@ -206,15 +214,7 @@ describe('request scheduler', () => {
     const clock = new FakeClock();
     const byId = new Map<number, LivePeer>();
     const { picker, s } = scheduler(clock, { peer: (id) => byId.get(id) });
-    const holder = livePeer(1, clock, Bitfield.full(PIECES));
-    const same = livePeer(2, clock, Bitfield.full(PIECES));
-    const fast = livePeer(3, clock, Bitfield.full(PIECES));
-    for (const x of [holder, same, fast]) {
-      byId.set(x.p.id, x.p);
-      picker.addBitfield(x.p.bitfield!);
-      s.countInteresting(x.p);
-      x.conn.peerChoking = false;
-    }
+    const [holder, same, fast] = unchokedSeeds(3, clock, picker, s, byId) as [Seed, Seed, Seed];
     await clock.advance(1000);
     holder.conn.download.add(8 * 1024 * 1024, clock.now());
     same.conn.download.add(8 * 1024 * 1024, clock.now());
@@ -230,10 +230,7 @@ describe('request scheduler', () => {
   it('a peer that delivered and then stalls times out after what its queue and round trip explain, not 15 s', async () => {
     const clock = new FakeClock();
     const { picker, s } = scheduler(clock);
-    const { p, conn } = livePeer(1, clock, Bitfield.full(PIECES));
-    picker.addBitfield(p.bitfield!);
-    s.countInteresting(p);
-    conn.peerChoking = false;
+    const [{ p, conn }] = unchokedSeeds(1, clock, picker, s) as [Seed];
     expect(s.requestTimeout(p)).toBe(REQUEST_TIMEOUT_MS); // nothing measured yet
     await clock.advance(1000);
     conn.download.add(1_000_000, clock.now());
@@ -254,14 +251,7 @@ describe('request scheduler', () => {
     const clock = new FakeClock();
     const byId = new Map<number, LivePeer>();
     const { picker, s } = scheduler(clock, { peer: (id) => byId.get(id) });
-    const holder = livePeer(1, clock, Bitfield.full(PIECES));
-    const idle = livePeer(2, clock, Bitfield.full(PIECES));
-    for (const x of [holder, idle]) {
-      byId.set(x.p.id, x.p);
-      picker.addBitfield(x.p.bitfield!);
-      s.countInteresting(x.p);
-      x.conn.peerChoking = false;
-    }
+    const [holder, idle] = unchokedSeeds(2, clock, picker, s, byId) as [Seed, Seed];
     await clock.advance(1000);
     idle.conn.download.add(8 * 1024 * 1024, clock.now());
     s.onBlock(idle.p, 50); // it delivered at 8 MB/s ...
