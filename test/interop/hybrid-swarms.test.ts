@@ -6,13 +6,10 @@
  * - a libtorrent leecher that knows the torrent only by its btmh magnet (the v2 swarm) dials our
  *   seeder of the hybrid .torrent, encrypted as libtorrent does by default, and is served.
  */
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseTorrent, type Metainfo } from '../../src/metainfo/index.js';
+import { expectAlbum, ltCreateV2, writeAlbum } from '../helpers/album.js';
 import { bin, runCli } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/corpus.js';
 import { ltSeed, type LtSeeder } from '../helpers/lt.js';
@@ -24,7 +21,6 @@ import { scratch } from '../helpers/scratch.js';
 
 const tools = needs('python3-libtorrent');
 const PY = '/usr/bin/python3';
-const LT_V2 = join(repoRoot, 'test', 'helpers', 'lt_v2.py');
 const LT_MAGNET = join(repoRoot, 'test', 'helpers', 'lt_magnet.py');
 const sc = scratch('hybrid-swarms');
 const work = sc.root;
@@ -38,17 +34,7 @@ const files: [string, Buffer][] = [
 const seeders: LtSeeder[] = [];
 const closers: (() => Promise<void>)[] = [];
 
-const sha1 = (b: Buffer): string => createHash('sha1').update(b).digest('hex');
-
-function expectAlbum(dir: string): void {
-  for (const [p, d] of files) expect(sha1(readFileSync(join(dir, album, p))), p).toBe(sha1(d));
-}
-
-function hybrid(): { path: string; meta: Metainfo } {
-  const out = join(work, 'hybrid.torrent');
-  execFileSync(PY, [LT_V2, 'create', join(seedDir, album), out, '--hybrid', '--piece-length', '65536'], { timeout: 60_000 });
-  return { path: out, meta: parseTorrent(readFileSync(out)) };
-}
+const hybrid = () => ltCreateV2(join(seedDir, album), join(work, 'hybrid.torrent'), '--hybrid', 65536);
 
 /** `info_hash` of an announce's raw query, percent-decoded byte by byte (it is binary, not UTF-8). */
 function rawInfoHash(url: string): Buffer | null {
@@ -82,12 +68,7 @@ async function swarmTracker(swarm: Buffer, peer: { host: string; port: number })
   return { url: `http://127.0.0.1:${port}/announce`, asked, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
-beforeAll(() => {
-  for (const [p, d] of files) {
-    mkdirSync(join(seedDir, album, p, '..'), { recursive: true });
-    writeFileSync(join(seedDir, album, p), d);
-  }
-});
+beforeAll(() => writeAlbum(seedDir, album, files));
 
 afterEach(async () => {
   await Promise.all(seeders.splice(0).map((s) => s.stop()));
@@ -111,7 +92,7 @@ describe.skipIf(tools.skip)(`a hybrid torrent in both its swarms${tools.note}`, 
       timeoutMs: 90_000,
     });
     expect(r.code, r.stderr).toBe(0);
-    expectAlbum(out);
+    expectAlbum(out, album, files);
     expect(new Set(tracker.asked)).toEqual(new Set([t.meta.infoHash!.toString('hex'), v2.toString('hex')]));
   });
 
@@ -124,6 +105,6 @@ describe.skipIf(tools.skip)(`a hybrid torrent in both its swarms${tools.note}`, 
     const magnet = `magnet:?xt=urn:btmh:1220${t.meta.infoHashV2!.toString('hex')}&dn=${album}`;
     const leech = start(PY, [LT_MAGNET, magnet, out, '--peer', `127.0.0.1:${port}`, '--timeout', '60']);
     expect(await leech.exited, leech.output()).toBe(0);
-    expectAlbum(out);
+    expectAlbum(out, album, files);
   });
 });

@@ -4,14 +4,12 @@
  * our seeder serving a v2-only torrent to a libtorrent leecher; the v2 handshake uses the
  * truncated SHA-256 info hash.
  */
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseTorrent } from '../../src/metainfo/index.js';
+import { expectAlbum, ltCreateV2, writeAlbum } from '../helpers/album.js';
 import { bin, runCli } from '../helpers/cli.js';
-import { repoRoot } from '../helpers/corpus.js';
 import { ltLeech, ltSeed, type LtSeeder } from '../helpers/lt.js';
 import { bytes } from '../helpers/make-torrent.js';
 import { freeTcpPort } from '../helpers/opentracker.js';
@@ -20,8 +18,6 @@ import { needs } from '../helpers/requirements.js';
 import { scratch } from '../helpers/scratch.js';
 
 const tools = needs('python3-libtorrent');
-const PY = '/usr/bin/python3';
-const LT_V2 = join(repoRoot, 'test', 'helpers', 'lt_v2.py');
 const sc = scratch('v2-dl');
 const work = sc.root;
 const { fresh, start } = sc;
@@ -35,25 +31,9 @@ const files: [string, Buffer][] = [
 const seeders: LtSeeder[] = [];
 const after: (() => Promise<void>)[] = [];
 
-const sha1 = (b: Buffer): string => createHash('sha1').update(b).digest('hex');
+const ltCreate = (kind: '--v2' | '--hybrid'): string => ltCreateV2(join(seedDir, album), join(work, `${kind.slice(2)}.torrent`), kind, 65536).path;
 
-
-function ltCreate(kind: '--v2' | '--hybrid'): string {
-  const out = join(work, `${kind.slice(2)}.torrent`);
-  execFileSync(PY, [LT_V2, 'create', join(seedDir, album), out, kind, '--piece-length', '65536'], { timeout: 60_000 });
-  return out;
-}
-
-function expectAlbum(dir: string): void {
-  for (const [p, d] of files) expect(sha1(readFileSync(join(dir, album, p))), p).toBe(sha1(d));
-}
-
-beforeAll(() => {
-  for (const [p, d] of files) {
-    mkdirSync(join(seedDir, album, p, '..'), { recursive: true });
-    writeFileSync(join(seedDir, album, p), d);
-  }
-});
+beforeAll(() => writeAlbum(seedDir, album, files));
 
 afterEach(async () => {
   await Promise.all(seeders.splice(0).map((s) => s.stop()));
@@ -77,7 +57,7 @@ describe.skipIf(tools.skip)(`BitTorrent v2${tools.note}`, () => {
       timeoutMs: 90_000,
     });
     expect(r.code, r.stderr).toBe(0);
-    expectAlbum(out);
+    expectAlbum(out, album, files);
     const verify = await runCli(['verify', torrent, out]);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
   });
@@ -91,6 +71,6 @@ describe.skipIf(tools.skip)(`BitTorrent v2${tools.note}`, () => {
     const leech = ltLeech(torrent, out, [`127.0.0.1:${port}`], 60);
     after.push(() => leech.kill('SIGKILL'));
     expect(await leech.exited, leech.output()).toBe(0);
-    expectAlbum(out);
+    expectAlbum(out, album, files);
   });
 });

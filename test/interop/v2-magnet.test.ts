@@ -8,9 +8,7 @@
  * it had. A peer of ours that lies about the layer is banned, and libtorrent, started after the
  * lie, finishes the download. Our seeder serves a libtorrent leecher that has only the magnet.
  */
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -32,6 +30,7 @@ import {
   METADATA_PIECE_BYTES,
   reservedBits,
 } from '../../src/wire/index.js';
+import { expectAlbum, ltCreateV2, writeAlbum } from '../helpers/album.js';
 import { bin, runCli } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/corpus.js';
 import { ltSeed, type LtSeeder } from '../helpers/lt.js';
@@ -43,7 +42,6 @@ import { scratch } from '../helpers/scratch.js';
 
 const tools = needs('python3-libtorrent');
 const PY = '/usr/bin/python3';
-const LT_V2 = join(repoRoot, 'test', 'helpers', 'lt_v2.py');
 const LT_PEER = join(repoRoot, 'test', 'helpers', 'lt_peer.py');
 const LT_MAGNET = join(repoRoot, 'test', 'helpers', 'lt_magnet.py');
 const sc = scratch('v2-magnet');
@@ -59,19 +57,9 @@ const files: [string, Buffer][] = [
 const seeders: LtSeeder[] = [];
 const closers: (() => Promise<void>)[] = [];
 
-const sha1 = (b: Buffer): string => createHash('sha1').update(b).digest('hex');
-
-function ltCreate(kind: '--v2' | '--hybrid'): { path: string; meta: Metainfo } {
-  const out = join(work, `${kind.slice(2)}.torrent`);
-  execFileSync(PY, [LT_V2, 'create', join(seedDir, album), out, kind, '--piece-length', '16384'], { timeout: 60_000 });
-  return { path: out, meta: parseTorrent(readFileSync(out)) };
-}
+const ltCreate = (kind: '--v2' | '--hybrid'): { path: string; meta: Metainfo } => ltCreateV2(join(seedDir, album), join(work, `${kind.slice(2)}.torrent`), kind, 16384);
 
 const btmh = (meta: Metainfo): string => `magnet:?xt=urn:btmh:1220${meta.infoHashV2!.toString('hex')}&dn=${album}`;
-
-function expectAlbum(dir: string): void {
-  for (const [p, d] of files) expect(sha1(readFileSync(join(dir, album, p))), p).toBe(sha1(d));
-}
 
 type JsonEvent = Record<string, unknown> & { event: string };
 const jsonEvents = (stdout: string): JsonEvent[] =>
@@ -191,12 +179,7 @@ async function startRelay(target: number): Promise<{ port: number; sent: Map<num
   };
 }
 
-beforeAll(() => {
-  for (const [p, d] of files) {
-    mkdirSync(join(seedDir, album, p, '..'), { recursive: true });
-    writeFileSync(join(seedDir, album, p), d);
-  }
-});
+beforeAll(() => writeAlbum(seedDir, album, files));
 
 afterEach(async () => {
   await Promise.all(seeders.splice(0).map((s) => s.stop()));
@@ -215,7 +198,7 @@ describe.skipIf(tools.skip)(`v2 magnets${tools.note}`, () => {
     const out = fresh('out');
     const r = await download(btmh(t.meta), out, [`127.0.0.1:${seeder.port}`]);
     expect(r.code, r.stderr).toBe(0);
-    expectAlbum(out);
+    expectAlbum(out, album, files);
     // The saved .torrent has the info dict libtorrent made and every layer, fetched and verified.
     const saved = parseTorrent(readFileSync(r.saved));
     expect(saved.infoBytes.equals(t.meta.infoBytes)).toBe(true);
@@ -253,7 +236,7 @@ describe.skipIf(tools.skip)(`v2 magnets${tools.note}`, () => {
     // Plaintext: libtorrent upgrades a v1 connection to v2 only outside MSE (it keys MSE on the v1 hash).
     const r = await download(magnet, out, [`127.0.0.1:${seeder.port}`], ['--encryption', 'off']);
     expect(r.code, r.stderr).toBe(0);
-    expectAlbum(out);
+    expectAlbum(out, album, files);
     expect(parseTorrent(readFileSync(r.saved)).pieceLayers.size).toBe(2);
     const verify = await runCli(['verify', r.saved, out]);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
@@ -272,7 +255,7 @@ describe.skipIf(tools.skip)(`v2 magnets${tools.note}`, () => {
       timeoutMs: 90_000,
     });
     expect(r.code, r.stderr).toBe(0);
-    expectAlbum(out);
+    expectAlbum(out, album, files);
   });
 
   it('an interrupted magnet download resumes with the layers and pieces it had', async () => {
@@ -289,7 +272,7 @@ describe.skipIf(tools.skip)(`v2 magnets${tools.note}`, () => {
     expect(await first.exited).toBe(130);
     const r = await download(magnet, out, [`127.0.0.1:${seeder.port}`], [], cache);
     expect(r.code, r.stderr).toBe(0);
-    expectAlbum(out);
+    expectAlbum(out, album, files);
     const events = jsonEvents(r.stdout);
     const done = events.find((e) => e.event === 'done')!;
     // Only what was missing came again: the pieces written before the interruption were kept.
@@ -312,7 +295,7 @@ describe.skipIf(tools.skip)(`v2 magnets${tools.note}`, () => {
     await seeder.waitFor(/ready (\d+)/, 60_000);
     const r = await run;
     expect(r.code, r.stderr).toBe(0);
-    expectAlbum(out);
+    expectAlbum(out, album, files);
     const events = jsonEvents(r.stdout);
     const closed = events.filter((e) => e.event === 'peer' && e.address === liar.address && e.state === 'closed');
     expect(closed.some((e) => /^bad-data: sent piece-layer hashes .* do not hash up to its pieces root/.test(String(e.reason)))).toBe(true);
@@ -333,7 +316,7 @@ describe.skipIf(tools.skip)(`v2 magnets${tools.note}`, () => {
     const out = fresh('lt');
     const leech = start(PY, [LT_MAGNET, btmh(t.meta), out, '--peer', `127.0.0.1:${relay.port}`, '--timeout', '60', '--plaintext']);
     expect(await leech.exited, leech.output()).toBe(0);
-    expectAlbum(out);
+    expectAlbum(out, album, files);
     expect(relay.sent.get(22) ?? 0).toBeGreaterThan(0); // hashes
     expect(relay.sent.get(23) ?? 0).toBe(0); // no hash reject
   });
