@@ -16,6 +16,19 @@ export function torrentFromMetadata(
   magnet: Pick<Magnet, 'trackers' | 'urlList'>,
   layers: ReadonlyMap<string, Buffer> = new Map(),
 ): { bytes: Buffer; meta: Metainfo } {
+  const bytes = encodeTorrentFromMetadata(infoBytes, magnet, layers);
+  return { bytes, meta: parseTorrent(bytes) };
+}
+
+/**
+ * The .torrent bytes alone, not parsed: for layers that are already verified (the session's
+ * cache saves), where parsing would hash every layer against its root once more.
+ */
+export function encodeTorrentFromMetadata(
+  infoBytes: Buffer,
+  magnet: Pick<Magnet, 'trackers' | 'urlList'>,
+  layers: ReadonlyMap<string, Buffer> = new Map(),
+): Buffer {
   const trackers = [...new Set(magnet.trackers)];
   // Keys in byte order: announce, announce-list, info, piece layers, url-list.
   const before: Record<string, unknown> = {};
@@ -35,6 +48,5 @@ export function torrentFromMetadata(
     const b = encode(o as never);
     return b.subarray(1, b.length - 1); // without the dict's own 'd' … 'e'
   };
-  const bytes = Buffer.concat([Buffer.from('d'), inner(before), Buffer.from('4:info'), infoBytes, inner(after), Buffer.from('e')]);
-  return { bytes, meta: parseTorrent(bytes) };
+  return Buffer.concat([Buffer.from('d'), inner(before), Buffer.from('4:info'), infoBytes, inner(after), Buffer.from('e')]);
 }

@@ -2,7 +2,7 @@ export { parseTorrent, MAX_TORRENT_BYTES, MAX_PIECES, MAX_FILES, MAX_PIECE_LENGT
 export { buildTorrent, defaultPieceLength, isValidPieceLength, MIN_PIECE_LENGTH } from './build.js';
 export { parseMagnet, formatMagnet, isMagnetUri, parseSelect, formatSelect, formatHostPort, parsePeerAddress, type Magnet } from './magnet.js';
 export type { Metainfo, TorrentFile, MetaVersion } from './types.js';
-export { torrentFromMetadata } from './from-metadata.js';
+export { encodeTorrentFromMetadata, torrentFromMetadata } from './from-metadata.js';
 export {
   blockCount,
   checkPieceLayerRoot,
@@ -11,6 +11,7 @@ export {
   MERKLE_BLOCK_BYTES,
   MERKLE_HASH_BYTES,
   merkleRows,
+  splitHashes,
   nextPowerOfTwo,
   pieceHash,
   pieceLayerHeight,

@@ -75,11 +75,6 @@ export class Rc4Socket extends EventEmitter {
     });
   }
 
-  /** Always true: the bytes on the socket are RC4 (as MseStream's `encrypted`). */
-  get encrypted(): boolean {
-    return true;
-  }
-
   /**
    * For `externalReads`: wraps `sink` into the function the transport calls with each chunk read
    * from the socket; it decrypts the chunk in place (in the transport's buffer) and passes it on.

@@ -17,7 +17,8 @@ import { ProtocolError } from '../errors.js';
 import type { Metainfo } from '../metainfo/index.js';
 import { addrKey } from '../util/address.js';
 import { decodeHashMessage, encodeHashMessage, type HashMessage, type HashRequestFields } from '../wire/index.js';
-import { PerSecond, type LivePeer } from './live-peer.js';
+import { PerSecond } from '../util/rate.js';
+import type { LivePeer } from './live-peer.js';
 import { HashServer, PieceLayerFetcher } from './piece-layers.js';
 import type { Core } from './types.js';
 
@@ -93,7 +94,9 @@ export class HashExchange {
   tick(): void {
     const f = this.fetch;
     if (!f) return;
-    if (f.fetcher.expire(this.core.clock.now()).length > 0 || f.fetcher.missingLayers > 0) this.fill();
+    // Still fetching means layers are missing: the expired runs and any idle peer are matched again.
+    f.fetcher.expire(this.core.clock.now());
+    this.fill();
   }
 
   /** A hash message (id 21, 22 or 23) from a live peer. Throws ProtocolError for a malformed or flooding one. */

@@ -9,6 +9,7 @@
  */
 import type { PeerConnection } from '../peer/index.js';
 import { Bitfield } from '../util/bitfield.js';
+import { PerSecond } from '../util/rate.js';
 import type { PeerEntry } from './peer-set.js';
 
 /** Haves remembered before the piece count is known; past it they are dropped (the bitfield
@@ -135,18 +136,4 @@ export class LivePeer {
     return out;
   }
 
-}
-
-/** Counts events in the current second of a clock; `allow` says whether one more stays within `perSecond`. */
-export class PerSecond {
-  private start = -Infinity;
-  private count = 0;
-
-  allow(now: number, perSecond: number): boolean {
-    if (now - this.start >= 1000) {
-      this.start = now;
-      this.count = 0;
-    }
-    return ++this.count <= perSecond;
-  }
 }

@@ -31,6 +31,7 @@ import {
   checkFilePieceLayer,
   MERKLE_HASH_BYTES,
   merkleRows,
+  splitHashes,
   nextPowerOfTwo,
   pieceLayerHeight,
   verifyHashRun,
@@ -170,9 +171,7 @@ export class PieceLayerFetcher {
     if (!run) return { kind: 'ignored' };
     this.release(run);
     const w = run.layer;
-    const count = m.hashes.length / MERKLE_HASH_BYTES;
-    const nodes: Buffer[] = [];
-    for (let i = 0; i < count; i++) nodes.push(m.hashes.subarray(i * MERKLE_HASH_BYTES, (i + 1) * MERKLE_HASH_BYTES));
+    const nodes = splitHashes(m.hashes);
     const base = nodes.slice(0, run.length);
     const proof = nodes.slice(run.length);
     if (!verifyHashRun(w.file.piecesRoot!, blockCount(w.file.length), w.baseLayer, run.index, base, proof)) {
@@ -291,9 +290,7 @@ export class HashServer {
     const layer = this.layers().get(rootHex);
     if (!layer) return null;
     const pieces = Math.ceil(file.length / this.meta.pieceLength);
-    const nodes: Buffer[] = [];
-    for (let i = 0; i < pieces; i++) nodes.push(layer.subarray(i * MERKLE_HASH_BYTES, (i + 1) * MERKLE_HASH_BYTES));
-    const rows = merkleRows(nodes, nextPowerOfTwo(pieces), pieceLayerHeight(this.meta.pieceLength));
+    const rows = merkleRows(splitHashes(layer).slice(0, pieces), nextPowerOfTwo(pieces), pieceLayerHeight(this.meta.pieceLength));
     this.trees.set(rootHex, rows);
     return rows;
   }

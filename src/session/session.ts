@@ -19,7 +19,7 @@
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import { Discovery, type DiscoveredPeer } from '../discovery/index.js';
 import { asTorrentError, RuntimeError } from '../errors.js';
-import { MAX_PIECES, torrentFromMetadata, type Magnet, type Metainfo } from '../metainfo/index.js';
+import { encodeTorrentFromMetadata, MAX_PIECES, torrentFromMetadata, type Magnet, type Metainfo } from '../metainfo/index.js';
 import { checkExisting } from '../storage/check.js';
 import { checkExistingV2 } from '../storage/check-v2.js';
 import { loadResume, resumePath } from '../storage/resume.js';
@@ -432,9 +432,10 @@ export class TorrentSession {
     const go = (layers: ReadonlyMap<string, Buffer>): Promise<void> => {
       const full: Metainfo = layers.size > meta.pieceLayers.size ? { ...meta, pieceLayers: new Map(layers) } : meta;
       if (magnet) {
-        const torrent = torrentFromMetadata(meta.infoBytes, magnet, full.pieceLayers).bytes;
+        // The layers were verified against their roots as they came: encoded, not parsed again.
+        const torrent = encodeTorrentFromMetadata(meta.infoBytes, magnet, full.pieceLayers);
         this.events.push({ type: 'metadata', meta: full, torrent }, false);
-        if (full.infoHashV2 !== null) this.saveLayers(meta, full.pieceLayers);
+        if (full.infoHashV2 !== null) this.saveTorrent(torrent);
         // Peers learn that we now serve the metadata too (BEP 10 allows a second handshake).
         const hs = ourExtendedHandshake({ infoBytes: full.infoBytes, private: full.private, listenPort: this.connections.listenPort, reqq: MAX_UPLOAD_QUEUE });
         for (const p of this.livePeers()) if (p.conn.remote!.reserved[5]! & 0x10) p.conn.send({ type: 'extended', id: EXTENDED_HANDSHAKE_ID, payload: hs });
@@ -446,7 +447,7 @@ export class TorrentSession {
     const fetcher = new PieceLayerFetcher(meta, new Map([...known, ...meta.pieceLayers]));
     if (fetcher.complete) return go(fetcher.layers);
     this.layerPhase = new LayerPhase(this.core, this.hashes, meta, fetcher, {
-      saveLayers: magnet ? (layers) => this.saveLayers(meta, layers) : null,
+      saveLayers: magnet ? (layers) => this.saveTorrent(encodeTorrentFromMetadata(meta.infoBytes, magnet, layers)) : null,
       onDone: (layers) => {
         this.layerPhase = null;
         go(layers).catch((e: unknown) => this.fail(e));
@@ -455,11 +456,10 @@ export class TorrentSession {
   }
 
   /** Keeps a v2 magnet's .torrent with the layers verified so far (best effort, one write at a time). */
-  private saveLayers(meta: Metainfo, layers: ReadonlyMap<string, Buffer>): void {
+  private saveTorrent(torrent: Buffer): void {
     const cacheDir = this.o.cacheDir;
     if (this.o.input.kind !== 'magnet' || !cacheDir) return;
     const magnet = this.o.input.magnet;
-    const torrent = torrentFromMetadata(meta.infoBytes, magnet, layers).bytes;
     this.cacheWrites = this.cacheWrites.then(async () => {
       const warning = await saveCachedTorrent(cacheDir, magnet, torrent);
       if (warning) this.core.warn(warning);

@@ -52,3 +52,17 @@ export class RateMeter {
     if (second > this.lastSecond) this.lastSecond = second;
   }
 }
+
+/** Counts events in the current second of a clock; `allow` says whether one more stays within `perSecond`. */
+export class PerSecond {
+  private start = -Infinity;
+  private count = 0;
+
+  allow(now: number, perSecond: number): boolean {
+    if (now - this.start >= 1000) {
+      this.start = now;
+      this.count = 0;
+    }
+    return ++this.count <= perSecond;
+  }
+}
