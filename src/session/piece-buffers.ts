@@ -16,7 +16,8 @@ export class PieceBufferPool {
 
   /** A buffer of `size` bytes (<= pieceLength), contents undefined. */
   take(size: number): Buffer {
-    const b = this.free.pop() ?? Buffer.allocUnsafeSlow(this.pieceLength);
+    // Shared memory, so the disk writer's thread writes the piece without a copy (storage/disk-writer.ts).
+    const b = this.free.pop() ?? Buffer.from(new SharedArrayBuffer(this.pieceLength));
     return size === this.pieceLength ? b : b.subarray(0, size);
   }
 

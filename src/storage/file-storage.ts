@@ -8,7 +8,8 @@
  * - Only selected files are created. Bytes of a wanted piece that belong to an unselected file go
  *   to a part file, `<root>/.<name>.parts` (sparse, addressed by torrent offset), so the piece
  *   can still be served and re-verified; it is removed when the torrent closes if it is empty.
- * - Writes are positional (`writev` of the piece's blocks, no copy); at most MAX_OPEN_FILES
+ * - Writes are positional, in calls of at most 64 KiB, made by the disk writer's thread for
+ *   bytes in shared memory (disk-writer.ts says why), no copy; at most MAX_OPEN_FILES
  *   descriptors are open at once (least recently used closed first).
  * - No file is opened through a symbolic link that leads out of the output folder
  *   (confined-open.ts): a planted link is refused with ERR_DISK, nothing is written through it.
@@ -28,6 +29,7 @@ import type { Metainfo } from '../metainfo/index.js';
 import { Bitfield } from '../util/bitfield.js';
 import { FILE_OP_CONCURRENCY, mapBounded } from './bounded.js';
 import { ConfinedFolder } from './confined-open.js';
+import { DiskWriter, diskWriterScript } from './disk-writer.js';
 import { PieceMap, type FileSpan } from './piece-map.js';
 import type { FileStat, ResumeData } from './resume.js';
 import { safeJoin } from './safe-path.js';
@@ -48,6 +50,8 @@ export interface FileStorageOptions {
   meta: Metainfo;
   /** Indexes into meta.files (pad files included) to create; null = all. */
   selected: ReadonlySet<number> | null;
+  /** The disk writer thread's script; default diskWriterScript() (null: writes go through libuv's pool). */
+  writerScript?: URL | null;
 }
 
 /**
@@ -91,10 +95,12 @@ export class FileStorage implements Storage {
   private readonly baseIno: Float64Array;
   /** UNKNOWN, FULL_STAT or EXISTS_ONLY per slot. */
   private readonly baseKnown: Uint8Array;
+  private readonly writer: DiskWriter;
   private closed = false;
 
   constructor(private readonly opts: FileStorageOptions) {
     const { meta, root } = opts;
+    this.writer = new DiskWriter(opts.writerScript === undefined ? diskWriterScript() : opts.writerScript);
     this.map = new PieceMap(meta.files, meta.pieceLength, meta.totalLength);
     this.paths = meta.files.map((f, i) => {
       if (f.pad || f.symlink !== null) return null;
@@ -213,6 +219,7 @@ export class FileStorage implements Storage {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.writer.close();
     const all = [...this.handles.values()];
     this.handles.clear();
     await Promise.all(all.map(closeQuietly));
@@ -347,11 +354,10 @@ export class FileStorage implements Storage {
     const slot = this.paths[s.fileIndex] ? s.fileIndex : this.opts.meta.files.length;
     try {
       await this.withHandle(path, true, async (h) => {
-        let written = 0;
-        while (written < s.length) {
-          const r = await h.writev(written === 0 ? parts : slice(parts, written, s.length - written), position + written);
-          if (r.bytesWritten <= 0) throw new Error('short write');
-          written += r.bytesWritten;
+        let at = position;
+        for (const part of parts) {
+          await this.writer.write(h.fd, part, at);
+          at += part.length;
         }
         // Our own write moves mtime and size: the baseline follows, so only others' changes count.
         // While more writes to this file are queued, the last of them takes the stat (one fstat
