@@ -107,11 +107,14 @@ export function verifyV2Piece(meta: Metainfo, at: V2Piece, data: Buffer, layers?
   return pieceHash(data.subarray(0, at.length), at.file.length, meta.pieceLength).equals(expected) ? 'ok' : 'bad';
 }
 
-/** SHA-1 check of one v1 piece (whole piece bytes, pad files' zeros included). */
-export function verifyV1Piece(meta: Metainfo, piece: number, data: Buffer): boolean {
+/**
+ * SHA-1 check of one v1 piece (whole piece bytes, pad files' zeros included). `sha1`, when given,
+ * is the SHA-1 of exactly those bytes, computed by the caller as they arrived.
+ */
+export function verifyV1Piece(meta: Metainfo, piece: number, data: Buffer, sha1?: Buffer): boolean {
   if (meta.pieces === null) return false;
   const expected = meta.pieces.subarray(piece * V1_HASH_BYTES, (piece + 1) * V1_HASH_BYTES);
-  return expected.length === V1_HASH_BYTES && createHash('sha1').update(data).digest().equals(expected);
+  return expected.length === V1_HASH_BYTES && (sha1 ?? createHash('sha1').update(data).digest()).equals(expected);
 }
 
 export interface HybridVerdict {

@@ -12,12 +12,14 @@
  *   reported as a disk error at once (the session fails with it), never retried silently;
  * - `drain()` resolves when every write in flight has settled (it awaits them, it does not poll).
  */
+import { createHash, type Hash } from 'node:crypto';
 import { RuntimeError } from '../errors.js';
 import type { PiecePicker } from '../picker/index.js';
 import type { Storage } from '../storage/storage.js';
 import { BLOCK_SIZE } from '../wire/index.js';
 import { PieceBufferPool } from './piece-buffers.js';
 import { SmartBan } from './smart-ban.js';
+import type { PieceCheck } from './verify.js';
 
 /**
  * Bytes of received but unverified blocks held in memory. Past it, requests go only to pieces
@@ -31,6 +33,11 @@ interface InProgress {
   data: Buffer;
   /** Who sent each block (for smart ban). */
   senders: number[];
+  /** The piece's running SHA-1 (streamSha1), fed its blocks in order, and the bytes fed so far. */
+  sha1: Hash | null;
+  hashed: number;
+  /** 1 for each block received (for feeding the running hash in order). */
+  got: Uint8Array | null;
 }
 
 export interface AssemblerEvents {
@@ -61,7 +68,13 @@ export class PieceAssembler {
       picker: PiecePicker;
       storage: Storage;
       /** Whether a complete piece's bytes are right (v1 SHA-1, v2 merkle, or both for a hybrid). */
-      verify: (piece: number, data: Buffer) => boolean;
+      verify: PieceCheck;
+      /**
+       * Hash each piece's blocks into its SHA-1 as they arrive, in order (a block that comes early
+       * waits for the ones before it), and hand `verify` the digest: a block is hashed while it is
+       * still in the CPU's cache from its copy (libtorrent's hasher cursor).
+       */
+      streamSha1: boolean;
       pieceLength: number;
       /** The store keeps the buffer (memory storage): do not recycle it. */
       storeKeepsBuffers: boolean;
@@ -85,13 +98,26 @@ export class PieceAssembler {
     let ip = this.inProgress.get(piece);
     if (!ip) {
       const size = this.o.picker.pieceSize(piece);
-      ip = { data: this.buffers.take(size), senders: new Array<number>(this.o.picker.blocksInPiece(piece)).fill(0) };
+      const blocks = this.o.picker.blocksInPiece(piece);
+      const stream = this.o.streamSha1;
+      ip = {
+        data: this.buffers.take(size),
+        senders: new Array<number>(blocks).fill(0),
+        sha1: stream ? createHash('sha1') : null,
+        hashed: 0,
+        got: stream ? new Uint8Array(blocks) : null,
+      };
       this.inProgress.set(piece, ip);
       this.unverifiedBytes += size;
     }
     // The one copy of the block: out of the socket's read buffer into its piece.
     block.copy(ip.data, begin);
-    ip.senders[begin / BLOCK_SIZE] = peerId;
+    const index = begin / BLOCK_SIZE;
+    ip.senders[index] = peerId;
+    if (ip.got !== null) {
+      ip.got[index] = 1;
+      if (begin === ip.hashed) feedInOrder(ip);
+    }
     if (pieceComplete) this.verify(piece, ip);
   }
 
@@ -104,7 +130,7 @@ export class PieceAssembler {
     const size = this.o.picker.pieceSize(piece);
     if (data.length !== size) throw new RangeError(`piece ${piece}: ${data.length} bytes, expected ${size}`);
     this.unverifiedBytes += size;
-    this.verify(piece, { data, senders: new Array<number>(this.o.picker.blocksInPiece(piece)).fill(senderId) });
+    this.verify(piece, { data, senders: new Array<number>(this.o.picker.blocksInPiece(piece)).fill(senderId), sha1: null, hashed: 0, got: null });
   }
 
   /** Some blocks of this piece are being assembled here. */
@@ -135,7 +161,8 @@ export class PieceAssembler {
     const size = ip.data.length;
     this.unverifiedBytes -= size;
     const { picker, events } = this.o;
-    if (!this.o.verify(piece, ip.data)) {
+    const sha1 = ip.sha1 !== null && ip.hashed === size ? ip.sha1.digest() : undefined;
+    if (!this.o.verify(piece, ip.data, sha1)) {
       picker.pieceFailed(piece);
       const proven = this.smartBan.pieceFailed(piece, blocksOf(ip.data), ip.senders);
       this.buffers.give(ip.data);
@@ -143,7 +170,7 @@ export class PieceAssembler {
       return;
     }
     picker.pieceVerified(piece);
-    const liars = this.smartBan.pieceVerified(piece, blocksOf(ip.data));
+    const liars = this.smartBan.tracks(piece) ? this.smartBan.pieceVerified(piece, blocksOf(ip.data)) : [];
     if (liars.length > 0) events.liars(piece, liars);
     this.write(piece, ip.data);
   }
@@ -179,6 +206,16 @@ export class PieceAssembler {
       this.busy = false;
       this.o.events.diskBusy(false);
     }
+  }
+}
+
+/** Feeds the running hash every received block from where it stopped, up to the first one missing. */
+function feedInOrder(ip: InProgress): void {
+  const { data, got, sha1 } = ip;
+  while (ip.hashed < data.length && got![ip.hashed / BLOCK_SIZE] === 1) {
+    const end = Math.min(ip.hashed + BLOCK_SIZE, data.length);
+    sha1!.update(data.subarray(ip.hashed, end));
+    ip.hashed = end;
   }
 }
 

@@ -24,6 +24,11 @@ export class SmartBan {
     return [];
   }
 
+  /** Whether a failed copy of `piece` is remembered (pieceVerified has something to compare). */
+  tracks(piece: number): boolean {
+    return this.failed.has(piece);
+  }
+
   /** A piece verified: peers that had sent a different block for it before are returned. */
   pieceVerified(piece: number, blocks: readonly Buffer[]): number[] {
     const record = this.failed.get(piece);

@@ -19,7 +19,7 @@ import { ResumeSaver } from './resume-saver.js';
 import { StreamWindow } from './stream-window.js';
 import type { Core, Torrent } from './types.js';
 import { Uploader } from './uploader.js';
-import { pieceVerifier } from './verify.js';
+import { pieceVerifier, streamsSha1 } from './verify.js';
 import { WebSeeds } from './web-seeds.js';
 
 /** Pieces kept in memory to serve uploads (whole pieces, LRU). */
@@ -46,6 +46,7 @@ export function buildTorrent(meta: Metainfo, core: Core, hooks: TorrentHooks): T
     picker,
     storage: storage.store,
     verify,
+    streamSha1: streamsSha1(meta),
     pieceLength: meta.pieceLength,
     storeKeepsBuffers: storage.disk === null,
     events: {

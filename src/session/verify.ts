@@ -12,6 +12,21 @@ export function withV2Bit(reserved: Buffer, v2: boolean): Buffer {
 }
 
 /**
+ * Whether a complete piece's bytes are right. `sha1`, when given, is the SHA-1 of exactly those
+ * bytes, computed as they arrived (see streamsSha1); otherwise the check hashes `data` itself.
+ */
+export type PieceCheck = (piece: number, data: Buffer, sha1?: Buffer) => boolean;
+
+/**
+ * Whether the check of `meta`'s pieces takes a SHA-1 computed as the blocks arrive (v1 torrents:
+ * the assembler hashes each block in order while it is still in the CPU's cache, as libtorrent's
+ * hasher cursor does, instead of the whole piece from memory at the end).
+ */
+export function streamsSha1(meta: Metainfo): boolean {
+  return meta.infoHashV2 === null && meta.pieces !== null;
+}
+
+/**
  * How a complete piece is checked: SHA-1 (v1), its merkle hash from the piece layers (v2, BEP
  * 52), or both (hybrid: a piece must satisfy both; a torrent whose two hash sets disagree on a
  * piece is refused with a MetainfoError, which fails the session with exit 2). A hybrid file
@@ -19,8 +34,8 @@ export function withV2Bit(reserved: Buffer, v2: boolean): Buffer {
  * alone. A v2-only torrent reaches here only with every layer: the session fetches the missing
  * ones (BEP 52 hash requests) before it builds the torrent, so a missing one is a bug.
  */
-export function pieceVerifier(meta: Metainfo): (piece: number, data: Buffer) => boolean {
-  if (meta.infoHashV2 === null) return (p, data) => verifyV1Piece(meta, p, data);
+export function pieceVerifier(meta: Metainfo): PieceCheck {
+  if (meta.infoHashV2 === null) return (p, data, sha1) => verifyV1Piece(meta, p, data, sha1);
   const map = v2PieceMap(meta);
   if (meta.pieces) {
     return (p, data) => {
