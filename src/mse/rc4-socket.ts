@@ -47,6 +47,8 @@ export class Rc4Socket extends EventEmitter {
   private corks = 0;
   private held: Buffer[] = [];
   private heldBytes = 0;
+  /** A held write returned false and the socket has not emitted 'drain' since. */
+  private drainOwed = false;
 
   /**
    * `socket`: connected, with its MSE handshake done and no listener of ours left on it; paused
@@ -65,7 +67,10 @@ export class Rc4Socket extends EventEmitter {
         this.emit('data', chunk);
       });
     }
-    socket.on('drain', () => this.emit('drain'));
+    socket.on('drain', () => {
+      this.drainOwed = false;
+      this.emit('drain');
+    });
     socket.on('end', () => this.emit('end'));
     socket.on('close', () => this.emit('close'));
     // An error with nobody listening yet (the stream not yet handed to its peer connection)
@@ -103,7 +108,9 @@ export class Rc4Socket extends EventEmitter {
     if (this.corks > 0) {
       this.held.push(chunk);
       this.heldBytes += chunk.length;
-      return this.writableLength < this.socket.writableHighWaterMark;
+      const ok = this.writableLength < this.socket.writableHighWaterMark;
+      if (!ok) this.drainOwed = true;
+      return ok;
     }
     const out = Buffer.allocUnsafe(chunk.length);
     chunk.copy(out);
@@ -130,7 +137,12 @@ export class Rc4Socket extends EventEmitter {
     this.heldBytes = 0;
     if (this.socket.destroyed) return;
     this.encryptor.process(out);
-    this.socket.write(out);
+    // The socket took the whole batch without asking to wait, so it will not emit 'drain': a
+    // writer told to wait (a held write returned false) gets ours, as from a Writable.
+    if (this.socket.write(out) && this.drainOwed) {
+      this.drainOwed = false;
+      queueMicrotask(() => this.emit('drain'));
+    }
   }
 
   pause(): this {

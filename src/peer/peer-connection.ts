@@ -166,12 +166,6 @@ export class PeerConnection {
   /** Why reads are paused: the session's disk back-pressure, our own write queue, or both. */
   private pausedBySession = false;
   private pausedByWrites = false;
-  /**
-   * A write asked us to wait for 'drain' (it returned false). A corked stream may then hand all
-   * it held to the kernel at once when uncorked, and a stream that emptied that way need not emit
-   * 'drain' (an RC4 stream's one socket write, taken whole, does not): `uncork` then emits ours.
-   */
-  private drainOwed = false;
 
   constructor(
     init: PeerStreamInit,
@@ -387,7 +381,7 @@ export class PeerConnection {
 
   private sendRaw(buf: Buffer): void {
     this.lastSentAt = this.opts.clock.now();
-    if (!this.stream.write(buf)) this.drainOwed = true;
+    this.stream.write(buf);
     const queued = this.stream.writableLength;
     if (queued > WRITE_LIMIT_BYTES) {
       this.close('slow-reader', `${queued} bytes queued and not read`);
@@ -400,19 +394,12 @@ export class PeerConnection {
     }
   }
 
-  /** Ends one cork; if that emptied a queue a write asked us to wait on, 'drain' follows (see drainOwed). */
   private uncork(): void {
-    if (this.stream.destroyed) return;
-    this.stream.uncork();
-    if (this.drainOwed && this.stream.writableLength === 0) {
-      this.drainOwed = false;
-      queueMicrotask(() => this.onStreamDrain());
-    }
+    if (!this.stream.destroyed) this.stream.uncork();
   }
 
   private onStreamDrain(): void {
     if (this.closed) return;
-    this.drainOwed = false;
     if (this.pausedByWrites) {
       this.pausedByWrites = false;
       this.stallTimer?.cancel();

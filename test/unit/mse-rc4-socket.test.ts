@@ -3,13 +3,15 @@
  * real loopback sockets: bytes unchanged both ways (the caller's buffers untouched), a corked
  * batch as one encrypted socket write, the dialer's shared read buffer decrypted in place with
  * BEP 3 messages split across reads, back-pressure (pause stops reading the socket), and close
- * and error reaching its owner. Every socket and server is closed by the end of its test.
+ * and error reaching its owner, and a held write that asked to wait always followed by a drain.
+ * Every socket and server is closed by the end of its test.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { acceptIncoming, mseConnect, Rc4Socket } from '../../src/mse/index.js';
+import { acceptIncoming, mseConnect, mseRc4, Rc4Socket } from '../../src/mse/index.js';
 import { acceptStream, READ_BUFFER_BYTES, tcpDialer } from '../../src/session/connector.js';
 import { systemClock } from '../../src/util/clock.js';
 import { PeerConnection, WRITE_LIMIT_BYTES, type CloseReason } from '../../src/peer/index.js';
@@ -294,3 +296,74 @@ describe('Rc4Socket over the dialer: reads decrypted in place in the shared buff
     expect(block.equals(copy)).toBe(true); // encrypted into buffers of its own, never in place
   });
 });
+
+/**
+ * A socket whose own queue the test empties: the kernel takes each write whole (write returns
+ * true), so, having never asked anyone to wait, it emits no 'drain' of its own.
+ */
+class QuietSocket extends EventEmitter {
+  writableLength = 0;
+  readonly writableHighWaterMark = 16384;
+  destroyed = false;
+  readonly written: Buffer[] = [];
+  write(chunk: Buffer): boolean {
+    this.written.push(Buffer.from(chunk));
+    return true;
+  }
+  pause(): this {
+    return this;
+  }
+  resume(): this {
+    return this;
+  }
+  destroy(): this {
+    this.destroyed = true;
+    return this;
+  }
+}
+
+describe('Rc4Socket drain', () => {
+  it('emits drain after a held write asked to wait, though the socket took the batch whole', async () => {
+    const socket = new QuietSocket();
+    const key = Buffer.alloc(20, 9);
+    const r = new Rc4Socket(socket as unknown as Duplex, mseRc4(key), mseRc4(key), { externalReads: true });
+    let drains = 0;
+    r.on('drain', () => drains++);
+    socket.writableLength = 10_000; // the socket's last write still queued
+    r.cork();
+    expect(r.write(Buffer.alloc(4000))).toBe(true);
+    expect(r.write(Buffer.alloc(4000))).toBe(false); // 18,000 bytes queued: wait for 'drain'
+    socket.writableLength = 0; // the kernel took the earlier write: no 'drain', nobody was told to wait
+    r.uncork();
+    expect(socket.written.map((b) => b.length)).toEqual([8000]);
+    expect(drains).toBe(0); // on a later turn, as a stream's drain
+    await Promise.resolve();
+    expect(drains).toBe(1);
+    // A batch that never asked to wait gets no drain.
+    r.cork();
+    expect(r.write(Buffer.alloc(100))).toBe(true);
+    r.uncork();
+    await Promise.resolve();
+    expect(drains).toBe(1);
+    r.destroy();
+  });
+
+  it('forwards the socket\'s own drain once, without adding one', async () => {
+    const socket = new QuietSocket();
+    const key = Buffer.alloc(20, 3);
+    const r = new Rc4Socket(socket as unknown as Duplex, mseRc4(key), mseRc4(key), { externalReads: true });
+    let drains = 0;
+    r.on('drain', () => drains++);
+    r.cork();
+    expect(r.write(Buffer.alloc(20_000))).toBe(false);
+    socket.write = (chunk: Buffer): boolean => (socket.written.push(Buffer.from(chunk)), false); // the socket asks to wait too
+    r.uncork();
+    await Promise.resolve();
+    expect(drains).toBe(0);
+    socket.emit('drain');
+    await Promise.resolve();
+    expect(drains).toBe(1);
+    r.destroy();
+  });
+});
+

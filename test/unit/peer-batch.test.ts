@@ -1,11 +1,8 @@
 /**
  * PeerConnection.batch: the blocks sent inside it reach the stream as one writev (header and
  * block of each, no copy), which the framer reads back as the same pieces in order; outside a
- * batch each block is its own write. The write-queue bound still closes a peer mid-batch. A
- * stream that takes a whole corked batch at once without a 'drain' (as an RC4 stream's single
- * socket write can) still gets the uploader called again.
+ * batch each block is its own write. The write-queue bound still closes a peer mid-batch.
  */
-import { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { PeerConnection, WRITE_LIMIT_BYTES } from '../../src/peer/index.js';
@@ -83,73 +80,5 @@ describe('batch', () => {
     expect(sent).toBeLessThanOrEqual(WRITE_LIMIT_BYTES / block.length + 1);
     conn.batch(() => conn.sendPiece(0, 0, block));
     expect(writes.flat().length).toBe(0); // destroyed while corked: nothing reached the stream
-  });
-});
-
-/**
- * A stream as Rc4Socket behaves: under a cork, writes are held and write() returns false past
- * 16 KiB; the outermost uncork hands everything to a "kernel" that takes it at once, and, as a
- * socket's write taken whole returns true, no 'drain' is emitted.
- */
-class TakesAllAtOnce extends EventEmitter {
-  corks = 0;
-  held = 0;
-  flushed = 0;
-  destroyed = false;
-  get writableLength(): number {
-    return this.held;
-  }
-  write(chunk: Buffer): boolean {
-    if (this.corks === 0) {
-      this.flushed += chunk.length;
-      return true;
-    }
-    this.held += chunk.length;
-    return this.held < 16384;
-  }
-  cork(): void {
-    this.corks++;
-  }
-  uncork(): void {
-    if (this.corks > 0 && --this.corks === 0) {
-      this.flushed += this.held;
-      this.held = 0;
-    }
-  }
-  pause(): this {
-    return this;
-  }
-  resume(): this {
-    return this;
-  }
-  destroy(): this {
-    this.destroyed = true;
-    return this;
-  }
-}
-
-describe('drain after a batch taken whole', () => {
-  it('calls onDrain once the batch that asked to wait has been taken, though the stream emits no drain', async () => {
-    const stream = new TakesAllAtOnce();
-    let drains = 0;
-    const handler = { onOpen() {}, onMessage() {}, onClose() {}, onDrain: () => drains++, onBug() {} };
-    const conn = new PeerConnection(
-      { id: 1, stream, address: { host: '10.0.0.1', port: 1 }, outgoing: false },
-      { infoHash: Buffer.alloc(20), peerId: Buffer.alloc(20, 1), reserved: Buffer.alloc(8), maxMessageBytes: maxMessageBytes(100), handshakeTimeoutMs: 1000, clock: new FakeClock() },
-      handler,
-    );
-    conn.batch(() => conn.sendPiece(0, 0, Buffer.alloc(1000))); // fits: nobody was told to wait
-    await Promise.resolve();
-    expect(drains).toBe(0);
-    conn.batch(() => {
-      for (let b = 0; b < 4; b++) conn.sendPiece(0, b * 16384, Buffer.alloc(16384));
-    });
-    expect(stream.writableLength).toBe(0);
-    expect(drains).toBe(0); // not from inside the batch: on a later turn, as a stream's drain
-    await Promise.resolve();
-    expect(drains).toBe(1);
-    await Promise.resolve();
-    expect(drains).toBe(1);
-    conn.close('shutdown');
   });
 });
