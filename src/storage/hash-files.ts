@@ -136,7 +136,7 @@ function* cutJobs(files: readonly HashSource[], jobBytes: number): Generator<{ s
     let position = 0;
     while (position < f.length) {
       const length = Math.min(f.length - position, jobBytes - bytes);
-      segments.push({ path: f.path, position, length, fileLength: f.length });
+      segments.push({ kind: 'path', path: f.path, position, length, fileLength: f.length });
       position += length;
       bytes += length;
       if (bytes === jobBytes) {

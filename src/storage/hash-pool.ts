@@ -13,9 +13,8 @@
  *   thread to hear of it and answer (which, with both cores busy hashing, can be a scheduler tick
  *   away). A caller bounds how many jobs it has outstanding (and so the memory they hold); the
  *   pool adds no buffering of its own beyond the queue the caller fills.
- * - Bytes sent to a worker are transferred, not copied, when they own their whole ArrayBuffer
- *   (a view into a shared slab, such as a small Buffer.allocUnsafe, is copied: transferring it
- *   would detach other users' bytes). Digests come back transferred.
+ * - A job carries no data, only what to read (paths, or descriptors lent for it): each worker
+ *   reads its own bytes (hash-worker.ts says why). Digests come back transferred.
  * - close() terminates every worker (once it has loaded its script: see close) and settles every
  *   job (rejected with InternalError if not done); after it no thread or handle of ours is left. A worker that dies fails the pool: its
  *   job and every queued job reject with InternalError (a dead SHA-1 thread is a bug, not input).
@@ -70,7 +69,7 @@ export function workerScript(url: URL = DEFAULT_SCRIPT): URL | null {
   return existsSync(fileURLToPath(url)) ? url : null;
 }
 
-/** A `files` job that failed reading: the caller decides which typed error it is. */
+/** A job that failed reading (or opening, or found a file short): the caller decides which typed error it is. */
 export class HashReadFailure extends Error {
   constructor(readonly failure: HashJobFailure) {
     super(`${failure.stage} ${failure.path}: ${failure.message}`);
@@ -102,7 +101,6 @@ type Answer = Omit<Extract<HashReply, { digests: Uint8Array }>, 'digests' | 'id'
 
 interface Pending {
   readonly job: HashJob;
-  readonly transfer: ArrayBuffer[];
   resolve(reply: Answer): void;
   reject(e: unknown): void;
 }
@@ -150,13 +148,6 @@ export class HashPool {
     return this.slots.length;
   }
 
-  /** SHA-1 of each `pieceLength` piece of `data` (the last may be shorter), concatenated. */
-  async hashBytes(data: Uint8Array, pieceLength: number): Promise<Buffer> {
-    const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
-    const sent = own ? data : new Uint8Array(data);
-    return (await this.submit({ id: this.nextId++, kind: 'bytes', data: sent, pieceLength }, [sent.buffer as ArrayBuffer])).digests;
-  }
-
   /**
    * SHA-1 of each piece of the bytes the spans hold (descriptors lent by FileStorage.lendPieces,
    * which must stay open until this settles), read in order by the worker, and which pieces had
@@ -164,7 +155,7 @@ export class HashPool {
    * on a read error.
    */
   async hashSpans(spans: readonly HashSpan[], pieceLength: number): Promise<SpansHashed> {
-    const r = await this.submit({ id: this.nextId++, kind: 'spans', spans, pieceLength }, []);
+    const r = await this.submit({ id: this.nextId++, kind: 'spans', spans, pieceLength });
     if (!r.missing) throw new InternalError('hash worker answered a spans job without its missing pieces');
     return { digests: r.digests, missing: r.missing };
   }
@@ -176,7 +167,7 @@ export class HashPool {
    * empty), and which pieces had bytes not on disk.
    */
   async hashSpansV2(spans: readonly HashSpan[], pieceLength: number, pieces: readonly V2JobPiece[], sha1: boolean): Promise<SpansHashedV2> {
-    const r = await this.submit({ id: this.nextId++, kind: 'v2spans', spans, pieceLength, pieces, sha1 }, []);
+    const r = await this.submit({ id: this.nextId++, kind: 'v2spans', spans, pieceLength, pieces, sha1 });
     if (!r.missing || !r.roots || !r.zeroTail) throw new InternalError('hash worker answered a v2 spans job without its merkle hashes');
     return { digests: r.digests, missing: r.missing, roots: r.roots, zeroTail: r.zeroTail };
   }
@@ -186,7 +177,7 @@ export class HashPool {
    * with HashReadFailure when a file cannot be opened or read, or is shorter than listed.
    */
   async hashFiles(segments: readonly FileSegment[], pieceLength: number): Promise<Buffer> {
-    return (await this.submit({ id: this.nextId++, kind: 'files', segments, pieceLength }, [])).digests;
+    return (await this.submit({ id: this.nextId++, kind: 'files', segments, pieceLength })).digests;
   }
 
   /**
@@ -206,10 +197,10 @@ export class HashPool {
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 
-  private submit(job: HashJob, transfer: ArrayBuffer[]): Promise<Answer> {
+  private submit(job: HashJob): Promise<Answer> {
     return new Promise((resolve, reject) => {
       if (this.failed) return reject(this.failed);
-      this.queue.push({ job, transfer, resolve, reject });
+      this.queue.push({ job, resolve, reject });
       this.dispatch();
     });
   }
@@ -222,7 +213,7 @@ export class HashPool {
       if (best === null || best.posted.length >= JOBS_PER_WORKER) return;
       const next = this.queue.shift()!;
       best.posted.push(next);
-      best.worker.postMessage(next.job, next.transfer);
+      best.worker.postMessage(next.job);
     }
   }
 

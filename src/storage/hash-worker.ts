@@ -5,15 +5,16 @@
  * file's 16 KiB blocks (SHA-256), the piece padded with zero leaves.
  *
  * Owns: turning one job into the hashes of each piece it covers. A job is one of:
- * - `bytes`: bytes the main thread read and transferred here, kept (hashBytes);
  * - `files`: a list of file ranges this thread opens and reads itself (create: plain paths the
- *   user named);
+ *   user named); a file shorter than listed fails the job;
  * - `spans`: stretches of descriptors the main thread opened through its storage and lends for
  *   the job (file-storage.ts lendPieces: confinement, part file and descriptor cache apply there),
  *   plus pad zeros and bytes not on disk; pieces with bytes not on disk come back marked missing;
  * - `v2spans`: the same stretches, for a v2 or hybrid torrent: each piece's merkle hash (as
  *   metainfo/merkle.ts pieceHash computes it, here as the bytes stream), whether its pad bytes
  *   are zero, and for a hybrid its SHA-1 too; check-v2.ts judges them.
+ * All three are read by one loop (readSpans), which feeds each piece's bytes to a sink: SHA-1
+ * (Sha1Sink) or the BEP 52 hashes (V2Sink).
  * Reading here, not on the main thread, puts the copy out of the page cache on the core that
  * hashes the bytes, READ_BYTES at a time while they sit in its cache: measured on 1 GiB, the main
  * thread reading 4 MiB batches and transferring them here cost 1.8 times the CPU in SHA-1 and in
@@ -31,8 +32,9 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { MERKLE_BLOCK_BYTES, MERKLE_HASH_BYTES, nextPowerOfTwo, rootOfRow } from '../metainfo/merkle.js';
 
-/** One range of one file, in stream order. */
+/** One range of one file of a `files` job, in stream order: this thread opens it by path. */
 export interface FileSegment {
+  readonly kind: 'path';
   readonly path: string;
   /** Offset in the file. */
   readonly position: number;
@@ -59,7 +61,6 @@ export interface V2JobPiece {
 }
 
 export type HashJob =
-  | { readonly id: number; readonly kind: 'bytes'; readonly data: Uint8Array; readonly pieceLength: number }
   | { readonly id: number; readonly kind: 'files'; readonly segments: readonly FileSegment[]; readonly pieceLength: number }
   | { readonly id: number; readonly kind: 'spans'; readonly spans: readonly HashSpan[]; readonly pieceLength: number }
   | {
@@ -72,7 +73,7 @@ export type HashJob =
       readonly sha1: boolean;
     };
 
-/** Why a `files` job failed: mapped to InputError/RuntimeError by the pool's caller. */
+/** Why a job failed (`open` and `short` only in a `files` job): mapped to a typed error by the pool's caller. */
 export interface HashJobFailure {
   readonly stage: 'open' | 'read' | 'short';
   readonly path: string;
@@ -100,76 +101,15 @@ export type HashReply =
   | { readonly id: number; readonly failure: HashJobFailure };
 
 /**
- * Bytes per read in a `files` job. Each read is hashed at once, while the bytes are still in this
- * core's cache (L2 is 1-2 MiB here): reading a whole 4 MiB job first and hashing it after went
- * through memory twice and measured slower.
+ * Bytes per read. Each read is hashed at once, while the bytes are still in this core's cache
+ * (L2 is 1-2 MiB here): reading a whole 4 MiB job first and hashing it after went through memory
+ * twice and measured slower.
  */
 const READ_BYTES = 256 * 1024;
 
 const scratch = new Uint8Array(READ_BYTES);
 /** Pad-file bytes, fed to SHA-1 a slice at a time (a pad can be larger than any buffer). */
 const zeros = new Uint8Array(READ_BYTES);
-
-function digestAll(data: Uint8Array, pieceLength: number): Uint8Array {
-  const count = Math.ceil(data.length / pieceLength);
-  const out = new Uint8Array(count * 20);
-  for (let i = 0; i < count; i++) {
-    const start = i * pieceLength;
-    const view = data.subarray(start, Math.min(start + pieceLength, data.length));
-    out.set(createHash('sha1').update(view).digest(), i * 20);
-  }
-  return out;
-}
-
-/** Reads the segments in order, READ_BYTES at a time, hashing as it goes; digests or a failure. */
-function hashSegments(segments: readonly FileSegment[], pieceLength: number): Uint8Array | HashJobFailure {
-  let total = 0;
-  for (const s of segments) total += s.length;
-  const out = new Uint8Array(Math.ceil(total / pieceLength) * 20);
-  let hash = createHash('sha1');
-  let inPiece = 0;
-  let done = 0;
-  for (const s of segments) {
-    let fd: number;
-    try {
-      fd = openSync(s.path, 'r');
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      return { stage: 'open', path: s.path, code: err.code, message: err.message, at: 0, fileLength: s.fileLength };
-    }
-    try {
-      let got = 0;
-      while (got < s.length) {
-        const want = Math.min(READ_BYTES, s.length - got, pieceLength - inPiece);
-        let n: number;
-        try {
-          n = readSync(fd, scratch, 0, want, s.position + got);
-        } catch (e) {
-          const err = e as NodeJS.ErrnoException;
-          return { stage: 'read', path: s.path, code: err.code, message: err.message, at: s.position + got, fileLength: s.fileLength };
-        }
-        if (n === 0) return { stage: 'short', path: s.path, code: undefined, message: 'short read', at: s.position + got, fileLength: s.fileLength };
-        hash.update(scratch.subarray(0, n));
-        got += n;
-        inPiece += n;
-        if (inPiece === pieceLength) {
-          out.set(hash.digest(), done * 20);
-          done++;
-          hash = createHash('sha1');
-          inPiece = 0;
-        }
-      }
-    } finally {
-      try {
-        closeSync(fd);
-      } catch {
-        // A close error after a complete read changes nothing we hashed.
-      }
-    }
-  }
-  if (inPiece > 0) out.set(hash.digest(), done * 20);
-  return out;
-}
 
 /** Where readSpans sends a job's bytes, piece by piece. */
 interface PieceSink {
@@ -180,47 +120,75 @@ interface PieceSink {
 }
 
 /**
- * Reads the spans in order, READ_BYTES at a time, feeding `sink` as it goes. Bytes not on disk
- * (an `absent` span, or a descriptor whose file ends before the span does: it was cut since it
- * was opened) are not fed and mark their pieces missing; a read error fails the job. Returns the
- * missing marks, one per piece.
+ * Reads the spans in order, READ_BYTES at a time (never across a piece boundary), feeding `sink`
+ * as it goes. A `path` segment is opened here for its span and closed after it; a file that
+ * cannot be opened, or ends before its segment does (it changed while being hashed), fails the
+ * job. Bytes not on disk otherwise (an `absent` span, or a lent descriptor whose file ends before
+ * the span does: it was cut since it was opened) are not fed and mark their pieces missing; a
+ * read error fails the job. Returns the missing marks, one per piece.
  */
-function readSpans(spans: readonly HashSpan[], pieceLength: number, sink: PieceSink): Uint8Array | HashJobFailure {
-  let total = 0;
-  for (const s of spans) total += s.length;
-  const missing = new Uint8Array(Math.ceil(total / pieceLength));
+function readSpans(spans: readonly (HashSpan | FileSegment)[], pieceLength: number, sink: PieceSink): Uint8Array | HashJobFailure {
+  const missing = new Uint8Array(pieceCount(spans, pieceLength));
   let inPiece = 0;
   let piece = 0;
   for (const s of spans) {
-    let got = 0;
-    let ended = s.kind === 'absent';
-    while (got < s.length) {
-      const want = Math.min(READ_BYTES, s.length - got, pieceLength - inPiece);
-      let n = want;
-      if (!ended && s.kind === 'fd') {
-        try {
-          n = readSync(s.fd, scratch, 0, want, s.position + got);
-        } catch (e) {
-          const err = e as NodeJS.ErrnoException;
-          return { stage: 'read', path: s.path, code: err.code, message: err.message, at: s.position + got, fileLength: 0 };
+    let fd = s.kind === 'fd' ? s.fd : -1;
+    if (s.kind === 'path') {
+      try {
+        fd = openSync(s.path, 'r');
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        return { stage: 'open', path: s.path, code: err.code, message: err.message, at: 0, fileLength: s.fileLength };
+      }
+    }
+    try {
+      let got = 0;
+      let ended = s.kind === 'absent';
+      while (got < s.length) {
+        const want = Math.min(READ_BYTES, s.length - got, pieceLength - inPiece);
+        let n = want;
+        if (!ended && (s.kind === 'fd' || s.kind === 'path')) {
+          const fileLength = s.kind === 'path' ? s.fileLength : 0;
+          try {
+            n = readSync(fd, scratch, 0, want, s.position + got);
+          } catch (e) {
+            const err = e as NodeJS.ErrnoException;
+            return { stage: 'read', path: s.path, code: err.code, message: err.message, at: s.position + got, fileLength };
+          }
+          if (n === 0 && s.kind === 'path') return { stage: 'short', path: s.path, code: undefined, message: 'short read', at: s.position + got, fileLength };
+          if (n === 0) {
+            ended = true;
+            n = want;
+          } else sink.update(scratch.subarray(0, n));
+        } else if (!ended) sink.update(zeros.subarray(0, n));
+        if (ended) missing[piece] = 1;
+        got += n;
+        inPiece += n;
+        if (inPiece === pieceLength) {
+          sink.end(piece);
+          piece++;
+          inPiece = 0;
         }
-        if (n === 0) {
-          ended = true;
-          n = want;
-        } else sink.update(scratch.subarray(0, n));
-      } else if (!ended) sink.update(zeros.subarray(0, n));
-      if (ended) missing[piece] = 1;
-      got += n;
-      inPiece += n;
-      if (inPiece === pieceLength) {
-        sink.end(piece);
-        piece++;
-        inPiece = 0;
+      }
+    } finally {
+      if (s.kind === 'path') {
+        try {
+          closeSync(fd);
+        } catch {
+          // A close error after a complete read changes nothing we hashed.
+        }
       }
     }
   }
   if (inPiece > 0) sink.end(piece);
   return missing;
+}
+
+/** Pieces the spans cover (the last may be short). */
+function pieceCount(spans: readonly { readonly length: number }[], pieceLength: number): number {
+  let total = 0;
+  for (const s of spans) total += s.length;
+  return Math.ceil(total / pieceLength);
 }
 
 /** SHA-1 of each piece (BEP 3), 20 bytes each. */
@@ -334,21 +302,18 @@ function isZero(bytes: Uint8Array): boolean {
 }
 
 function run(job: HashJob): HashReply {
-  if (job.kind === 'bytes') return { id: job.id, digests: digestAll(job.data, job.pieceLength) };
-  if (job.kind === 'spans') {
-    const sink = new Sha1Sink(Math.ceil(job.spans.reduce((n, s) => n + s.length, 0) / job.pieceLength));
-    const missing = readSpans(job.spans, job.pieceLength, sink);
-    return missing instanceof Uint8Array ? { id: job.id, digests: sink.digests, missing } : { id: job.id, failure: missing };
-  }
   if (job.kind === 'v2spans') {
     const sink = new V2Sink(job.pieces, job.pieceLength, job.sha1);
     const missing = readSpans(job.spans, job.pieceLength, sink);
     if (!(missing instanceof Uint8Array)) return { id: job.id, failure: missing };
     return { id: job.id, digests: sink.digests, missing, roots: sink.roots, zeroTail: sink.zeroTail };
   }
-  const digests = hashSegments(job.segments, job.pieceLength);
-  if (!(digests instanceof Uint8Array)) return { id: job.id, failure: digests };
-  return { id: job.id, digests };
+  const spans = job.kind === 'spans' ? job.spans : job.segments;
+  const sink = new Sha1Sink(pieceCount(spans, job.pieceLength));
+  const missing = readSpans(spans, job.pieceLength, sink);
+  if (!(missing instanceof Uint8Array)) return { id: job.id, failure: missing };
+  // A `files` job never has bytes missing (a short file failed it): its digests are all it says.
+  return job.kind === 'spans' ? { id: job.id, digests: sink.digests, missing } : { id: job.id, digests: sink.digests };
 }
 
 parentPort?.on('message', (job: HashJob) => {

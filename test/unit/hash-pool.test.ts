@@ -1,7 +1,7 @@
 /**
  * storage/hash-pool with the hashing paths that use it (hash-files, check): piece hashes from
- * worker threads equal hashing the bytes here; buffers are transferred; read failures come out
- * as the same typed errors as on the main thread; aborting stops; no thread outlives its pool.
+ * worker threads equal hashing the bytes here; read failures come out as the same typed errors as
+ * on the main thread; aborting stops; no thread outlives its pool.
  *
  * The worker script is the built one (dist/storage/hash-worker.js): run `npx tsc -p .` first.
  */
@@ -15,7 +15,7 @@ import { InternalError, TorrentError } from '../../src/errors.js';
 import { parseTorrent } from '../../src/metainfo/index.js';
 import { checkExisting } from '../../src/storage/check.js';
 import { FileStorage } from '../../src/storage/file-storage.js';
-import { HashPool, workerScript } from '../../src/storage/hash-pool.js';
+import { HashPool, workerScript, type FileSegment } from '../../src/storage/hash-pool.js';
 import { hashAllPieces, hashFiles, type HashSource } from '../../src/storage/hash-files.js';
 import { repoRoot } from '../helpers/corpus.js';
 import { bytes, makeTorrent, pieceHashes } from '../helpers/make-torrent.js';
@@ -39,6 +39,11 @@ function files(datas: Buffer[]): HashSource[] {
   });
 }
 
+/** A `files` job of one whole file. */
+function whole(f: HashSource): FileSegment[] {
+  return [{ kind: 'path', path: f.path, position: 0, length: f.length, fileLength: f.length }];
+}
+
 describe('HashPool', () => {
   it('finds its worker script beside itself when built, and none when run from sources', async () => {
     const built = (await import(pathToFileURL(join(repoRoot, 'dist', 'storage', 'hash-pool.js')).href)) as typeof import('../../src/storage/hash-pool.js');
@@ -46,28 +51,17 @@ describe('HashPool', () => {
     expect(workerScript()).toBeNull();
   });
 
-  it('hashes bytes into one digest per piece, the last piece short, and transfers the buffer', async () => {
+  it('hashes ranges of files into one digest per piece, the last piece short, a job starting mid-file', async () => {
     const pool = new HashPool(script, 2);
     try {
-      const data = bytes(100_000, 3);
-      const owned = Buffer.from(new Uint8Array(data)); // owns its whole ArrayBuffer
-      expect(owned.byteLength).toBe(owned.buffer.byteLength);
-      const digests = await pool.hashBytes(owned, 16_384);
-      expect(digests).toEqual(pieceHashes(data, 16_384));
-      expect(owned.byteLength).toBe(0); // moved to the worker, not copied
-    } finally {
-      await pool.close();
-    }
-  });
-
-  it('copies a view into a shared slab instead of detaching other bytes', async () => {
-    const pool = new HashPool(script, 1);
-    try {
-      const slab = Buffer.alloc(4096, 7);
-      const view = slab.subarray(100, 300);
-      expect(await pool.hashBytes(view, 200)).toEqual(pieceHashes(Buffer.alloc(200, 7), 200));
-      expect(slab.byteLength).toBe(4096);
-      expect(slab[0]).toBe(7);
+      const datas = [bytes(30_000, 3), bytes(70_000, 4)];
+      const [a, b] = files(datas);
+      const segments: FileSegment[] = [
+        { kind: 'path', path: a!.path, position: 10_000, length: 20_000, fileLength: 30_000 },
+        { kind: 'path', path: b!.path, position: 0, length: 70_000, fileLength: 70_000 },
+      ];
+      const want = pieceHashes(Buffer.concat([datas[0]!.subarray(10_000), datas[1]!]), 16_384);
+      expect(await pool.hashFiles(segments, 16_384)).toEqual(want);
     } finally {
       await pool.close();
     }
@@ -77,7 +71,7 @@ describe('HashPool', () => {
     const pool = new HashPool(script, 2);
     try {
       const datas = Array.from({ length: 12 }, (_, i) => bytes(5_000 + i * 1_000, i + 10));
-      const got = await Promise.all(datas.map((d) => pool.hashBytes(Buffer.from(d), 4_096)));
+      const got = await Promise.all(files(datas).map((f) => pool.hashFiles(whole(f), 4_096)));
       got.forEach((g, i) => expect(g).toEqual(pieceHashes(datas[i]!, 4_096)));
     } finally {
       await pool.close();
@@ -85,21 +79,23 @@ describe('HashPool', () => {
   });
 
   it('leaves no thread behind once closed, and rejects work after close', async () => {
+    const [f] = files([Buffer.alloc(1_000)]);
     const before = threads();
     const pool = new HashPool(script, 2);
-    await pool.hashBytes(Buffer.alloc(1_000), 500);
+    await pool.hashFiles(whole(f!), 500);
     expect(threads()).toBe(before + 2);
     await pool.close();
     expect(threads()).toBe(before);
-    await expect(pool.hashBytes(Buffer.alloc(10), 10)).rejects.toBeInstanceOf(InternalError);
+    await expect(pool.hashFiles(whole(f!), 10)).rejects.toBeInstanceOf(InternalError);
   });
 
   it('closed as soon as its first answer comes, a worker still loading its script, leaves no descriptor open', async () => {
     const fds = (): string[] => readdirSync('/proc/self/fd').sort();
+    const [f] = files([Buffer.alloc(10)]);
     for (let i = 0; i < 20; i++) {
       const before = fds();
       const pool = new HashPool(script, 2);
-      await pool.hashBytes(Buffer.alloc(10), 10);
+      await pool.hashFiles(whole(f!), 10);
       await pool.close();
       expect(fds()).toEqual(before);
     }
@@ -110,7 +106,8 @@ describe('HashPool', () => {
     writeFileSync(dying, "import { parentPort } from 'node:worker_threads';\nparentPort.on('message', () => process.exit(3));\n");
     const pool = new HashPool(pathToFileURL(dying), 1);
     try {
-      const jobs = [pool.hashBytes(Buffer.alloc(10), 10), pool.hashBytes(Buffer.alloc(10), 10)];
+      const [f] = files([Buffer.alloc(10)]);
+      const jobs = [pool.hashFiles(whole(f!), 10), pool.hashFiles(whole(f!), 10)];
       for (const j of jobs) await expect(j).rejects.toThrow(/hash worker exited with code 3/);
     } finally {
       await pool.close();
