@@ -3,13 +3,10 @@
  * (`--v2`, BEP 52) or hybrid (`--hybrid`, both hash sets in one info dict), laid out as
  * libtorrent 2.0 lays them out so it reads the same info hashes.
  *
- * Owns what goes into the torrent and how it is reported; v1 hashing is storage/hash-files.ts,
- * the merkle trees metainfo/merkle.ts, the bytes metainfo/build.ts. v2 and hybrid hashing reads
- * each file once, feeding SHA-256 (the file's tree) and, for a hybrid, SHA-1 (the v1 pieces of
- * the padded stream) from the same bytes: on worker threads for large inputs
- * (storage/hash-files.ts hashV2OnWorkers), else here, in READ_CHUNK_BYTES reads with the next
- * read in flight while the current chunk is hashed; memory is two read buffers (or the threads'
- * own) plus the piece layers.
+ * Owns what goes into the torrent and how it is reported; hashing is storage/hash-files.ts (v1
+ * hashAllPieces; v2 and hybrid hashV2OnWorkers, which reads each file once for its merkle tree
+ * and, for a hybrid, the v1 pieces of the padded stream, on worker threads or on this one), the
+ * merkle trees metainfo/merkle.ts, the bytes metainfo/build.ts.
  * Decisions (README "torrent create"):
  * - A file gives a single-file torrent; a folder a multi-file torrent named after it, its files
  *   in byte order of their path components (a folder's files stay together; the order BEP 52 uses
@@ -28,15 +25,13 @@
  *   goes to stderr only on a terminal; the result (path, info hash) to stderr.
  */
 import { readFileSync } from 'node:fs';
-import { createHash, type Hash } from 'node:crypto';
-import { lstat, open, readdir, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { lstat, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { InputError, RuntimeError, UsageError } from '../errors.js';
 import {
   buildTorrent,
   defaultPieceLength,
-  FileMerkleHasher,
   isValidPieceLength,
   MAX_FILES,
   MAX_PIECE_LENGTH,
@@ -54,13 +49,6 @@ import { writeOut } from './output.js';
 const PROGRESS_REDRAW_MS = 100;
 /** Tracker URL schemes clients announce to: BEP 3 (HTTP), BEP 15 (UDP), WebTorrent (WebSocket). */
 const TRACKER_SCHEMES = ['http:', 'https:', 'udp:', 'ws:', 'wss:'];
-/**
- * Bytes per read when hashing v2 and hybrid torrents: as storage/hash-files.ts, large enough that
- * per-read overhead vanishes in the hashing, small enough that two buffers cost nothing.
- */
-const READ_CHUNK_BYTES = 4 * 1024 * 1024;
-/** Zeros fed to SHA-1 for a hybrid's pad files, a slice at a time (a pad can be 512 MiB). */
-const ZERO_CHUNK = Buffer.alloc(64 * 1024);
 /** BEP 19 web seeds are plain HTTP(S) or FTP servers. */
 const WEB_SEED_SCHEMES = ['http:', 'https:', 'ftp:'];
 
@@ -167,15 +155,10 @@ async function create(target: string, flags: CreateFlags): Promise<void> {
   let pieces: Buffer | null;
   let trees: (FileTree | null)[] | undefined;
   const onProgress = progress ? (n: number): void => progress.update(n) : undefined;
+  const sources = scan.files.map((f) => ({ path: f.abs, length: f.length }));
   try {
-    if (metaVersion === 1) {
-      pieces = await hashAllPieces(scan.files.map((f) => ({ path: f.abs, length: f.length })), pieceLength, { onProgress });
-    } else {
-      const v2 = { v1: metaVersion === 'hybrid', padLast: !scan.single, onProgress };
-      // On both cores when it pays (and the worker script is built); else on this thread.
-      const sources = scan.files.map((f) => ({ path: f.abs, length: f.length }));
-      ({ pieces, trees } = (await hashV2OnWorkers(sources, pieceLength, v2)) ?? (await hashV2(scan.files, pieceLength, v2)));
-    }
+    if (metaVersion === 1) pieces = await hashAllPieces(sources, pieceLength, { onProgress });
+    else ({ pieces, trees } = await hashV2OnWorkers(sources, pieceLength, { v1: metaVersion === 'hybrid', padLast: !scan.single, onProgress }));
   } finally {
     progress?.clear();
   }
@@ -214,107 +197,6 @@ async function create(target: string, flags: CreateFlags): Promise<void> {
         (meta.infoHash ? `info hash: ${meta.infoHash.toString('hex')}\n` : '') +
         (meta.infoHashV2 ? `info hash v2: ${meta.infoHashV2.toString('hex')}\n` : ''),
     );
-  }
-}
-
-/**
- * One pass over the files for v2 and hybrid: each file's merkle tree and, when `v1`, the SHA-1
- * of each piece of the stream in which every file is followed by zeros up to a piece boundary
- * (the hybrid's pad files; `padLast` false for a single file, which has no list to hold one).
- */
-async function hashV2(
-  files: readonly ScannedFile[],
-  pieceLength: number,
-  opts: { v1: boolean; padLast: boolean; onProgress?: (bytes: number) => void },
-): Promise<{ pieces: Buffer | null; trees: (FileTree | null)[] }> {
-  const trees: (FileTree | null)[] = [];
-  const v1Pieces: Buffer[] = [];
-  let sha1: Hash = createHash('sha1');
-  let inPiece = 0;
-  let hashed = 0;
-  const feedV1 = (chunk: Buffer): void => {
-    let at = 0;
-    while (at < chunk.length) {
-      const take = Math.min(pieceLength - inPiece, chunk.length - at);
-      sha1.update(chunk.subarray(at, at + take));
-      at += take;
-      inPiece += take;
-      if (inPiece === pieceLength) {
-        v1Pieces.push(sha1.digest());
-        sha1 = createHash('sha1');
-        inPiece = 0;
-      }
-    }
-  };
-  const buffers = [Buffer.allocUnsafe(READ_CHUNK_BYTES), Buffer.allocUnsafe(READ_CHUNK_BYTES)];
-  for (const f of files) {
-    const tree = new FileMerkleHasher(pieceLength);
-    if (f.length > 0) {
-      for await (const chunk of readChunks(f, buffers)) {
-        tree.update(chunk);
-        if (opts.v1) feedV1(chunk);
-        hashed += chunk.length;
-        opts.onProgress?.(hashed);
-      }
-    }
-    trees.push(tree.digest());
-    if (opts.v1 && opts.padLast) {
-      let pad = f.length % pieceLength === 0 ? 0 : pieceLength - (f.length % pieceLength);
-      while (pad > 0) {
-        const n = Math.min(pad, ZERO_CHUNK.length);
-        feedV1(ZERO_CHUNK.subarray(0, n));
-        pad -= n;
-      }
-    }
-  }
-  if (opts.v1 && inPiece > 0) v1Pieces.push(sha1.digest());
-  return { pieces: opts.v1 ? Buffer.concat(v1Pieces) : null, trees };
-}
-
-/**
- * A file's bytes, exactly `f.length` of them, in chunks that alternate between the two buffers;
- * the next read is in flight while the caller hashes the current chunk (hash.update keeps no
- * reference, so reusing the buffers is safe).
- */
-async function* readChunks(f: ScannedFile, buffers: Buffer[]): AsyncGenerator<Buffer, void, undefined> {
-  let handle: FileHandle;
-  try {
-    handle = await open(f.abs, 'r');
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') throw new InputError('ERR_READ', `${f.abs}: no such file (was it removed while being hashed?)`);
-    if (err.code === 'EACCES') throw new InputError('ERR_READ', `${f.abs}: permission denied`);
-    throw new RuntimeError('ERR_DISK', `cannot open ${f.abs}: ${err.message}`, { cause: e });
-  }
-  let offset = 0;
-  let which = 0;
-  const readAt = async (buf: Buffer, at: number): Promise<Buffer> => {
-    const want = Math.min(buf.length, f.length - at);
-    if (want === 0) return buf.subarray(0, 0);
-    let r;
-    try {
-      r = await handle.read(buf, 0, want, at);
-    } catch (e) {
-      throw new RuntimeError('ERR_DISK', `cannot read ${f.abs}: ${(e as Error).message}`, { cause: e });
-    }
-    if (r.bytesRead === 0) throw new RuntimeError('ERR_DISK', `${f.abs} is ${at} bytes, not ${f.length}: it changed while being hashed`);
-    return buf.subarray(0, r.bytesRead);
-  };
-  let pending: Promise<Buffer> | null = readAt(buffers[which]!, offset);
-  try {
-    for (;;) {
-      const chunk: Buffer = await pending;
-      if (chunk.length === 0) break;
-      offset += chunk.length;
-      which ^= 1;
-      pending = readAt(buffers[which]!, offset);
-      // Handled now: while suspended at the yield it may fail with nobody awaiting it yet.
-      pending.catch(() => undefined);
-      yield chunk;
-    }
-  } finally {
-    await pending?.catch(() => undefined);
-    await handle.close().catch(() => undefined);
   }
 }
 

@@ -1,9 +1,11 @@
 /**
- * v1 piece hashing of files on disk, for `torrent create`: the files are read in order as one
- * byte stream (BEP 3: pieces run across file boundaries) and each piece's SHA-1 is yielded, in
- * order, as soon as it is known.
+ * Piece hashing of files on disk, for `torrent create`. v1 (hashFiles): the files are read in
+ * order as one byte stream (BEP 3: pieces run across file boundaries) and each piece's SHA-1 is
+ * yielded, in order, as soon as it is known. v2 and hybrid (hashV2OnWorkers): each file's BEP 52
+ * merkle tree and, for a hybrid, the SHA-1 of each piece of the stream in which every file is
+ * padded with zeros to a piece boundary, from one read of each file.
  *
- * Two ways, one result:
+ * Two ways, one result (for v1 as for v2):
  * - Inputs of WORKER_MIN_BYTES or more go to a HashPool (hash-pool.ts): the stream is cut into
  *   jobs of whole pieces (about READ_CHUNK_BYTES each) and each worker thread reads its job's
  *   file ranges and hashes them, so reading and SHA-1 both run on every core. Measured on this
@@ -25,7 +27,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { InputError, RuntimeError } from '../errors.js';
 import type { FileTree } from '../metainfo/index.js';
-import { MERKLE_HASH_BYTES, nextPowerOfTwo, pieceLayerHeight, rootOfRow } from '../metainfo/merkle.js';
+import { FileMerkleHasher, MERKLE_HASH_BYTES, nextPowerOfTwo, pieceLayerHeight, rootOfRow } from '../metainfo/merkle.js';
 import {
   defaultWorkerCount,
   HashPool,
@@ -45,7 +47,8 @@ import {
  * faster from page cache.
  */
 export const READ_CHUNK_BYTES = 4 * 1024 * 1024;
-
+/** Zeros fed to SHA-1 for a hybrid's pad files on this thread, a slice at a time (a pad can be 512 MiB). */
+const ZERO_CHUNK = Buffer.alloc(64 * 1024);
 
 export interface HashSource {
   /** Absolute (or cwd-relative) path to read. */
@@ -77,12 +80,22 @@ export async function* hashFiles(
   opts: HashOptions = {},
 ): AsyncGenerator<Buffer, void, undefined> {
   if (!Number.isSafeInteger(pieceLength) || pieceLength <= 0) throw new RangeError(`piece length ${pieceLength}`);
+  const pool = poolFor(files, opts);
+  if (pool !== null) yield* hashInWorkers(files, pieceLength, opts, pool);
+  else yield* hashHere(files, pieceLength, opts);
+}
+
+/**
+ * The pool to hash `files` on: `opts.workers` threads, by default min(2, cores) for
+ * WORKER_MIN_BYTES or more, else none; null (hash on this thread) also when there is no built
+ * worker script. The caller closes it.
+ */
+function poolFor(files: readonly HashSource[], opts: { workers?: number; workerUrl?: URL }): HashPool | null {
   let total = 0;
   for (const f of files) total += f.length;
   const workers = opts.workers ?? (total >= WORKER_MIN_BYTES ? defaultWorkerCount() : 0);
   const script = workers > 0 ? workerScript(opts.workerUrl) : null;
-  if (script !== null) yield* hashInWorkers(files, pieceLength, opts, new HashPool(script, workers));
-  else yield* hashHere(files, pieceLength, opts);
+  return script === null ? null : new HashPool(script, workers);
 }
 
 /** Pieces hashed by the pool's threads, each reading its own job's ranges; the pool is closed at the end. */
@@ -163,49 +176,89 @@ function shortFile(path: string, at: number, length: number): RuntimeError {
 
 /** Pieces hashed on this thread, reads overlapping hashing. */
 async function* hashHere(files: readonly HashSource[], pieceLength: number, opts: HashOptions): AsyncGenerator<Buffer, void, undefined> {
-  const chunkBytes = opts.chunkBytes ?? READ_CHUNK_BYTES;
-  const reader = new ConcatReader(files);
-  const buffers = [Buffer.allocUnsafe(chunkBytes), Buffer.allocUnsafe(chunkBytes)];
-  let which = 0;
-  let hash: Hash = createHash('sha1');
-  let inPiece = 0;
+  const pieces = new PieceSha1(pieceLength);
   let hashed = 0;
+  for await (const chunk of readAhead(files, readBuffers(opts.chunkBytes), opts.signal)) {
+    const done: Buffer[] = [];
+    pieces.update(chunk, done);
+    hashed += chunk.length;
+    opts.onProgress?.(hashed);
+    for (const d of done) yield d;
+  }
+  const last: Buffer[] = [];
+  pieces.end(last);
+  for (const d of last) yield d;
+}
+
+/** The two read buffers of this thread's hashing, READ_CHUNK_BYTES (or `chunkBytes`) each. */
+function readBuffers(chunkBytes = READ_CHUNK_BYTES): readonly [Buffer, Buffer] {
+  return [Buffer.allocUnsafe(chunkBytes), Buffer.allocUnsafe(chunkBytes)];
+}
+
+/**
+ * The files' bytes as one stream, in chunks that alternate between the two buffers: the next
+ * read is in flight (libuv thread pool) while the caller hashes the current chunk, so disk and
+ * hashing overlap. A chunk is valid until the caller asks for the next one (hash.update() keeps
+ * no reference, which is what makes reusing the buffers safe). An aborted signal throws its
+ * reason at the next chunk; stopping early, or a failure, lets the read in flight finish before
+ * the file under it is closed.
+ */
+async function* readAhead(files: readonly HashSource[], buffers: readonly [Buffer, Buffer], signal?: AbortSignal): AsyncGenerator<Buffer, void, undefined> {
+  const reader = new ConcatReader(files);
+  let which = 0;
   let pending: Promise<Buffer> | null = null;
   try {
     pending = reader.fill(buffers[which]!);
     for (;;) {
       const chunk = await pending;
       if (chunk.length === 0) break;
-      opts.signal?.throwIfAborted();
+      signal?.throwIfAborted();
       which ^= 1;
-      // Start the next read before hashing this chunk: that is the overlap.
+      // Start the next read before the caller hashes this chunk: that is the overlap.
       pending = reader.fill(buffers[which]!);
       // Mark it handled now: while we are suspended at a yield it may fail with nobody awaiting
       // it yet, which Node would report as an unhandled rejection. The await above still throws.
       pending.catch(() => undefined);
-      const done: Buffer[] = [];
-      let at = 0;
-      while (at < chunk.length) {
-        const take = Math.min(pieceLength - inPiece, chunk.length - at);
-        hash.update(chunk.subarray(at, at + take));
-        at += take;
-        inPiece += take;
-        if (inPiece === pieceLength) {
-          done.push(hash.digest());
-          hash = createHash('sha1');
-          inPiece = 0;
-        }
-      }
-      hashed += chunk.length;
-      opts.onProgress?.(hashed);
-      for (const d of done) yield d;
+      yield chunk;
     }
-    if (inPiece > 0) yield hash.digest();
   } finally {
-    // The caller may stop early (or hashing failed) with a read in flight: let it finish before
-    // closing the file under it; its result, or error, no longer matters.
+    // The result, or error, of a read still in flight no longer matters.
     await pending?.catch(() => undefined);
     await reader.close();
+  }
+}
+
+/** SHA-1 of each `pieceLength` piece of a stream fed in chunks of any size (BEP 3). */
+class PieceSha1 {
+  private hash: Hash = createHash('sha1');
+  private inPiece = 0;
+
+  constructor(private readonly pieceLength: number) {}
+
+  /** Feeds the stream's next bytes; the digest of each piece they complete goes onto `out`. */
+  update(chunk: Buffer, out: Buffer[]): void {
+    let at = 0;
+    while (at < chunk.length) {
+      const take = Math.min(this.pieceLength - this.inPiece, chunk.length - at);
+      this.hash.update(chunk.subarray(at, at + take));
+      at += take;
+      this.inPiece += take;
+      if (this.inPiece === this.pieceLength) {
+        out.push(this.hash.digest());
+        this.hash = createHash('sha1');
+        this.inPiece = 0;
+      }
+    }
+  }
+
+  /** Feeds zeros up to the next piece boundary (a hybrid's pad file), ZERO_CHUNK at a time. */
+  padToPiece(out: Buffer[]): void {
+    while (this.inPiece > 0) this.update(ZERO_CHUNK.subarray(0, Math.min(ZERO_CHUNK.length, this.pieceLength - this.inPiece)), out);
+  }
+
+  /** The stream has ended: the digest of its last, short piece goes onto `out` (none on a piece boundary). */
+  end(out: Buffer[]): void {
+    if (this.inPiece > 0) out.push(this.hash.digest());
   }
 }
 
@@ -297,30 +350,31 @@ export interface V2HashOptions {
   /** As HashOptions.workers: by default min(2, cores) for WORKER_MIN_BYTES or more. */
   workers?: number;
   workerUrl?: URL;
-  /** Bytes per job (tests use small values). */
+  /** Bytes per job, or per read on this thread (tests use small values). */
   chunkBytes?: number;
 }
 
 /**
- * v2 and hybrid hashing (BEP 52) on a HashPool's threads, for `torrent create --v2/--hybrid`:
- * each file is cut into jobs of whole pieces (v2 pieces never cross files), which a thread reads
- * through a descriptor opened here and turns into each piece's merkle node (and, for a hybrid,
- * the SHA-1 of the piece with its pad zeros); the tree is assembled here from the nodes (a
- * file of one piece or less: its one node is its root). Equal to metainfo/merkle.ts
- * FileMerkleHasher over the same bytes. At most JOBS_PER_WORKER jobs per thread (and one more)
- * are outstanding, and at most that many files are open.
- *
- * Returns null, hashing nothing, when threads do not pay (under WORKER_MIN_BYTES) or there is no
- * built worker script: the caller then hashes on its own thread. A file shorter than listed is
- * the same "changed while being hashed" error as v1 hashing gives.
+ * v2 and hybrid hashing (BEP 52), for `torrent create --v2/--hybrid`: on a HashPool's threads when
+ * they pay (as for hashFiles: WORKER_MIN_BYTES or more, and a built worker script), else on this
+ * thread; the same result either way, equal to metainfo/merkle.ts FileMerkleHasher over each file
+ * and SHA-1 over the padded stream. A file shorter than listed is the same "changed while being
+ * hashed" error as v1 hashing gives.
  */
-export async function hashV2OnWorkers(files: readonly HashSource[], pieceLength: number, opts: V2HashOptions): Promise<V2Hashes | null> {
-  let total = 0;
-  for (const f of files) total += f.length;
-  const workers = opts.workers ?? (total >= WORKER_MIN_BYTES ? defaultWorkerCount() : 0);
-  const script = workers > 0 ? workerScript(opts.workerUrl) : null;
-  if (script === null) return null;
-  const pool = new HashPool(script, workers);
+export async function hashV2OnWorkers(files: readonly HashSource[], pieceLength: number, opts: V2HashOptions): Promise<V2Hashes> {
+  const pool = poolFor(files, opts);
+  return pool === null ? hashV2Here(files, pieceLength, opts) : hashV2InWorkers(files, pieceLength, opts, pool);
+}
+
+/**
+ * v2 and hybrid hashing on the pool's threads: each file is cut into jobs of whole pieces (v2
+ * pieces never cross files), which a thread reads through a descriptor opened here and turns into
+ * each piece's merkle node (and, for a hybrid, the SHA-1 of the piece with its pad zeros); the
+ * tree is assembled here from the nodes (a file of one piece or less: its one node is its root).
+ * At most JOBS_PER_WORKER jobs per thread (and one more) are outstanding, and at most that many
+ * files are open. The pool is closed at the end.
+ */
+async function hashV2InWorkers(files: readonly HashSource[], pieceLength: number, opts: V2HashOptions, pool: HashPool): Promise<V2Hashes> {
   const piecesPerJob = Math.max(1, Math.floor((opts.chunkBytes ?? READ_CHUNK_BYTES) / pieceLength));
   const height = pieceLayerHeight(pieceLength);
   const trees: (FileTree | null)[] = files.map(() => null);
@@ -390,4 +444,30 @@ export async function hashV2OnWorkers(files: readonly HashSource[], pieceLength:
     await pool.close();
   }
   return { pieces: opts.v1 ? Buffer.concat(sha1s) : null, trees };
+}
+
+/**
+ * v2 and hybrid hashing on this thread: each file read once (two buffers, the next read in
+ * flight), its bytes fed to its FileMerkleHasher and, for a hybrid, to the SHA-1 of the padded
+ * stream; memory is the two buffers plus the piece layers.
+ */
+async function hashV2Here(files: readonly HashSource[], pieceLength: number, opts: V2HashOptions): Promise<V2Hashes> {
+  const trees: (FileTree | null)[] = [];
+  const v1 = opts.v1 ? new PieceSha1(pieceLength) : null;
+  const sha1s: Buffer[] = [];
+  const buffers = readBuffers(opts.chunkBytes);
+  let hashed = 0;
+  for (let i = 0; i < files.length; i++) {
+    const tree = new FileMerkleHasher(pieceLength);
+    for await (const chunk of readAhead([files[i]!], buffers)) {
+      tree.update(chunk);
+      v1?.update(chunk, sha1s);
+      hashed += chunk.length;
+      opts.onProgress?.(hashed);
+    }
+    trees.push(tree.digest());
+    if (opts.padLast || i < files.length - 1) v1?.padToPiece(sha1s);
+  }
+  v1?.end(sha1s);
+  return { pieces: v1 ? Buffer.concat(sha1s) : null, trees };
 }

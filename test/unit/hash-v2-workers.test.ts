@@ -1,8 +1,9 @@
 /**
- * storage/hash-files hashV2OnWorkers (`torrent create --v2/--hybrid` on worker threads): each
- * file's tree equals metainfo's FileMerkleHasher over the same bytes, and the hybrid's SHA-1
- * pieces equal hashing the stream padded per file, for any layout and job size; a file shorter
- * than listed is the v1 path's error; without threads it hashes nothing and says so (null).
+ * storage/hash-files hashV2OnWorkers (`torrent create --v2/--hybrid`), on worker threads and on
+ * this thread: each file's tree equals metainfo's FileMerkleHasher over the same bytes, and the
+ * hybrid's SHA-1 pieces equal hashing the stream padded per file, for any layout and job or read
+ * size; a file shorter than listed, or missing, is the v1 path's error; without threads (small
+ * inputs, or no built worker script) it hashes on this thread.
  *
  * The worker script is the built one (dist/storage/hash-worker.js): run `npx tsc -p .` first.
  */
@@ -37,7 +38,7 @@ function files(datas: Buffer[]): HashSource[] {
   });
 }
 
-/** What create's own-thread path computes: FileMerkleHasher per file, SHA-1 of the padded stream. */
+/** FileMerkleHasher per file, SHA-1 of the padded stream, from the whole bytes at once. */
 function reference(datas: Buffer[], pieceLength: number, v1: boolean, padLast: boolean) {
   const trees = datas.map((d) => new FileMerkleHasher(pieceLength).update(d).digest());
   const stream = Buffer.concat(
@@ -69,19 +70,38 @@ describe('hashV2OnWorkers', () => {
     );
   });
 
-  it('reports progress up to the bytes of the files, in order', async () => {
+  it('on this thread, equals FileMerkleHasher and the padded SHA-1 stream for any layout and read size (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 200_000 }), { minLength: 1, maxLength: 5 }),
+        fc.constantFrom(16_384, 32_768, 65_536),
+        fc.integer({ min: 1_000, max: 300_000 }),
+        fc.boolean(),
+        fc.boolean(),
+        async (lengths, pieceLength, chunkBytes, v1, padLast) => {
+          const datas = lengths.map((l, i) => bytes(l, i + 90));
+          const got = await hashV2OnWorkers(files(datas), pieceLength, { v1, padLast, workers: 0, chunkBytes });
+          expect(got).toEqual(reference(datas, pieceLength, v1, padLast));
+        },
+      ),
+      { numRuns: 20 },
+    );
+  });
+
+  it.each([2, 0])('reports progress up to the bytes of the files, in order (%i threads)', async (workers) => {
     const datas = [bytes(100_000, 1), bytes(0, 2), bytes(70_000, 3)];
     const seen: number[] = [];
-    await hashV2OnWorkers(files(datas), 16_384, { v1: true, padLast: true, workers: 2, workerUrl: script, chunkBytes: 32_768, onProgress: (b) => seen.push(b) });
+    await hashV2OnWorkers(files(datas), 16_384, { v1: true, padLast: true, workers, workerUrl: script, chunkBytes: 32_768, onProgress: (b) => seen.push(b) });
+    expect(seen.length).toBeGreaterThan(1);
     expect(seen.at(-1)).toBe(170_000);
     expect([...seen].sort((a, b) => a - b)).toEqual(seen);
   });
 
-  it('a file shorter than listed is the error v1 hashing gives, and no thread is left', async () => {
+  it.each([2, 0])('a file shorter than listed is the error v1 hashing gives, and no thread is left (%i threads)', async (workers) => {
     const before = threads();
     const [f] = files([bytes(40_000, 9)]);
     const listed = [{ path: f!.path, length: 50_000 }];
-    const v2 = await hashV2OnWorkers(listed, 16_384, { v1: false, padLast: false, workers: 2, workerUrl: script }).catch((e: unknown) => e);
+    const v2 = await hashV2OnWorkers(listed, 16_384, { v1: false, padLast: false, workers, workerUrl: script }).catch((e: unknown) => e);
     const v1 = await hashAllPieces(listed, 16_384, { workers: 0 }).catch((e: unknown) => e);
     expect(v2).toBeInstanceOf(TorrentError);
     expect((v2 as TorrentError).code).toBe('ERR_DISK');
@@ -89,17 +109,19 @@ describe('hashV2OnWorkers', () => {
     expect(threads()).toBe(before);
   });
 
-  it('a missing file is the error v1 hashing gives', async () => {
+  it.each([2, 0])('a missing file is the error v1 hashing gives (%i threads)', async (workers) => {
     const listed = [{ path: join(dir, 'nope'), length: 5 }];
-    const v2 = await hashV2OnWorkers(listed, 16_384, { v1: true, padLast: true, workers: 2, workerUrl: script }).catch((e: unknown) => e);
+    const v2 = await hashV2OnWorkers(listed, 16_384, { v1: true, padLast: true, workers, workerUrl: script }).catch((e: unknown) => e);
     const v1 = await hashAllPieces(listed, 16_384, { workers: 0 }).catch((e: unknown) => e);
     expect(v2).toBeInstanceOf(TorrentError);
     expect((v2 as TorrentError).message).toBe((v1 as TorrentError).message);
   });
 
-  it('hashes nothing without threads: small inputs, or no built worker script (sources)', async () => {
-    const listed = files([bytes(1_000, 4)]);
-    expect(await hashV2OnWorkers(listed, 16_384, { v1: true, padLast: false })).toBeNull();
-    expect(await hashV2OnWorkers(listed, 16_384, { v1: true, padLast: false, workers: 2 })).toBeNull();
+  it('hashes on this thread without threads: small inputs, or no built worker script (sources)', async () => {
+    const datas = [bytes(1_000, 4), bytes(40_000, 5)];
+    const listed = files(datas);
+    const want = reference(datas, 16_384, true, false);
+    expect(await hashV2OnWorkers(listed, 16_384, { v1: true, padLast: false })).toEqual(want);
+    expect(await hashV2OnWorkers(listed, 16_384, { v1: true, padLast: false, workers: 2 })).toEqual(want);
   });
 });
