@@ -47,6 +47,8 @@ export class Rc4Socket extends EventEmitter {
   private corks = 0;
   private held: Buffer[] = [];
   private heldBytes = 0;
+  /** The `done` callbacks of held writes, called once their bytes are copied or dropped. */
+  private heldDone: ((err?: Error | null) => void)[] = [];
   /** A held write returned false and the socket has not emitted 'drain' since. */
   private drainOwed = false;
 
@@ -101,19 +103,30 @@ export class Rc4Socket extends EventEmitter {
     return this.socket.writableLength + this.heldBytes;
   }
 
-  /** Writes `chunk` (plaintext; left unmodified). False when the caller should wait for 'drain'. */
-  write(chunk: Buffer): boolean {
-    if (this.socket.destroyed) return false;
-    if (chunk.length === 0) return true;
+  /**
+   * Writes `chunk` (plaintext; left unmodified). False when the caller should wait for 'drain'.
+   * `done` is called once the chunk is copied (it is encrypted in a copy) or dropped.
+   */
+  write(chunk: Buffer, done?: (err?: Error | null) => void): boolean {
+    if (this.socket.destroyed) {
+      if (done) queueMicrotask(done);
+      return false;
+    }
+    if (chunk.length === 0) {
+      if (done) queueMicrotask(done);
+      return true;
+    }
     if (this.corks > 0) {
       this.held.push(chunk);
       this.heldBytes += chunk.length;
+      if (done) this.heldDone.push(done);
       const ok = this.writableLength < this.socket.writableHighWaterMark;
       if (!ok) this.drainOwed = true;
       return ok;
     }
     const out = Buffer.allocUnsafe(chunk.length);
     chunk.copy(out);
+    if (done) queueMicrotask(done);
     this.encryptor.process(out);
     return this.socket.write(out);
   }
@@ -135,6 +148,7 @@ export class Rc4Socket extends EventEmitter {
     }
     this.held = [];
     this.heldBytes = 0;
+    this.settleHeld();
     if (this.socket.destroyed) return;
     this.encryptor.process(out);
     // The socket took the whole batch without asking to wait, so it will not emit 'drain': a
@@ -143,6 +157,16 @@ export class Rc4Socket extends EventEmitter {
       this.drainOwed = false;
       queueMicrotask(() => this.emit('drain'));
     }
+  }
+
+  /** Calls the held writes' callbacks (their bytes are copied or dropped), on a later turn. */
+  private settleHeld(): void {
+    if (this.heldDone.length === 0) return;
+    const done = this.heldDone;
+    this.heldDone = [];
+    queueMicrotask(() => {
+      for (const d of done) d();
+    });
   }
 
   pause(): this {
@@ -158,6 +182,7 @@ export class Rc4Socket extends EventEmitter {
   destroy(err?: Error): this {
     this.held = [];
     this.heldBytes = 0;
+    this.settleHeld();
     this.socket.destroy(err);
     return this;
   }

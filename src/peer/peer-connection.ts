@@ -101,10 +101,12 @@ export interface Outstanding {
  * connection, an in-memory pair); a transport may hand over something lighter with the same
  * behaviour (MSE's Rc4Socket): writes in order, `writableLength` counting every byte not yet
  * handed to the kernel (corked ones too), `pause()` stopping reads until `resume()`, 'drain'
- * when the write queue empties, 'end'/'close'/'error' when the connection goes.
+ * when the write queue empties, 'end'/'close'/'error' when the connection goes. A write's
+ * callback comes once the stream no longer needs the chunk's bytes (handed to the kernel, copied,
+ * or dropped with the connection): the uploader then reuses the memory of the blocks it sent.
  */
 export interface PeerStream {
-  write(chunk: Buffer): boolean;
+  write(chunk: Buffer, done?: (err?: Error | null) => void): boolean;
   cork(): void;
   uncork(): void;
   readonly writableLength: number;
@@ -242,11 +244,15 @@ export class PeerConnection {
   }
 
   /** Sends a block without copying it: header, then the block itself, in one write. */
-  sendPiece(index: number, begin: number, block: Buffer): void {
-    if (this.closed) return;
+  /** Sends a block; `sent`, when given, is called once the stream no longer needs its bytes. */
+  sendPiece(index: number, begin: number, block: Buffer, sent?: () => void): void {
+    if (this.closed) {
+      sent?.();
+      return;
+    }
     this.stream.cork();
     this.sendRaw(encodePieceHeader(index, begin, block.length));
-    this.sendRaw(block);
+    this.sendRaw(block, sent);
     this.uncork();
     this.upload.add(block.length, this.opts.clock.now());
   }
@@ -379,9 +385,9 @@ export class PeerConnection {
     return !this.closed;
   }
 
-  private sendRaw(buf: Buffer): void {
+  private sendRaw(buf: Buffer, sent?: () => void): void {
     this.lastSentAt = this.opts.clock.now();
-    this.stream.write(buf);
+    this.stream.write(buf, sent);
     const queued = this.stream.writableLength;
     if (queued > WRITE_LIMIT_BYTES) {
       this.close('slow-reader', `${queued} bytes queued and not read`);

@@ -146,6 +146,7 @@ export class Uploader {
             const wait = this.o.bucket.take(r.length, this.o.clock.now());
             if (wait > 0) {
               // Over --upload-limit: this peer's queue waits, then carries on where it stopped.
+              cache.release(block);
               blocked = true;
               peer.serveTimer ??= this.o.clock.setTimeout(() => {
                 peer.serveTimer = null;
@@ -155,7 +156,8 @@ export class Uploader {
             }
           }
           queue.shift();
-          c.sendPiece(r.index, r.begin, block);
+          // The block's memory goes back to the cache once the stream is done with it.
+          c.sendPiece(r.index, r.begin, block, () => cache.release(block));
           batched += r.length;
         }
       });

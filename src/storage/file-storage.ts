@@ -157,8 +157,9 @@ export class FileStorage implements Storage {
     return out;
   }
 
-  async readPiece(piece: number): Promise<Buffer | null> {
-    const out = Buffer.allocUnsafe(this.map.pieceSize(piece));
+  async readPiece(piece: number, into?: Buffer): Promise<Buffer | null> {
+    const size = this.map.pieceSize(piece);
+    const out = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
     return (await this.readRange(piece * this.map.pieceLength, out)) ? out : null;
   }
 

@@ -12,8 +12,9 @@ export interface Storage {
   /**
    * Reads a whole piece, or null when a file it needs is missing or too short. (A never-written
    * range inside a sparse file reads as zeros: callers verify the hash before trusting it.)
+   * `into`, when at least the piece's size, may be read into (the result is then a view of it).
    */
-  readPiece(piece: number): Promise<Buffer | null>;
+  readPiece(piece: number, into?: Buffer): Promise<Buffer | null>;
   /** Flushes and closes everything; idempotent. */
   close(): Promise<void>;
 }

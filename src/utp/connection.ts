@@ -763,7 +763,9 @@ export class UtpConnection extends Duplex {
       return;
     }
     if (chunk.length > 0) {
-      this.sendQueue.push(chunk);
+      // Copied: packets are views of the queue, kept until acknowledged, while a writer may reuse
+      // a chunk's memory once its callback is called (the uploader's read cache does).
+      this.sendQueue.push(Buffer.from(chunk));
       this.sendQueueBytes += chunk.length;
     }
     if (this.sendQueueBytes < SEND_BUFFER_BYTES) cb();

@@ -2,7 +2,8 @@
  * The upload read cache on its own, over memory storage whose reads are counted and released by
  * hand: one read a piece however many blocks and loads ask for it, blocks handed out as views
  * without waiting once the piece is in memory, least-recently-used eviction past its size,
- * read-ahead within its own bound, and a piece that cannot be read never cached.
+ * read-ahead within its own bound, a piece that cannot be read never cached, and the memory of
+ * dropped pieces read into again only once every block lent from it is back.
  */
 import { describe, expect, it } from 'vitest';
 import { TorrentError } from '../../src/errors.js';
@@ -105,5 +106,54 @@ describe('read cache', () => {
     expect(await outcome).toBe('ERR_DISK');
     expect(reads).toEqual([1, 1]);
     expect(cache.bytes).toEqual({ loaded: 0, loading: 0 });
+  });
+});
+
+/** Storage whose pieces (piece p full of byte p) are read into the buffer offered, as FileStorage's are. */
+function intoStore(count: number) {
+  const store = new MemoryStorage(() => PIECE);
+  for (let p = 0; p < count; p++) void store.writePiece(p, [Buffer.alloc(PIECE, p)]);
+  const offered: (Buffer | undefined)[] = [];
+  store.readPiece = async (piece, into) => {
+    offered.push(into);
+    const out = into && into.length >= PIECE ? into.subarray(0, PIECE) : Buffer.allocUnsafe(PIECE);
+    return out.fill(piece);
+  };
+  return { store, offered };
+}
+
+describe('read cache buffer reuse', () => {
+  it('reads the next piece into the memory of one dropped, once every block lent from it is back', async () => {
+    const { store, offered } = intoStore(8);
+    const cache = new ReadCache(store, 2 * PIECE);
+    await cache.load(0);
+    const a = cache.get(0, 0, 16384)!;
+    const b = cache.get(0, 16384, 16384)!;
+    await cache.load(1);
+    await cache.load(2); // drops piece 0, whose blocks a and b are still lent
+    await cache.load(3); // drops piece 1, lent nothing: its memory is free
+    expect(offered).toEqual([undefined, undefined, undefined, undefined]);
+    await cache.load(4);
+    const m1 = offered[4]!.buffer;
+    cache.release(a);
+    await cache.load(5); // piece 0's memory is still lent (b): piece 2's, dropped by load(4), is used
+    expect(offered[5]!.buffer).not.toBe(b.buffer);
+    expect(offered[5]!.buffer).not.toBe(m1);
+    expect(a.every((x) => x === 0) && b.every((x) => x === 0)).toBe(true); // never read into while lent
+    cache.release(b);
+    await cache.load(6);
+    expect(offered[6]!.buffer).toBe(b.buffer); // back from the stream: piece 6 lands in it
+    expect(cache.get(6, 0, 16384)!.every((x) => x === 6)).toBe(true);
+  });
+
+  it('keeps no more free memory than its size, and reads every later piece into reused memory', async () => {
+    const { store, offered } = intoStore(40);
+    const cache = new ReadCache(store, 3 * PIECE);
+    for (let p = 0; p < 40; p++) await cache.load(p);
+    expect(cache['free'].length * PIECE).toBeLessThanOrEqual(3 * PIECE);
+    // After the first three, every load reads into the memory of a piece dropped before it.
+    expect(offered.slice(0, 3)).toEqual([undefined, undefined, undefined]);
+    expect(offered.slice(4).every((b) => b !== undefined)).toBe(true);
+    expect(new Set(offered.slice(4).map((b) => b!.buffer)).size).toBeLessThanOrEqual(4);
   });
 });
