@@ -16,7 +16,8 @@
  *
  * Speed: when WORKER_MIN_BYTES or more are to be hashed, the pieces go in batches
  * (piece-batches.ts) to a HashPool's threads, which read them through descriptors the storage
- * lends (FileStorage.lendPieces, as check.ts does) and return each piece's merkle hash, whether
+ * lends (FileStorage.lendPieces; check-hashing.ts, shared with check.ts) and return each piece's
+ * merkle hash, whether
  * its pad bytes are zero and, for a hybrid, its SHA-1; the verdicts are then taken here by the
  * rules above. A piece whose two hash sets disagree is read again here and judged by
  * verifyHybridPiece itself, so the error is that function's. Otherwise (few bytes, or running
@@ -26,26 +27,17 @@
  */
 import { expectedPieceHash, v2PieceMap, verifyHybridPiece, verifyV2Piece, type Metainfo, type PieceVerdict, type V2Piece } from '../metainfo/index.js';
 import { Bitfield } from '../util/bitfield.js';
-import { CHECK_BATCH_BYTES } from './check.js';
-import type { FileStorage } from './file-storage.js';
-import { defaultWorkerCount, HashPool, JOBS_PER_WORKER, spanReadError, WORKER_MIN_BYTES, workerScript, type SpansHashedV2 } from './hash-pool.js';
-import { runBatches } from './piece-batches.js';
+import { CheckProgress, hashLentBatches, withCheckPool, type CheckHashOptions } from './check-hashing.js';
+import type { FileStorage, LentSpan } from './file-storage.js';
+import type { SpansHashedV2 } from './hash-pool.js';
 
-export interface CheckV2Options {
+export interface CheckV2Options extends CheckHashOptions {
   storage: FileStorage;
   meta: Metainfo;
   /** Only these pieces are looked at (the selection). */
   wanted: (piece: number) => boolean;
   /** Piece layers to check against: the torrent's own by default (hex pieces root -> layer). */
   layers?: ReadonlyMap<string, Buffer>;
-  onProgress?: (checked: number, total: number) => void;
-  signal?: AbortSignal;
-  /** Hashing threads; by default min(2, cores) when WORKER_MIN_BYTES or more are to be hashed. */
-  workers?: number;
-  /** The worker script (tests point at the built one). */
-  workerUrl?: URL;
-  /** Bytes per batch for the threads (tests use small values to exercise batch boundaries). */
-  batchBytes?: number;
 }
 
 export interface CheckV2Result {
@@ -56,8 +48,8 @@ export interface CheckV2Result {
   unknown: number;
 }
 
-/** How often onProgress is called, in pieces: often enough for a live line, cheap. */
-const PROGRESS_EVERY_PIECES = 64;
+/** A piece's verdict from each hash set (v1 null: not a hybrid). */
+type Verdict = { v1: boolean | null; v2: PieceVerdict };
 
 export async function checkExistingV2(o: CheckV2Options): Promise<CheckV2Result> {
   const { storage, meta } = o;
@@ -80,81 +72,61 @@ export async function checkExistingV2(o: CheckV2Options): Promise<CheckV2Result>
   }
   let hashed = 0;
   let unknown = 0;
-  let checked = candidates.length - toHash.length;
-  const report = (before: number): void => {
-    const every = PROGRESS_EVERY_PIECES;
-    if (o.onProgress && (Math.floor(before / every) !== Math.floor(checked / every) || checked === candidates.length)) o.onProgress(checked, candidates.length);
-  };
-  if (toHash.length === 0 && candidates.length > 0) o.onProgress?.(checked, candidates.length);
+  const progress = new CheckProgress(candidates.length, candidates.length - toHash.length, o.onProgress);
   /** Records one piece's verdict; null: its bytes were not all on disk. */
-  const take = (p: number, v: { v1: boolean | null; v2: PieceVerdict } | null): void => {
+  const take = (p: number, v: Verdict | null): void => {
     if (v === null) return;
     hashed++;
     if ((v.v1 ?? true) && v.v2 === 'ok') verified.set(p);
     else if (v.v2 === 'unknown') unknown++;
   };
 
-  const workers = o.workers ?? (hashBytes >= WORKER_MIN_BYTES ? defaultWorkerCount() : 0);
-  const script = workers > 0 && toHash.length > 0 ? workerScript(o.workerUrl) : null;
-  if (script === null) {
-    for (const p of toHash) {
-      if (o.signal?.aborted) break;
-      const data = await storage.readPiece(p);
-      take(p, data === null ? null : judge(meta, p, map[p] ?? null, data, o.layers));
-      const before = checked++;
-      report(before);
+  await withCheckPool(o, toHash.length, hashBytes, async (pool) => {
+    if (pool === null) {
+      for (const p of toHash) {
+        if (o.signal?.aborted) break;
+        const data = await storage.readPiece(p);
+        take(p, data === null ? null : judge(meta, p, map[p] ?? null, data, o.layers));
+        progress.add(1);
+      }
+      return;
     }
-    return { verified, hashed, unknown };
-  }
-  const pool = new HashPool(script, workers);
-  try {
     const hybrid = meta.pieces !== null;
-    const start = (first: number, count: number): Promise<({ v1: boolean | null; v2: PieceVerdict } | null)[]> =>
-      storage.lendPieces(first, count, async (spans) => {
-        const pieces = Array.from({ length: count }, (_, k) => {
-          const at = map[first + k] ?? null;
-          return { dataLength: at?.length ?? 0, fileLength: at?.file.length ?? 0 };
-        });
-        let r: SpansHashedV2;
-        try {
-          r = await pool.hashSpansV2(spans, meta.pieceLength, pieces, hybrid);
-        } catch (e) {
-          throw spanReadError(e);
-        }
-        const out: ({ v1: boolean | null; v2: PieceVerdict } | null)[] = [];
-        for (let k = 0; k < count; k++) {
-          const p = first + k;
-          if (r.missing[k]) {
-            out.push(null);
-            continue;
-          }
-          const at = map[p] ?? null;
-          const v = verdictFromHashes(meta, p, at, r, k, o.layers);
-          if (v.v1 !== null && (v.v1 ? v.v2 === 'bad' : v.v2 === 'ok')) {
-            // The two hash sets disagree: judged on the bytes by verifyHybridPiece, whose error
-            // (the torrent is inconsistent) is the one the caller reports.
-            const data = await storage.readPiece(p);
-            out.push(data === null ? null : judge(meta, p, at, data, o.layers));
-          } else out.push(v);
-        }
-        return out;
+    const hash = async (spans: LentSpan[], first: number, count: number): Promise<(Verdict | null)[]> => {
+      const pieces = Array.from({ length: count }, (_, k) => {
+        const at = map[first + k] ?? null;
+        return { dataLength: at?.length ?? 0, fileLength: at?.file.length ?? 0 };
       });
-    const done = (first: number, count: number, verdicts: ({ v1: boolean | null; v2: PieceVerdict } | null)[]): void => {
-      verdicts.forEach((v, k) => take(first + k, v));
-      const before = checked;
-      checked += count;
-      report(before);
+      const r = await pool.hashSpansV2(spans, meta.pieceLength, pieces, hybrid);
+      const out: (Verdict | null)[] = [];
+      for (let k = 0; k < count; k++) {
+        const p = first + k;
+        if (r.missing[k]) {
+          out.push(null);
+          continue;
+        }
+        const at = map[p] ?? null;
+        const v = verdictFromHashes(meta, p, at, r, k, o.layers);
+        if (v.v1 !== null && (v.v1 ? v.v2 === 'bad' : v.v2 === 'ok')) {
+          // The two hash sets disagree: judged on the bytes by verifyHybridPiece, whose error
+          // (the torrent is inconsistent) is the one the caller reports.
+          const data = await storage.readPiece(p);
+          out.push(data === null ? null : judge(meta, p, at, data, o.layers));
+        } else out.push(v);
+      }
+      return out;
     };
-    const opts = { batchBytes: o.batchBytes ?? CHECK_BATCH_BYTES, inFlight: pool.size * JOBS_PER_WORKER + 1, signal: o.signal };
-    await runBatches(meta, storage.map, toHash, opts, start, done);
-  } finally {
-    await pool.close();
-  }
+    const done = (first: number, count: number, verdicts: (Verdict | null)[]): void => {
+      verdicts.forEach((v, k) => take(first + k, v));
+      progress.add(count);
+    };
+    await hashLentBatches(storage, meta, toHash, pool, o, hash, done);
+  });
   return { verified, hashed, unknown };
 }
 
 /** One piece judged on its bytes by metainfo/v2.ts (v1 null: not a hybrid). */
-function judge(meta: Metainfo, p: number, at: V2Piece | null, data: Buffer, layers: ReadonlyMap<string, Buffer> | undefined): { v1: boolean | null; v2: PieceVerdict } {
+function judge(meta: Metainfo, p: number, at: V2Piece | null, data: Buffer, layers: ReadonlyMap<string, Buffer> | undefined): Verdict {
   if (meta.pieces !== null) return verifyHybridPiece(meta, p, at, data, layers);
   // A v2-only torrent has no piece outside a file; one would verify nothing.
   return { v1: null, v2: at === null ? 'bad' : verifyV2Piece(meta, at, data, layers) };
@@ -174,7 +146,7 @@ function verdictFromHashes(
   r: SpansHashedV2,
   k: number,
   layers: ReadonlyMap<string, Buffer> | undefined,
-): { v1: boolean | null; v2: PieceVerdict } {
+): Verdict {
   let v2: PieceVerdict;
   if (at === null) v2 = meta.pieces !== null && r.zeroTail[k] === 1 ? 'ok' : 'bad';
   else {

@@ -19,31 +19,21 @@
  * apply) and lends for the batch (FileStorage.lendPieces): the copy out of the page cache then
  * lands in the cache of the core that hashes it (hash-worker.ts says what that is worth), and
  * this thread only opens files and answers. Each thread has a batch hashing and the next one
- * queued, so none waits on this one. Otherwise this thread reads each batch into one of two
- * reusable buffers (buffer-pool.ts: no allocation per piece), the next read in flight while the
- * current batch is hashed. Memory does not grow with the torrent: two buffers, or a few digests
- * and at most FILES_HELD_IN_FLIGHT lent descriptors (piece-batches.ts). An aborted signal stops new batches; those
- * started finish, and the result holds what was verified so far. The pool is closed before
- * checkExisting returns or throws.
+ * queued, so none waits on this one (check-hashing.ts, shared with check-v2.ts). Otherwise this
+ * thread reads each batch into one of two reusable buffers (buffer-pool.ts: no allocation per
+ * piece), the next read in flight while the current batch is hashed. Memory does not grow with
+ * the torrent: two buffers, or a few digests and at most FILES_HELD_IN_FLIGHT lent descriptors
+ * (piece-batches.ts). An aborted signal stops new batches; those started finish, and the result
+ * holds what was verified so far. The pool is closed before checkExisting returns or throws.
  */
 import { createHash } from 'node:crypto';
 import type { Metainfo } from '../metainfo/index.js';
 import { Bitfield } from '../util/bitfield.js';
 import { BufferPool } from './buffer-pool.js';
+import { CHECK_BATCH_BYTES, CheckProgress, hashLentBatches, withCheckPool, type CheckHashOptions } from './check-hashing.js';
 import type { FileStorage } from './file-storage.js';
-import { defaultWorkerCount, HashPool, JOBS_PER_WORKER, spanReadError, WORKER_MIN_BYTES, workerScript, type SpansHashed } from './hash-pool.js';
-import { batchPieces, runBatches } from './piece-batches.js';
+import { batchPieces, runBatches, type BatchDone } from './piece-batches.js';
 import type { FileStat, ResumeData } from './resume.js';
-
-/**
- * Bytes per batch (whole pieces; one piece when pieces are larger): large enough that the cost of
- * a batch (a message to a thread and back, a read per file) vanishes in the hashing, small enough
- * that the last batches are shared evenly between the hashing threads and two buffers of it cost
- * nothing.
- */
-export const CHECK_BATCH_BYTES = 4 * 1024 * 1024;
-/** How often onProgress is called, in pieces: often enough for a live line, cheap. */
-const PROGRESS_EVERY_PIECES = 64;
 
 export interface CheckResult {
   verified: Bitfield;
@@ -53,20 +43,12 @@ export interface CheckResult {
   trusted: number;
 }
 
-export interface CheckOptions {
+export interface CheckOptions extends CheckHashOptions {
   storage: FileStorage;
   meta: Metainfo;
   /** Only these pieces are looked at (the selection). */
   wanted: (piece: number) => boolean;
   resume: ResumeData | null;
-  onProgress?: (checked: number, total: number) => void;
-  signal?: AbortSignal;
-  /** Hashing threads; by default min(2, cores) when WORKER_MIN_BYTES or more are to be hashed. */
-  workers?: number;
-  /** The worker script (tests point at the built one). */
-  workerUrl?: URL;
-  /** Bytes per batch, CHECK_BATCH_BYTES by default (tests use small values to exercise batch boundaries). */
-  batchBytes?: number;
 }
 
 export async function checkExisting(o: CheckOptions): Promise<CheckResult> {
@@ -105,58 +87,41 @@ export async function checkExisting(o: CheckOptions): Promise<CheckResult> {
       hashBytes += storage.map.pieceSize(p);
     }
   }
-  let checked = candidates.length - toHash.length;
-  if (toHash.length === 0 && candidates.length > 0) o.onProgress?.(checked, candidates.length);
+  const progress = new CheckProgress(candidates.length, candidates.length - toHash.length, o.onProgress);
   let hashed = 0;
-  const workers = o.workers ?? (hashBytes >= WORKER_MIN_BYTES ? defaultWorkerCount() : 0);
-  const script = workers > 0 && toHash.length > 0 ? workerScript(o.workerUrl) : null;
-  const pool = script ? new HashPool(script, workers) : null;
-  try {
-    await hashBatches(storage, meta, toHash, pool, o.batchBytes ?? CHECK_BATCH_BYTES, o.signal, (first, digests) => {
-      const before = checked;
-      digests.forEach((d, k) => {
-        const p = first + k;
-        // Every piece looked for counts, found or not.
-        hashed++;
-        if (d !== null && d.equals(meta.pieces!.subarray(p * 20, p * 20 + 20))) verified.set(p);
-      });
-      checked += digests.length;
-      const every = PROGRESS_EVERY_PIECES;
-      if (o.onProgress && (Math.floor(before / every) !== Math.floor(checked / every) || checked === candidates.length)) {
-        o.onProgress(checked, candidates.length);
-      }
+  const done = (first: number, _count: number, digests: readonly (Buffer | null)[]): void => {
+    digests.forEach((d, k) => {
+      const p = first + k;
+      // Every piece looked for counts, found or not.
+      hashed++;
+      if (d !== null && d.equals(meta.pieces!.subarray(p * 20, p * 20 + 20))) verified.set(p);
     });
-  } finally {
-    await pool?.close();
-  }
+    progress.add(digests.length);
+  };
+  await withCheckPool(o, toHash.length, hashBytes, async (pool) => {
+    if (pool === null) return hashBatchesHere(storage, meta, toHash, o, done);
+    // A pool thread reads the batch through the lent descriptors: digests, null for missing pieces.
+    return hashLentBatches(storage, meta, toHash, pool, o, async (spans, _first, count) => {
+      const r = await pool.hashSpans(spans, meta.pieceLength);
+      return Array.from({ length: count }, (_, k) => (r.missing[k] ? null : r.digests.subarray(k * 20, k * 20 + 20)));
+    }, done);
+  });
   return { verified, hashed, trusted };
 }
 
-/** A batch's SHA-1 digests, one per piece, null for a piece with bytes not on disk. */
-type BatchDigests = (first: number, digests: readonly (Buffer | null)[]) => void;
-
 /**
- * Reads and hashes `pieces` (ascending) in batches (piece-batches.ts), calling `done` for each
- * batch in order. With a pool, its threads read the bytes themselves through descriptors the
- * storage lends (FileStorage.lendPieces), each thread with a batch hashing and the next posted;
- * without one, this thread reads into two reusable buffers, the next batch read (one read at a
- * time) while the current one is hashed.
+ * Reads and hashes `pieces` (ascending) on this thread in batches (piece-batches.ts), calling
+ * `done` for each batch in order: two reusable buffers, the next batch read (one read at a time)
+ * while the current one is hashed.
  */
-async function hashBatches(
+async function hashBatchesHere(
   storage: FileStorage,
   meta: Metainfo,
   pieces: readonly number[],
-  pool: HashPool | null,
-  batchBytes: number,
-  signal: AbortSignal | undefined,
-  done: BatchDigests,
+  o: CheckHashOptions,
+  done: BatchDone<(Buffer | null)[]>,
 ): Promise<void> {
-  const settle = (first: number, _count: number, digests: (Buffer | null)[]): void => done(first, digests);
-  if (pool) {
-    const opts = { batchBytes, inFlight: pool.size * JOBS_PER_WORKER + 1, signal };
-    await runBatches(meta, storage.map, pieces, opts, (first, count) => lendAndHash(storage, pool, meta.pieceLength, first, count), settle);
-    return;
-  }
+  const batchBytes = o.batchBytes ?? CHECK_BATCH_BYTES;
   const buffers = new BufferPool(Math.min(batchPieces(batchBytes, meta.pieceLength) * meta.pieceLength, meta.totalLength), 2);
   let lastRead: Promise<unknown> = Promise.resolve();
   const start = async (first: number, count: number): Promise<(Buffer | null)[]> => {
@@ -170,20 +135,7 @@ async function hashBatches(
       buffers.give(buf);
     }
   };
-  await runBatches(meta, storage.map, pieces, { batchBytes, inFlight: 2, signal }, start, settle);
-}
-
-/** A batch hashed by a pool thread reading lent descriptors: digests, null for missing pieces. */
-async function lendAndHash(storage: FileStorage, pool: HashPool, pieceLength: number, first: number, count: number): Promise<(Buffer | null)[]> {
-  return storage.lendPieces(first, count, async (spans) => {
-    let r: SpansHashed;
-    try {
-      r = await pool.hashSpans(spans, pieceLength);
-    } catch (e) {
-      throw spanReadError(e);
-    }
-    return Array.from({ length: count }, (_, k) => (r.missing[k] ? null : r.digests.subarray(k * 20, k * 20 + 20)));
-  });
+  await runBatches(meta, storage.map, pieces, { batchBytes, inFlight: 2, signal: o.signal }, start, done);
 }
 
 /**
