@@ -4,7 +4,7 @@
  * libtorrent 2.0 lays them out so it reads the same info hashes.
  *
  * Owns what goes into the torrent and how it is reported; hashing is storage/hash-files.ts (v1
- * hashAllPieces; v2 and hybrid hashV2OnWorkers, which reads each file once for its merkle tree
+ * hashAllPieces; v2 and hybrid hashV2Files, which reads each file once for its merkle tree
  * and, for a hybrid, the v1 pieces of the padded stream, on worker threads or on this one), the
  * merkle trees metainfo/merkle.ts, the bytes metainfo/build.ts.
  * Decisions (README "torrent create"):
@@ -40,7 +40,7 @@ import {
   parseTorrent,
   type FileTree,
 } from '../metainfo/index.js';
-import { hashAllPieces, hashV2OnWorkers } from '../storage/index.js';
+import { hashAllPieces, hashV2Files } from '../storage/index.js';
 import { formatBytes } from '../util/format.js';
 import { urlArg } from './options.js';
 import { writeOut } from './output.js';
@@ -158,7 +158,7 @@ async function create(target: string, flags: CreateFlags): Promise<void> {
   const sources = scan.files.map((f) => ({ path: f.abs, length: f.length }));
   try {
     if (metaVersion === 1) pieces = await hashAllPieces(sources, pieceLength, { onProgress });
-    else ({ pieces, trees } = await hashV2OnWorkers(sources, pieceLength, { v1: metaVersion === 'hybrid', padLast: !scan.single, onProgress }));
+    else ({ pieces, trees } = await hashV2Files(sources, pieceLength, { v1: metaVersion === 'hybrid', padLast: !scan.single, onProgress }));
   } finally {
     progress?.clear();
   }

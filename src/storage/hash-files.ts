@@ -1,7 +1,7 @@
 /**
  * Piece hashing of files on disk, for `torrent create`. v1 (hashFiles): the files are read in
  * order as one byte stream (BEP 3: pieces run across file boundaries) and each piece's SHA-1 is
- * yielded, in order, as soon as it is known. v2 and hybrid (hashV2OnWorkers): each file's BEP 52
+ * yielded, in order, as soon as it is known. v2 and hybrid (hashV2Files): each file's BEP 52
  * merkle tree and, for a hybrid, the SHA-1 of each piece of the stream in which every file is
  * padded with zeros to a piece boundary, from one read of each file.
  *
@@ -361,7 +361,7 @@ export interface V2HashOptions {
  * and SHA-1 over the padded stream. A file shorter than listed is the same "changed while being
  * hashed" error as v1 hashing gives.
  */
-export async function hashV2OnWorkers(files: readonly HashSource[], pieceLength: number, opts: V2HashOptions): Promise<V2Hashes> {
+export async function hashV2Files(files: readonly HashSource[], pieceLength: number, opts: V2HashOptions): Promise<V2Hashes> {
   const pool = poolFor(files, opts);
   return pool === null ? hashV2Here(files, pieceLength, opts) : hashV2InWorkers(files, pieceLength, opts, pool);
 }

@@ -2,7 +2,7 @@
 export { checkExisting, type CheckOptions, type CheckResult } from './check.js';
 export { checkExistingV2, type CheckV2Options, type CheckV2Result } from './check-v2.js';
 export { FileStorage, type FileStorageOptions } from './file-storage.js';
-export { hashAllPieces, hashFiles, hashV2OnWorkers, type HashOptions, type HashSource, type V2HashOptions, type V2Hashes } from './hash-files.js';
+export { hashAllPieces, hashFiles, hashV2Files, type HashOptions, type HashSource, type V2HashOptions, type V2Hashes } from './hash-files.js';
 export { MemoryStorage } from './memory-storage.js';
 export { defaultCacheDir } from './resume.js';
 export type { Storage } from './storage.js';

@@ -1,5 +1,5 @@
 /**
- * storage/hash-files hashV2OnWorkers (`torrent create --v2/--hybrid`), on worker threads and on
+ * storage/hash-files hashV2Files (`torrent create --v2/--hybrid`), on worker threads and on
  * this thread: each file's tree equals metainfo's FileMerkleHasher over the same bytes, and the
  * hybrid's SHA-1 pieces equal hashing the stream padded per file, for any layout and job or read
  * size; a file shorter than listed, or missing, is the v1 path's error; without threads (small
@@ -15,7 +15,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TorrentError } from '../../src/errors.js';
 import { FileMerkleHasher } from '../../src/metainfo/index.js';
-import { hashAllPieces, hashV2OnWorkers, type HashSource } from '../../src/storage/hash-files.js';
+import { hashAllPieces, hashV2Files, type HashSource } from '../../src/storage/hash-files.js';
 import { repoRoot } from '../helpers/corpus.js';
 import { bytes, pieceHashes } from '../helpers/make-torrent.js';
 
@@ -51,7 +51,7 @@ function reference(datas: Buffer[], pieceLength: number, v1: boolean, padLast: b
   return { trees, pieces: v1 ? pieceHashes(stream, pieceLength) : null };
 }
 
-describe('hashV2OnWorkers', () => {
+describe('hashV2Files', () => {
   it('equals FileMerkleHasher and the padded SHA-1 stream for any layout and job size (property)', async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -62,7 +62,7 @@ describe('hashV2OnWorkers', () => {
         fc.boolean(),
         async (lengths, pieceLength, chunkBytes, v1, padLast) => {
           const datas = lengths.map((l, i) => bytes(l, i + 70));
-          const got = await hashV2OnWorkers(files(datas), pieceLength, { v1, padLast, workers: 2, workerUrl: script, chunkBytes });
+          const got = await hashV2Files(files(datas), pieceLength, { v1, padLast, workers: 2, workerUrl: script, chunkBytes });
           expect(got).toEqual(reference(datas, pieceLength, v1, padLast));
         },
       ),
@@ -80,7 +80,7 @@ describe('hashV2OnWorkers', () => {
         fc.boolean(),
         async (lengths, pieceLength, chunkBytes, v1, padLast) => {
           const datas = lengths.map((l, i) => bytes(l, i + 90));
-          const got = await hashV2OnWorkers(files(datas), pieceLength, { v1, padLast, workers: 0, chunkBytes });
+          const got = await hashV2Files(files(datas), pieceLength, { v1, padLast, workers: 0, chunkBytes });
           expect(got).toEqual(reference(datas, pieceLength, v1, padLast));
         },
       ),
@@ -91,7 +91,7 @@ describe('hashV2OnWorkers', () => {
   it.each([2, 0])('reports progress up to the bytes of the files, in order (%i threads)', async (workers) => {
     const datas = [bytes(100_000, 1), bytes(0, 2), bytes(70_000, 3)];
     const seen: number[] = [];
-    await hashV2OnWorkers(files(datas), 16_384, { v1: true, padLast: true, workers, workerUrl: script, chunkBytes: 32_768, onProgress: (b) => seen.push(b) });
+    await hashV2Files(files(datas), 16_384, { v1: true, padLast: true, workers, workerUrl: script, chunkBytes: 32_768, onProgress: (b) => seen.push(b) });
     expect(seen.length).toBeGreaterThan(1);
     expect(seen.at(-1)).toBe(170_000);
     expect([...seen].sort((a, b) => a - b)).toEqual(seen);
@@ -101,7 +101,7 @@ describe('hashV2OnWorkers', () => {
     const before = threads();
     const [f] = files([bytes(40_000, 9)]);
     const listed = [{ path: f!.path, length: 50_000 }];
-    const v2 = await hashV2OnWorkers(listed, 16_384, { v1: false, padLast: false, workers, workerUrl: script }).catch((e: unknown) => e);
+    const v2 = await hashV2Files(listed, 16_384, { v1: false, padLast: false, workers, workerUrl: script }).catch((e: unknown) => e);
     const v1 = await hashAllPieces(listed, 16_384, { workers: 0 }).catch((e: unknown) => e);
     expect(v2).toBeInstanceOf(TorrentError);
     expect((v2 as TorrentError).code).toBe('ERR_DISK');
@@ -111,7 +111,7 @@ describe('hashV2OnWorkers', () => {
 
   it.each([2, 0])('a missing file is the error v1 hashing gives (%i threads)', async (workers) => {
     const listed = [{ path: join(dir, 'nope'), length: 5 }];
-    const v2 = await hashV2OnWorkers(listed, 16_384, { v1: true, padLast: true, workers, workerUrl: script }).catch((e: unknown) => e);
+    const v2 = await hashV2Files(listed, 16_384, { v1: true, padLast: true, workers, workerUrl: script }).catch((e: unknown) => e);
     const v1 = await hashAllPieces(listed, 16_384, { workers: 0 }).catch((e: unknown) => e);
     expect(v2).toBeInstanceOf(TorrentError);
     expect((v2 as TorrentError).message).toBe((v1 as TorrentError).message);
@@ -121,7 +121,7 @@ describe('hashV2OnWorkers', () => {
     const datas = [bytes(1_000, 4), bytes(40_000, 5)];
     const listed = files(datas);
     const want = reference(datas, 16_384, true, false);
-    expect(await hashV2OnWorkers(listed, 16_384, { v1: true, padLast: false })).toEqual(want);
-    expect(await hashV2OnWorkers(listed, 16_384, { v1: true, padLast: false, workers: 2 })).toEqual(want);
+    expect(await hashV2Files(listed, 16_384, { v1: true, padLast: false })).toEqual(want);
+    expect(await hashV2Files(listed, 16_384, { v1: true, padLast: false, workers: 2 })).toEqual(want);
   });
 });
