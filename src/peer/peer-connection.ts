@@ -24,11 +24,11 @@ import {
   BLOCK_SIZE,
   decodeHandshake,
   encodeHandshake,
+  encodeHaves,
   encodeMessage,
   encodePieceHeader,
   Framer,
   HANDSHAKE_BYTES,
-  MessageId,
   type Handshake,
   type Message,
 } from '../wire/index.js';
@@ -224,23 +224,10 @@ export class PeerConnection {
     this.sendRaw(encodeMessage(msg));
   }
 
-  /**
-   * Sends a `have` for each of `count` pieces as one write: one 9-byte-a-piece buffer, not one
-   * queued write per piece (a small write costs far more memory than its bytes while it waits).
-   */
+  /** Sends a `have` for each of `count` pieces as one write (see encodeHaves). */
   sendHaves(pieces: Iterable<number>, count: number): void {
     if (this.closed || count === 0) return;
-    const HAVE_BYTES = 9; // BEP 3: length 5, id 4, piece index
-    const out = Buffer.allocUnsafe(count * HAVE_BYTES);
-    let o = 0;
-    for (const p of pieces) {
-      if (o >= out.length) break;
-      out.writeUInt32BE(5, o);
-      out[o + 4] = MessageId.have;
-      out.writeUInt32BE(p, o + 5);
-      o += HAVE_BYTES;
-    }
-    this.sendRaw(out.subarray(0, o));
+    this.sendRaw(encodeHaves(pieces, count));
   }
 
   /** Sends a block without copying it: header, then the block itself, in one write. */

@@ -17,6 +17,7 @@ export {
 } from './handshake.js';
 export {
   decodeMessage,
+  encodeHaves,
   encodeMessage,
   encodePieceHeader,
   LENGTH_PREFIX_BYTES,

@@ -156,6 +156,27 @@ export function encodeMessage(m: Message): Buffer {
   }
 }
 
+/** Bytes of one whole `have` frame: length prefix, id, piece index (BEP 3). */
+const HAVE_FRAME_BYTES = LENGTH_PREFIX_BYTES + 1 + 4;
+
+/**
+ * A `have` frame for each of the first `count` pieces of `pieces`, back to back in one buffer: a
+ * peer told of many pieces at once gets one write, not one queued write per piece (a small write
+ * costs far more memory than its bytes while it waits). Shorter when `pieces` ends first.
+ */
+export function encodeHaves(pieces: Iterable<number>, count: number): Buffer {
+  const out = Buffer.allocUnsafe(count * HAVE_FRAME_BYTES);
+  let o = 0;
+  for (const index of pieces) {
+    if (o >= out.length) break;
+    out.writeUInt32BE(HAVE_FRAME_BYTES - LENGTH_PREFIX_BYTES, o);
+    out[o + LENGTH_PREFIX_BYTES] = MessageId.have;
+    out.writeUInt32BE(index, o + LENGTH_PREFIX_BYTES + 1);
+    o += HAVE_FRAME_BYTES;
+  }
+  return out.subarray(0, o);
+}
+
 /**
  * Only the 13-byte header of a piece message (length prefix + id + index + begin) so the caller
  * can write the block without copying it.

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../src/errors.js';
 import {
   decodeMessage,
+  encodeHaves,
   encodeMessage,
   encodePieceHeader,
   MessageId,
@@ -71,6 +72,15 @@ describe('exact byte layouts (BEP 3)', () => {
   it('have', () => {
     expect(encodeMessage({ type: 'have', index: 0x01020304 })).toEqual(hex('00000005 04 01020304'));
     expect(decodeMessage(hex('04 01020304'))).toEqual({ type: 'have', index: 0x01020304 });
+  });
+
+  it('a run of haves is the have frames back to back, cut at count or where the pieces end', () => {
+    const frames = (indexes: number[]): Buffer => Buffer.concat(indexes.map((index) => encodeMessage({ type: 'have', index })));
+    expect(encodeHaves([0, 3, 0x01020304], 3)).toEqual(hex('00000005 04 00000000 00000005 04 00000003 00000005 04 01020304'));
+    expect(encodeHaves(new Set([7, 1, 9]), 3)).toEqual(frames([7, 1, 9]));
+    expect(encodeHaves([5, 6, 7, 8], 2)).toEqual(frames([5, 6]));
+    expect(encodeHaves([5], 3)).toEqual(frames([5]));
+    expect(encodeHaves([5, 6], 0)).toEqual(Buffer.alloc(0));
   });
 
   it('bitfield', () => {
