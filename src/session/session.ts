@@ -47,7 +47,6 @@ import type { Conn, Core, SessionEvent, SessionOptions, SessionStats, Torrent } 
 import { collectStats } from './stats.js';
 import { maintainPeer, timeoutError } from './upkeep.js';
 import { MAX_UPLOAD_QUEUE } from './uploader.js';
-import { withV2Bit } from './verify.js';
 
 export type { SessionEvent, SessionOptions, SessionStats, TorrentStorage } from './types.js';
 
@@ -141,7 +140,7 @@ export class TorrentSession {
       upgradeInfoHash: hybrid,
       alsoInfoHash: hybrid,
       peerId: this.peerId,
-      reserved: withV2Bit(reservedBits({ extensionProtocol: true, dht: o.dht !== null && !isPrivate, fast: true }), hashes.infoHashV2 != null),
+      reserved: reservedBits({ extensionProtocol: true, dht: o.dht !== null && !isPrivate, fast: true, v2: hashes.infoHashV2 != null }),
       maxMessageBytes: maxMessageBytes(pieceCount),
       handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
       clock: this.clock,

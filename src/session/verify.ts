@@ -1,15 +1,9 @@
 /**
- * How a torrent's pieces are checked and how its handshake says v2: SHA-1 for v1 (BEP 3), the
- * SHA-256 merkle hash from the piece layers for v2 (BEP 52), both for a hybrid. Pure.
+ * How a torrent's pieces are checked: SHA-1 for v1 (BEP 3), the SHA-256 merkle hash from the
+ * piece layers for v2 (BEP 52), both for a hybrid. Pure.
  */
 import { InternalError } from '../errors.js';
 import { expectedPieceHash, v2PieceMap, verifyHybridPiece, verifyV1Piece, verifyV2Piece, type Metainfo } from '../metainfo/index.js';
-
-/** BEP 52: reserved bit 0x10 of byte 7 says we speak v2 (set for v2 and hybrid torrents). */
-export function withV2Bit(reserved: Buffer, v2: boolean): Buffer {
-  if (v2) reserved[7]! |= 0x10;
-  return reserved;
-}
 
 /**
  * Whether a complete piece's bytes are right. `sha1`, when given, is the SHA-1 of exactly those

@@ -77,19 +77,23 @@ export function decodeHandshake(buf: Buffer): Handshake | null {
  * - fast: BEP 6, "reserved[7] |= 0x04". Set it only when the connection speaks the Fast
  *   extension (answers every request it will not serve with reject-request, may send have-all /
  *   have-none instead of a bitfield); its messages are legal only when both sides set it.
+ * - v2: BEP 52, "reserved[7] |= 0x10": we speak v2 (set for v2 and hybrid torrents), so a peer
+ *   may upgrade a hybrid's connection and send hash requests.
  */
 export const Reserved = {
   extensionProtocol: { byte: 5, mask: 0x10 },
   dht: { byte: 7, mask: 0x01 },
   fast: { byte: 7, mask: 0x04 },
+  v2: { byte: 7, mask: 0x10 },
 } as const;
 
 /** The 8 reserved bytes advertising the given extensions; every other bit zero. */
-export function reservedBits(opts: { extensionProtocol?: boolean; dht?: boolean; fast?: boolean }): Buffer {
+export function reservedBits(opts: { extensionProtocol?: boolean; dht?: boolean; fast?: boolean; v2?: boolean }): Buffer {
   const out = Buffer.alloc(RESERVED_BYTES);
   if (opts.extensionProtocol) out[Reserved.extensionProtocol.byte]! |= Reserved.extensionProtocol.mask;
   if (opts.dht) out[Reserved.dht.byte]! |= Reserved.dht.mask;
   if (opts.fast) out[Reserved.fast.byte]! |= Reserved.fast.mask;
+  if (opts.v2) out[Reserved.v2.byte]! |= Reserved.v2.mask;
   return out;
 }
 

@@ -83,6 +83,14 @@ describe('reserved bits', () => {
     expect(reservedBits({ extensionProtocol: true, dht: true }).toString('hex')).toBe('0000000000100001');
   });
 
+  it('sets the BEP 52 v2 bit, 0x10 of byte 7, beside the others', () => {
+    expect(reservedBits({ v2: true }).toString('hex')).toBe('0000000000000010');
+    expect(reservedBits({ v2: false }).toString('hex')).toBe('0000000000000000');
+    expect(reservedBits({ extensionProtocol: true, dht: true, fast: true, v2: true }).toString('hex')).toBe('0000000000100015');
+    expect(hasReserved(reservedBits({ v2: true }), Reserved.v2)).toBe(true);
+    expect(hasReserved(reservedBits({ extensionProtocol: true }), Reserved.v2)).toBe(false);
+  });
+
   it('reads bits', () => {
     const r = hex('0000000000100004');
     expect(hasReserved(r, Reserved.extensionProtocol)).toBe(true);
