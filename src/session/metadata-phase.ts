@@ -33,6 +33,17 @@ export type MetadataOutcome =
   | { kind: 'done'; infoBytes: Buffer }
   | { kind: 'liar' };
 
+/**
+ * Whether `infoBytes` hash to every info hash a magnet names: `v1` its SHA-1 one (btih, BEP 9),
+ * `v2` its SHA-256 one (btmh, BEP 52), both for a hybrid magnet. A peer's copy and a cached
+ * torrent are trusted by this check alone.
+ */
+export function infoBytesMatch(infoBytes: Buffer, expected: { v1: Buffer | null; v2: Buffer | null }): boolean {
+  const { v1, v2 } = expected;
+  if (v1 !== null && !createHash('sha1').update(infoBytes).digest().equals(v1)) return false;
+  return v2 === null || createHash('sha256').update(infoBytes).digest().equals(v2);
+}
+
 export class MetadataPhase {
   private readonly copies = new Map<number, Copy>();
   /** Peers that serve metadata (id -> announced size) waiting for a free copy slot. */
@@ -43,13 +54,6 @@ export class MetadataPhase {
   /** `v1`: the magnet's SHA-1 info hash (btih); `v2`: its SHA-256 one (btmh, 32 bytes). At least one. */
   constructor(private readonly expected: { v1: Buffer | null; v2: Buffer | null }) {
     if (expected.v1 === null && expected.v2 === null) throw new RangeError('MetadataPhase: no info hash to check against');
-  }
-
-  /** Whether `bytes` hash to every info hash the magnet names. */
-  matches(bytes: Buffer): boolean {
-    const { v1, v2 } = this.expected;
-    if (v1 !== null && !createHash('sha1').update(bytes).digest().equals(v1)) return false;
-    return v2 === null || createHash('sha256').update(bytes).digest().equals(v2);
   }
 
   /**
@@ -79,7 +83,7 @@ export class MetadataPhase {
     if (!copy.assembler.complete) return { kind: 'send', payloads: this.requestMore(copy, now) };
     const bytes = copy.assembler.bytes();
     this.copies.delete(peerId);
-    if (this.matches(bytes)) {
+    if (infoBytesMatch(bytes, this.expected)) {
       this.finish();
       return { kind: 'done', infoBytes: Buffer.from(bytes) };
     }

@@ -6,22 +6,35 @@
  * byte on disk; with this file it starts where it stopped, even when no peer serves the metadata.
  *
  * Trust: nothing here is believed. A cached file is used only when its info dictionary hashes to
- * every info hash the magnet names (SHA-1 for btih, SHA-256 for btmh), and parseTorrent checks
- * each layer against its file's pieces root again. Writes are atomic (temp file + rename) and
- * best effort: a failure is a warning, it costs only a refetch next time.
+ * every info hash the magnet names (SHA-1 for btih, SHA-256 for btmh: infoBytesMatch, as for a
+ * peer's copy), and parseTorrent checks each layer against its file's pieces root again. Writes
+ * are atomic (temp file + rename) and best effort: a failure is a warning, it costs only a
+ * refetch next time.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { MAX_TORRENT_BYTES, parseTorrent, type Magnet, type Metainfo } from '../metainfo/index.js';
+import { encodeTorrentFromMetadata, MAX_TORRENT_BYTES, parseTorrent, type Magnet, type Metainfo } from '../metainfo/index.js';
+import { infoBytesMatch } from './metadata-phase.js';
 
 export function cachedTorrentPath(cacheDir: string, magnet: Pick<Magnet, 'infoHash' | 'infoHashV2'>): string {
   const name = (magnet.infoHashV2 ?? magnet.infoHash)!.toString('hex');
   return join(cacheDir, 'torrents', `${name}.torrent`);
 }
 
-/** The cached torrent for this magnet, or null (none, unreadable, or not this magnet's). */
-export async function loadCachedTorrent(cacheDir: string, magnet: Pick<Magnet, 'infoHash' | 'infoHashV2'>): Promise<Metainfo | null> {
+/**
+ * The cached torrent for this magnet, or null (none, unreadable, or not this magnet's): what
+ * torrentFromMetadata gives for its info dictionary and the layers kept, so the session uses it
+ * as it stands, without parsing it again. Written for this very magnet (the usual case, a
+ * download resumed), the file is that torrent to the byte and is parsed once; one written for
+ * another magnet with the same info hash but other trackers or web seeds is built again around
+ * this one's and parsed a second time (what fails then is this magnet's to report: it throws, as
+ * torrentFromMetadata would).
+ */
+export async function loadCachedTorrent(
+  cacheDir: string,
+  magnet: Pick<Magnet, 'infoHash' | 'infoHashV2' | 'trackers' | 'urlList'>,
+): Promise<{ bytes: Buffer; meta: Metainfo } | null> {
   const path = cachedTorrentPath(cacheDir, magnet);
   let bytes: Buffer;
   try {
@@ -37,9 +50,9 @@ export async function loadCachedTorrent(cacheDir: string, magnet: Pick<Magnet, '
   } catch {
     return null;
   }
-  if (magnet.infoHash && !createHash('sha1').update(meta.infoBytes).digest().equals(magnet.infoHash)) return null;
-  if (magnet.infoHashV2 && !createHash('sha256').update(meta.infoBytes).digest().equals(magnet.infoHashV2)) return null;
-  return meta;
+  if (!infoBytesMatch(meta.infoBytes, { v1: magnet.infoHash, v2: magnet.infoHashV2 })) return null;
+  const own = encodeTorrentFromMetadata(meta.infoBytes, magnet, meta.pieceLayers);
+  return own.equals(bytes) ? { bytes, meta } : { bytes: own, meta: parseTorrent(own) };
 }
 
 /** Writes the torrent atomically; returns a warning instead of throwing. */

@@ -187,7 +187,7 @@ export class TorrentSession {
       if (this.life.kind === 'fetching-metadata') this.emitState();
       this.startDiscovery();
       this.ticker = every(this.clock, TICK_MS, () => this.guard(() => this.tick()));
-      if (this.o.input.kind === 'torrent') await this.withLayers(this.o.input.meta, new Map());
+      if (this.o.input.kind === 'torrent') await this.withLayers(this.o.input.meta);
       else await this.fromCacheOrPeers(this.o.input.magnet);
     } catch (e) {
       await this.fail(e);
@@ -396,17 +396,18 @@ export class TorrentSession {
   private async fromCacheOrPeers(magnet: Magnet): Promise<void> {
     const cacheDir = this.o.cacheDir;
     const cached = magnet.infoHashV2 && cacheDir && !this.o.metadataOnly ? await loadCachedTorrent(cacheDir, magnet) : null;
-    if (cached) this.onMetadata(cached.infoBytes, cached.pieceLayers);
+    if (cached) this.onMetadata(cached);
     else this.connections.dialMore();
   }
 
-  private onMetadata(infoBytes: Buffer, known: ReadonlyMap<string, Buffer> = new Map()): void {
+  /** `found`: the info dictionary a metadata copy matched, or the cached torrent (checked and built). */
+  private onMetadata(found: Buffer | { bytes: Buffer; meta: Metainfo }): void {
     if (this.o.input.kind !== 'magnet' || this.life.kind !== 'fetching-metadata' || this.metadataKnown) return;
     this.metadataKnown = true;
     this.core.metadata?.finish();
     let built: { bytes: Buffer; meta: Metainfo };
     try {
-      built = torrentFromMetadata(infoBytes, this.o.input.magnet);
+      built = Buffer.isBuffer(found) ? torrentFromMetadata(found, this.o.input.magnet) : found;
     } catch (e) {
       void this.fail(e);
       return;
@@ -416,7 +417,7 @@ export class TorrentSession {
       void this.end({ kind: 'stopped', reason: 'done' });
       return;
     }
-    this.withLayers(built.meta, known).catch((e: unknown) => this.fail(e));
+    this.withLayers(built.meta).catch((e: unknown) => this.fail(e));
     this.connections.dialMore();
   }
 
@@ -426,7 +427,7 @@ export class TorrentSession {
    * unverified); then the torrent's owners are built. A magnet's `metadata` event carries the
    * .torrent with its layers, which is also kept in the cache until the download is resumed.
    */
-  private async withLayers(meta: Metainfo, known: ReadonlyMap<string, Buffer>): Promise<void> {
+  private async withLayers(meta: Metainfo): Promise<void> {
     const magnet = this.o.input.kind === 'magnet' ? this.o.input.magnet : null;
     const go = (layers: ReadonlyMap<string, Buffer>): Promise<void> => {
       const full: Metainfo = layers.size > meta.pieceLayers.size ? { ...meta, pieceLayers: new Map(layers) } : meta;
@@ -443,7 +444,7 @@ export class TorrentSession {
       return this.begin(full);
     };
     if (meta.infoHashV2 === null) return go(meta.pieceLayers);
-    const fetcher = new PieceLayerFetcher(meta, new Map([...known, ...meta.pieceLayers]));
+    const fetcher = new PieceLayerFetcher(meta, meta.pieceLayers);
     if (fetcher.complete) return go(fetcher.layers);
     this.layerPhase = new LayerPhase(this.core, this.hashes, meta, fetcher, {
       saveLayers: magnet ? (layers) => this.saveTorrent(encodeTorrentFromMetadata(meta.infoBytes, magnet, layers)) : null,
