@@ -26,7 +26,7 @@ import { acceptIncoming, mseConnect, MseError, Rc4Socket, type ChunkSink, type M
 import type { PeerStreamInit } from '../peer/index.js';
 import type { UtpConnection, UtpSocket } from '../utp/index.js';
 import { addrKey, type PeerAddr } from '../util/address.js';
-import type { Clock } from '../util/clock.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
 
 export type EncryptionMode = 'prefer' | 'require' | 'off';
 
@@ -125,7 +125,7 @@ export function tcpDialer(o: DialerOptions): Dialer {
       setSink = t.setSink;
       setSink((chunk) => socket.emit('data', Buffer.from(chunk)));
     } else {
-      socket = await connectUtp(o.utp(), addr, timeoutMs, signal);
+      socket = await connectUtp(o.utp(), o.clock, addr, timeoutMs, signal);
     }
     const onAbort = (): void => void socket.destroy();
     signal.addEventListener('abort', onAbort, { once: true });
@@ -155,7 +155,7 @@ export function tcpDialer(o: DialerOptions): Dialer {
   /** One transport, with the encryption policy (prefer: MSE first, plaintext at once if refused). */
   const over = async (kind: 'tcp' | 'utp', addr: PeerAddr, timeoutMs: number, signal: AbortSignal, swarm?: Swarm): Promise<DialResult> => {
     const plain = (): Promise<DialResult> =>
-      kind === 'tcp' ? plainTcp(addr, timeoutMs, signal) : connectUtp(o.utp(), addr, timeoutMs, signal).then((stream) => ({ stream, transport: 'utp', bindReader: null, handshakeSent: false }));
+      kind === 'tcp' ? plainTcp(addr, timeoutMs, signal) : connectUtp(o.utp(), o.clock, addr, timeoutMs, signal).then((stream) => ({ stream, transport: 'utp', bindReader: null, handshakeSent: false }));
     if (o.encryption === 'off') return plain();
     if (o.encryption === 'require') return encrypted(kind, addr, timeoutMs, signal, false, swarm);
     const k = `${kind} ${addrKey(addr)}`;
@@ -187,8 +187,12 @@ export function tcpDialer(o: DialerOptions): Dialer {
   };
 }
 
-/** A uTP connection to `addr` through the session's socket, connected within timeoutMs. */
-function connectUtp(socket: UtpSocket | null, addr: PeerAddr, timeoutMs: number, signal: AbortSignal): Promise<UtpConnection> {
+/**
+ * A uTP connection to `addr` through the session's socket, connected within timeoutMs by the
+ * session's clock. However it ends (connected, failed, timed out, aborted), the timer is
+ * cancelled and the abort listener removed.
+ */
+function connectUtp(socket: UtpSocket | null, clock: Clock, addr: PeerAddr, timeoutMs: number, signal: AbortSignal): Promise<UtpConnection> {
   if (!socket) return Promise.reject(new Error('uTP is not available'));
   return new Promise((resolve, reject) => {
     let conn: UtpConnection;
@@ -198,22 +202,23 @@ function connectUtp(socket: UtpSocket | null, addr: PeerAddr, timeoutMs: number,
       reject(e as Error);
       return;
     }
-    let timer: ReturnType<typeof setTimeout> | null = null;
-    const fail = (why: string): void => {
-      if (timer) clearTimeout(timer);
+    let timer: TimerHandle | null = null;
+    const settle = (): void => {
+      timer?.cancel();
       signal.removeEventListener('abort', onAbort);
+    };
+    const fail = (why: string): void => {
+      settle();
       conn.destroy();
       reject(new Error(why));
     };
     const onAbort = (): void => fail('aborted');
     if (signal.aborted) return fail('aborted');
     signal.addEventListener('abort', onAbort, { once: true });
-    timer = setTimeout(() => fail('timeout'), timeoutMs);
-    timer.unref();
+    timer = clock.setTimeout(() => fail('timeout'), timeoutMs);
     conn.once('error', (e: NodeJS.ErrnoException) => fail(e.code ?? e.message));
     conn.once('connect', () => {
-      if (timer) clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
+      settle();
       conn.removeAllListeners('error');
       resolve(conn);
     });

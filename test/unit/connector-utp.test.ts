@@ -1,0 +1,108 @@
+/**
+ * Dialling over uTP (src/session/connector.ts): the connect deadline runs on the session's clock,
+ * and its timer is cancelled however the dial ends. A UtpSocket over a scripted datagram
+ * transport and a fake clock stand in for the network and for time.
+ */
+import { describe, expect, it } from 'vitest';
+import { tcpDialer } from '../../src/session/connector.js';
+import type { UtpConnection } from '../../src/utp/connection.js';
+import { decodePacket, encodePacket, PacketType, type Packet } from '../../src/utp/packet.js';
+import { UtpSocket } from '../../src/utp/socket.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+
+const PEER = { host: '10.0.0.1', port: 5000 };
+/** Shorter than uTP's own SYN give-up (1 s, then 2 s): only the dial's deadline can end it. */
+const TIMEOUT_MS = 500;
+
+function harness() {
+  const clock = new FakeClock();
+  const sent: Packet[] = [];
+  let counter = 0;
+  const random = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => (counter++ * 37 + 11) & 0xff));
+  const sock = new UtpSocket(
+    {
+      send: (msg) => {
+        const p = decodePacket(msg);
+        if (p instanceof Error) throw p;
+        sent.push(p);
+      },
+      close: async () => {},
+      address: () => ({ address: '127.0.0.1', port: 6881 }),
+    },
+    { clock, random },
+  );
+  const dialer = tcpDialer({
+    encryption: 'off',
+    transport: 'utp',
+    utp: () => sock,
+    handshake: Buffer.alloc(68),
+    infoHash: Buffer.alloc(20),
+    clock,
+    randomBytes: random,
+  });
+  /** The peer's answer to our latest SYN: a STATE acking it (connects), or a RESET (refuses). */
+  const answer = (type: typeof PacketType.state | typeof PacketType.reset): void => {
+    const syn = sent.filter((p) => p.type === PacketType.syn).at(-1)!;
+    sock.handleDatagram(
+      encodePacket({ type, connectionId: syn.connectionId, timestampUs: 1000, timestampDiffUs: 0, wndSize: 1 << 20, seqNr: 77, ackNr: syn.seqNr, sack: null, payload: new Uint8Array(0) }),
+      { address: PEER.host, port: PEER.port },
+    );
+  };
+  return { clock, sock, dialer, answer };
+}
+
+/** The dial's outcome, caught so a rejection is read after the clock moves. */
+const outcome = <T>(p: Promise<T>): Promise<{ ok: T } | { error: string }> => p.then((ok) => ({ ok }), (e: Error) => ({ error: e.message }));
+
+describe('uTP dial deadline', () => {
+  it("times out on the session's clock", async () => {
+    const h = harness();
+    const before = h.clock.timerCount;
+    let settled = false;
+    const dial = outcome(h.dialer.dial(PEER, TIMEOUT_MS, new AbortController().signal)).finally(() => (settled = true));
+    await h.clock.advance(TIMEOUT_MS - 1);
+    expect(settled).toBe(false);
+    // No real time passes: only the fake clock can have ended the dial.
+    await h.clock.advance(1);
+    expect(settled).toBe(true);
+    expect(await dial).toEqual({ error: 'timeout' });
+    // The connection went with the dial, its timers with it.
+    expect(h.clock.timerCount).toBe(before);
+    await h.sock.close();
+  });
+
+  it('cancels the deadline once connected: the connection outlives it', async () => {
+    const h = harness();
+    const dial = outcome(h.dialer.dial(PEER, TIMEOUT_MS, new AbortController().signal));
+    await h.clock.advance(1);
+    h.answer(PacketType.state);
+    const got = await dial;
+    expect('ok' in got).toBe(true);
+    const conn = (got as { ok: { stream: UtpConnection } }).ok.stream;
+    expect(conn.state).toBe('connected');
+    await h.clock.advance(2 * TIMEOUT_MS);
+    expect(conn.state).toBe('connected');
+    expect(conn.destroyed).toBe(false);
+    conn.destroy();
+    await h.sock.close();
+  });
+
+  it('cancels the deadline when the dial is aborted or refused', async () => {
+    const h = harness();
+    const before = h.clock.timerCount;
+    const ac = new AbortController();
+    const aborted = outcome(h.dialer.dial(PEER, TIMEOUT_MS, ac.signal));
+    await h.clock.advance(1);
+    ac.abort();
+    expect(await aborted).toEqual({ error: 'aborted' });
+    expect(h.clock.timerCount).toBe(before);
+
+    const refused = outcome(h.dialer.dial(PEER, TIMEOUT_MS, new AbortController().signal));
+    await h.clock.advance(1);
+    h.answer(PacketType.reset);
+    const r = await refused;
+    expect('error' in r && r.error !== 'timeout').toBe(true);
+    expect(h.clock.timerCount).toBe(before);
+    await h.sock.close();
+  });
+});
