@@ -16,7 +16,6 @@ export {
   pieceHash,
   pieceLayerHeight,
   verifyHashRun,
-  verifyPiece,
   type FileTree,
   type PieceLayerVerdict,
 } from './merkle.js';

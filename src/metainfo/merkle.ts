@@ -238,18 +238,6 @@ export function pieceHash(data: Buffer, fileLength: number, pieceLength: number)
 }
 
 /**
- * True when `data`, piece `pieceInFile` of a file of `fileLength` bytes, matches `expected`
- * (its piece-layer hash, or the pieces root for a file of one piece or less). A wrong data
- * length is false, not an error: it is what a lying peer sends.
- */
-export function verifyPiece(data: Buffer, expected: Buffer, pieceInFile: number, fileLength: number, pieceLength: number): boolean {
-  const start = pieceInFile * pieceLength;
-  if (pieceInFile < 0 || start >= fileLength) return false;
-  if (data.length !== Math.min(pieceLength, fileLength - start)) return false;
-  return pieceHash(data, fileLength, pieceLength).equals(expected);
-}
-
-/**
  * Verifies a run of hashes from one row of a file's tree with their uncle (proof) hashes, as a
  * BEP 52 `hashes` message carries them: `base` hashes from row `baseLayer` (0 = leaves) starting
  * at `index` (a multiple of base.length, a power of two), then `proof` sibling hashes from the

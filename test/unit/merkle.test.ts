@@ -13,7 +13,6 @@ import {
   fileTree,
   pieceHash,
   verifyHashRun,
-  verifyPiece,
 } from '../../src/metainfo/index.js';
 import { bytes } from '../helpers/make-torrent.js';
 
@@ -124,7 +123,7 @@ describe('merkle trees (BEP 52)', () => {
     );
   });
 
-  it("each piece's data verifies against its layer hash (or the root, for a one-piece file); one flipped byte does not", () => {
+  it("each piece's data hashes to its layer hash (or the root, for a one-piece file); one flipped byte does not", () => {
     fc.assert(
       fc.property(sizeArb, pieceLengthArb, fc.integer(), fc.nat(), (size, pieceLength, seed, pick) => {
         const data = bytes(size, seed);
@@ -134,17 +133,12 @@ describe('merkle trees (BEP 52)', () => {
           const piece = data.subarray(k * pieceLength, (k + 1) * pieceLength);
           const expected = size <= pieceLength ? root : pieceLayer.subarray(k * 32, k * 32 + 32);
           expect(pieceHash(piece, size, pieceLength)).toEqual(expected);
-          expect(verifyPiece(piece, expected, k, size, pieceLength)).toBe(true);
         }
         const k = pick % pieces;
         const piece = Buffer.from(data.subarray(k * pieceLength, (k + 1) * pieceLength));
         const expected = size <= pieceLength ? root : pieceLayer.subarray(k * 32, k * 32 + 32);
         piece[pick % piece.length]! ^= 0x80;
-        expect(verifyPiece(piece, expected, k, size, pieceLength)).toBe(false);
-        // The right bytes at the wrong length (a peer's short or long reply) are refused too.
-        const good = data.subarray(k * pieceLength, (k + 1) * pieceLength);
-        expect(verifyPiece(good.subarray(0, good.length - 1), expected, k, size, pieceLength)).toBe(false);
-        expect(verifyPiece(Buffer.concat([good, Buffer.alloc(1)]), expected, k, size, pieceLength)).toBe(false);
+        expect(pieceHash(piece, size, pieceLength)).not.toEqual(expected);
       }),
       { numRuns: 40 },
     );
