@@ -3,14 +3,8 @@
  * small integers read straight from the bytes, with no checks and no allocation of their own.
  * Never for unchecked bytes: on those they may read past a value or loop on garbage.
  */
+import { COLON, D, E, I, L, MINUS, ZERO } from './tokens.js';
 
-const I = 0x69; // 'i'
-const L = 0x6c; // 'l'
-const D = 0x64; // 'd'
-const E = 0x65; // 'e'
-const COLON = 0x3a;
-const MINUS = 0x2d;
-const ZERO = 0x30;
 /** Integers of up to this many digits are below 2^53: the running value is exact. */
 const MAX_SMALL_DIGITS = 15;
 

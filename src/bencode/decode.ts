@@ -17,6 +17,7 @@
  * stack.
  */
 import { BencodeError } from '../errors.js';
+import { COLON, D, E, I, L, MINUS, NINE, ZERO } from './tokens.js';
 import { BDict, SMALL_DICT_ENTRIES, type BValue } from './types.js';
 
 export interface DecodeLimits {
@@ -46,15 +47,6 @@ export interface ListStream {
   /** The list is over; it had `count` items. Not called when the input has no such list. */
   end(count: number): void;
 }
-
-const I = 0x69; // 'i'
-const L = 0x6c; // 'l'
-const D = 0x64; // 'd'
-const E = 0x65; // 'e'
-const COLON = 0x3a;
-const MINUS = 0x2d;
-const ZERO = 0x30;
-const NINE = 0x39;
 
 /** int64 bounds: what libtorrent (and every mainstream client) can represent. */
 const INT64_MAX = (1n << 63n) - 1n;
