@@ -67,9 +67,10 @@ export interface Dialer {
    * Connects within timeoutMs or rejects (with the reason as message: ECONNREFUSED, timeout).
    * `failures`: earlier attempts at this address that came to nothing; with both transports, every
    * other attempt starts with uTP (a peer may accept TCP and close it at once, uTP being what it
-   * really speaks).
+   * really speaks). `connected` is called when a transport is up (the TCP connect or uTP SYN
+   * answered), before any MSE handshake on it: the dial then no longer counts as half-open.
    */
-  dial(addr: PeerAddr, timeoutMs: number, signal: AbortSignal, failures?: number, swarm?: Swarm): Promise<DialResult>;
+  dial(addr: PeerAddr, timeoutMs: number, signal: AbortSignal, failures?: number, swarm?: Swarm, connected?: () => void): Promise<DialResult>;
 }
 
 /** The swarm a dial joins when it is not the torrent's own (a hybrid's v2 swarm): MSE's key and initial payload. */
@@ -116,7 +117,7 @@ export function tcpDialer(o: DialerOptions): Dialer {
     return { stream: socket, transport: 'tcp', bindReader: setSink, handshakeSent: false };
   };
   /** A connection of `kind` with the MSE handshake on it. */
-  const encrypted = async (kind: 'tcp' | 'utp', addr: PeerAddr, timeoutMs: number, signal: AbortSignal, allowPlaintext: boolean, swarm?: Swarm): Promise<DialResult> => {
+  const encrypted = async (kind: 'tcp' | 'utp', addr: PeerAddr, timeoutMs: number, signal: AbortSignal, allowPlaintext: boolean, swarm?: Swarm, connected?: () => void): Promise<DialResult> => {
     let socket: Duplex;
     let setSink: ((s: (chunk: Buffer, shared: boolean) => void) => void) | null = null;
     if (kind === 'tcp') {
@@ -127,6 +128,7 @@ export function tcpDialer(o: DialerOptions): Dialer {
     } else {
       socket = await connectUtp(o.utp(), o.clock, addr, timeoutMs, signal);
     }
+    connected?.();
     const onAbort = (): void => void socket.destroy();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
@@ -153,15 +155,19 @@ export function tcpDialer(o: DialerOptions): Dialer {
     }
   };
   /** One transport, with the encryption policy (prefer: MSE first, plaintext at once if refused). */
-  const over = async (kind: 'tcp' | 'utp', addr: PeerAddr, timeoutMs: number, signal: AbortSignal, swarm?: Swarm): Promise<DialResult> => {
-    const plain = (): Promise<DialResult> =>
-      kind === 'tcp' ? plainTcp(addr, timeoutMs, signal) : connectUtp(o.utp(), o.clock, addr, timeoutMs, signal).then((stream) => ({ stream, transport: 'utp', bindReader: null, handshakeSent: false }));
+  const over = async (kind: 'tcp' | 'utp', addr: PeerAddr, timeoutMs: number, signal: AbortSignal, swarm?: Swarm, connected?: () => void): Promise<DialResult> => {
+    const plain = async (): Promise<DialResult> => {
+      const r: DialResult =
+        kind === 'tcp' ? await plainTcp(addr, timeoutMs, signal) : { stream: await connectUtp(o.utp(), o.clock, addr, timeoutMs, signal), transport: 'utp', bindReader: null, handshakeSent: false };
+      connected?.();
+      return r;
+    };
     if (o.encryption === 'off') return plain();
-    if (o.encryption === 'require') return encrypted(kind, addr, timeoutMs, signal, false, swarm);
+    if (o.encryption === 'require') return encrypted(kind, addr, timeoutMs, signal, false, swarm, connected);
     const k = `${kind} ${addrKey(addr)}`;
     if (plaintextOnly.has(k)) return plain();
     try {
-      return await encrypted(kind, addr, timeoutMs, signal, true, swarm);
+      return await encrypted(kind, addr, timeoutMs, signal, true, swarm, connected);
     } catch (e) {
       // A peer without MSE closes on our handshake or never answers it: plaintext, at once.
       if (!(e instanceof MseError) || signal.aborted) throw e;
@@ -171,17 +177,17 @@ export function tcpDialer(o: DialerOptions): Dialer {
     }
   };
   return {
-    async dial(addr, timeoutMs, signal, failures = 0, swarm) {
+    async dial(addr, timeoutMs, signal, failures = 0, swarm, connected) {
       const utpUp = o.utp() !== null;
-      if (o.transport === 'utp') return over('utp', addr, timeoutMs, signal, swarm);
-      if (o.transport === 'tcp' || !utpUp) return over('tcp', addr, timeoutMs, signal, swarm);
+      if (o.transport === 'utp') return over('utp', addr, timeoutMs, signal, swarm, connected);
+      if (o.transport === 'tcp' || !utpUp) return over('tcp', addr, timeoutMs, signal, swarm, connected);
       const [first, second]: ['tcp' | 'utp', 'tcp' | 'utp'] = failures % 2 === 0 ? ['tcp', 'utp'] : ['utp', 'tcp'];
       try {
-        return await over(first, addr, timeoutMs, signal, swarm);
+        return await over(first, addr, timeoutMs, signal, swarm, connected);
       } catch (e) {
         // Refused or silent on one: it may listen on the other only.
         if (signal.aborted || e instanceof MseError) throw e;
-        return over(second, addr, timeoutMs, signal, swarm);
+        return over(second, addr, timeoutMs, signal, swarm, connected);
       }
     },
   };
