@@ -106,7 +106,9 @@ describe('decode with a ListStream', () => {
         const info = plain instanceof BDict ? plain.get('info') : undefined;
         const files = info instanceof BDict ? info.get('files') : undefined;
         if (Array.isArray(files)) {
-          expect(s.items).toEqual(files);
+          // Compared as bencode: an item decoded from its own span has offsets into that span
+          // (a dictionary's start is 0), the same item in the whole input its offset there.
+          expect(s.items.map((x) => encode(x as never))).toEqual(files.map((x) => encode(x as never)));
           expect(s.counts).toEqual([files.length]);
           ((streamed as BDict).get('info') as BDict).entries.set('files', s.items);
         } else {
