@@ -9,28 +9,24 @@
  * The worker script is the built one (dist/storage/hash-worker.js): run `npx tsc -p .` first.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { TorrentError } from '../../src/errors.js';
 import { parseTorrent, type Metainfo } from '../../src/metainfo/index.js';
 import { checkExisting } from '../../src/storage/check.js';
 import { FileStorage, type LentSpan } from '../../src/storage/file-storage.js';
 import { HashPool } from '../../src/storage/hash-pool.js';
-import { repoRoot } from '../helpers/corpus.js';
+import { builtScript } from '../helpers/built.js';
 import { bytes, makeTorrent, type FileSpec } from '../helpers/make-torrent.js';
 import { pollUntil } from '../helpers/poll.js';
 
-const script = pathToFileURL(join(repoRoot, 'dist', 'storage', 'hash-worker.js'));
+const script = builtScript('storage', 'hash-worker.js');
+
 const dir = mkdtempSync(join(tmpdir(), 'torrent-check-batches-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-beforeAll(() => {
-  if (!existsSync(script)) throw new Error(`${script.pathname} is missing: run npx tsc -p . first`);
-});
-
 let n = 0;
 const tmp = (): string => mkdtempSync(join(dir, `r${n++}-`));
 /** Descriptors this process has open. */

@@ -6,20 +6,11 @@
  *
  * The worker script is the built one (dist/storage/hash-worker.js): run `npx tsc -p .` first.
  */
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CheckProgress, withCheckPool } from '../../src/storage/check-hashing.js';
-import { repoRoot } from '../helpers/corpus.js';
+import { builtScript, threadCount } from '../helpers/built.js';
 
-const script = pathToFileURL(join(repoRoot, 'dist', 'storage', 'hash-worker.js'));
-beforeAll(() => {
-  if (!existsSync(script)) throw new Error(`${script.pathname} is missing: run npx tsc -p . first`);
-});
-
-/** OS threads of this process. */
-const threads = (): number => readdirSync('/proc/self/task').length;
+const script = builtScript('storage', 'hash-worker.js');
 
 describe('CheckProgress', () => {
   it('reports on crossing each 64 pieces and at the end, counting the pieces not read from the start', () => {
@@ -59,15 +50,15 @@ describe('withCheckPool', () => {
   });
 
   it('a pool of the threads asked for, closed once the work returns or throws', async () => {
-    const before = threads();
+    const before = threadCount();
     const size = await withCheckPool({ workers: 2, workerUrl: script }, 10, 1_000, async (pool) => {
-      expect(threads()).toBe(before + 2);
+      expect(threadCount()).toBe(before + 2);
       return pool?.size;
     });
     expect(size).toBe(2);
-    expect(threads()).toBe(before);
+    expect(threadCount()).toBe(before);
     const failure = new Error('hashing failed');
     await expect(withCheckPool({ workers: 1, workerUrl: script }, 10, 1_000, async () => Promise.reject(failure))).rejects.toBe(failure);
-    expect(threads()).toBe(before);
+    expect(threadCount()).toBe(before);
   });
 });

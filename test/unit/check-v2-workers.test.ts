@@ -8,26 +8,22 @@
  * The worker script is the built one (dist/storage/hash-worker.js): run `npx tsc -p .` first.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { MetainfoError } from '../../src/errors.js';
 import { buildTorrent, fileTree, parseTorrent, pieceHash, type Metainfo } from '../../src/metainfo/index.js';
 import { checkExistingV2, type CheckV2Result } from '../../src/storage/check-v2.js';
 import { FileStorage } from '../../src/storage/file-storage.js';
-import { repoRoot } from '../helpers/corpus.js';
+import { builtScript } from '../helpers/built.js';
 import { bytes, pieceHashes } from '../helpers/make-torrent.js';
 import { v2Fixture } from '../helpers/v2-fixture.js';
 
-const script = pathToFileURL(join(repoRoot, 'dist', 'storage', 'hash-worker.js'));
+const script = builtScript('storage', 'hash-worker.js');
+
 const dir = mkdtempSync(join(tmpdir(), 'torrent-check-v2-workers-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-beforeAll(() => {
-  if (!existsSync(script)) throw new Error(`${script.pathname} is missing: run npx tsc -p . first`);
-});
-
 /** Four 16 KiB blocks a piece, so a small file's tree (width: its blocks, to a power of two) differs from a piece's. */
 const PIECE = 65_536;
 const BLOCK = 16_384;

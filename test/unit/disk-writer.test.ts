@@ -7,24 +7,20 @@
  * The thread's script is the built one (dist/storage/disk-writer-worker.js): run `npx tsc -p .` first.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { DiskWriter, diskWriterScript, WRITE_CHUNK_BYTES } from '../../src/storage/disk-writer.js';
+import { builtScript, threadCount } from '../helpers/built.js';
 import { repoRoot } from '../helpers/corpus.js';
 import { bytes } from '../helpers/make-torrent.js';
 
-const script = pathToFileURL(join(repoRoot, 'dist', 'storage', 'disk-writer-worker.js'));
+const script = builtScript('storage', 'disk-writer-worker.js');
+
 const dir = mkdtempSync(join(tmpdir(), 'torrent-disk-writer-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-beforeAll(() => {
-  if (!existsSync(script)) throw new Error(`${script.pathname} is missing: run npx tsc -p . first`);
-});
-
-const threads = (): number => readdirSync('/proc/self/task').length;
-
 function shared(data: Buffer): Buffer {
   const b = Buffer.from(new SharedArrayBuffer(data.length));
   data.copy(b);
@@ -46,7 +42,7 @@ describe('DiskWriter', () => {
   });
 
   it('writes shared bytes on its thread and other bytes through the pool, each at its position', async () => {
-    const before = threads();
+    const before = threadCount();
     const writer = new DiskWriter(script);
     const a = bytes(5 * WRITE_CHUNK_BYTES + 1234, 1); // several chunks and a short tail
     const b = bytes(70_000, 2);
@@ -54,25 +50,25 @@ describe('DiskWriter', () => {
       // A view at an offset into its shared buffer, as a short last piece is.
       const big = shared(Buffer.concat([Buffer.alloc(99), a]));
       await Promise.all([writer.write(fd, big.subarray(99), 1000), writer.write(fd, b, 1000 + a.length)]);
-      expect(threads()).toBe(before + 1);
+      expect(threadCount()).toBe(before + 1);
       const got = readFileSync(path);
       expect(got.subarray(0, 1000).every((x) => x === 0)).toBe(true);
       expect(got.subarray(1000, 1000 + a.length).equals(a)).toBe(true);
       expect(got.subarray(1000 + a.length).equals(b)).toBe(true);
     });
     await writer.close();
-    expect(threads()).toBe(before);
+    expect(threadCount()).toBe(before);
   });
 
   it('writes through the pool when it has no script', async () => {
-    const before = threads();
+    const before = threadCount();
     const writer = new DiskWriter(null);
     const a = bytes(3 * WRITE_CHUNK_BYTES + 5, 3);
     await withFile(async (fd, path) => {
       await writer.write(fd, shared(a), 0);
       expect(readFileSync(path).equals(a)).toBe(true);
     });
-    expect(threads()).toBe(before);
+    expect(threadCount()).toBe(before);
     await writer.close();
   });
 
@@ -98,7 +94,7 @@ describe('DiskWriter', () => {
   });
 
   it('lets the writes posted finish when closed, and refuses writes after', async () => {
-    const before = threads();
+    const before = threadCount();
     const writer = new DiskWriter(script);
     const pieces = Array.from({ length: 8 }, (_, i) => bytes(256 * 1024, 10 + i));
     await withFile(async (fd, path) => {
@@ -108,7 +104,7 @@ describe('DiskWriter', () => {
       expect(readFileSync(path).equals(Buffer.concat(pieces))).toBe(true);
       await expect(writer.write(fd, shared(pieces[0]!), 0)).rejects.toThrow(/closed/);
     });
-    expect(threads()).toBe(before);
+    expect(threadCount()).toBe(before);
   });
 
   it('does not keep the process alive once its writes are done', () => {

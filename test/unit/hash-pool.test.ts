@@ -5,31 +5,26 @@
  *
  * The worker script is the built one (dist/storage/hash-worker.js): run `npx tsc -p .` first.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { InternalError, TorrentError } from '../../src/errors.js';
 import { parseTorrent } from '../../src/metainfo/index.js';
 import { checkExisting } from '../../src/storage/check.js';
 import { FileStorage } from '../../src/storage/file-storage.js';
 import { HashPool, workerScript, type FileSegment } from '../../src/storage/hash-pool.js';
 import { hashAllPieces, hashFiles, type HashSource } from '../../src/storage/hash-files.js';
+import { builtScript, threadCount } from '../helpers/built.js';
 import { repoRoot } from '../helpers/corpus.js';
 import { bytes, makeTorrent, pieceHashes } from '../helpers/make-torrent.js';
 
-const script = pathToFileURL(join(repoRoot, 'dist', 'storage', 'hash-worker.js'));
+const script = builtScript('storage', 'hash-worker.js');
+
 const dir = mkdtempSync(join(tmpdir(), 'torrent-hash-pool-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-beforeAll(() => {
-  if (!existsSync(script)) throw new Error(`${script.pathname} is missing: run npx tsc -p . first`);
-});
-
-/** OS threads of this process (the main thread, V8's and libuv's, and any worker). */
-const threads = (): number => readdirSync('/proc/self/task').length;
-
 let n = 0;
 function files(datas: Buffer[]): HashSource[] {
   return datas.map((d) => {
@@ -80,12 +75,12 @@ describe('HashPool', () => {
 
   it('leaves no thread behind once closed, and rejects work after close', async () => {
     const [f] = files([Buffer.alloc(1_000)]);
-    const before = threads();
+    const before = threadCount();
     const pool = new HashPool(script, 2);
     await pool.hashFiles(whole(f!), 500);
-    expect(threads()).toBe(before + 2);
+    expect(threadCount()).toBe(before + 2);
     await pool.close();
-    expect(threads()).toBe(before);
+    expect(threadCount()).toBe(before);
     await expect(pool.hashFiles(whole(f!), 10)).rejects.toBeInstanceOf(InternalError);
   });
 
@@ -173,7 +168,7 @@ describe('hashFiles on worker threads', () => {
   });
 
   it('an aborted signal stops hashing with its reason, and the threads are gone', async () => {
-    const before = threads();
+    const before = threadCount();
     const ac = new AbortController();
     const reason = new Error('stop here');
     const it = hashFiles(files([bytes(300_000, 9)]), 4_096, { chunkBytes: 8_192, workers: 2, workerUrl: script, signal: ac.signal });
@@ -183,15 +178,15 @@ describe('hashFiles on worker threads', () => {
       for (;;) if ((await it.next()).done) break;
     })();
     await expect(drained).rejects.toBe(reason);
-    expect(threads()).toBe(before);
+    expect(threadCount()).toBe(before);
   });
 
   it('stopping early closes the pool', async () => {
-    const before = threads();
+    const before = threadCount();
     const it = hashFiles(files([bytes(200_000, 9)]), 16_384, { chunkBytes: 16_384, workers: 2, workerUrl: script });
     expect((await it.next()).done).toBe(false);
     await it.return(undefined);
-    expect(threads()).toBe(before);
+    expect(threadCount()).toBe(before);
   });
 });
 

@@ -7,28 +7,21 @@
  *
  * The worker script is the built one (dist/storage/hash-worker.js): run `npx tsc -p .` first.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { TorrentError } from '../../src/errors.js';
 import { FileMerkleHasher } from '../../src/metainfo/index.js';
 import { hashAllPieces, hashV2Files, type HashSource } from '../../src/storage/hash-files.js';
-import { repoRoot } from '../helpers/corpus.js';
+import { builtScript, threadCount } from '../helpers/built.js';
 import { bytes, pieceHashes } from '../helpers/make-torrent.js';
 
-const script = pathToFileURL(join(repoRoot, 'dist', 'storage', 'hash-worker.js'));
+const script = builtScript('storage', 'hash-worker.js');
+
 const dir = mkdtempSync(join(tmpdir(), 'torrent-hash-v2-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-beforeAll(() => {
-  if (!existsSync(script)) throw new Error(`${script.pathname} is missing: run npx tsc -p . first`);
-});
-
-/** OS threads of this process. */
-const threads = (): number => readdirSync('/proc/self/task').length;
-
 let n = 0;
 function files(datas: Buffer[]): HashSource[] {
   return datas.map((d) => {
@@ -98,7 +91,7 @@ describe('hashV2Files', () => {
   });
 
   it.each([2, 0])('a file shorter than listed is the error v1 hashing gives, and no thread is left (%i threads)', async (workers) => {
-    const before = threads();
+    const before = threadCount();
     const [f] = files([bytes(40_000, 9)]);
     const listed = [{ path: f!.path, length: 50_000 }];
     const v2 = await hashV2Files(listed, 16_384, { v1: false, padLast: false, workers, workerUrl: script }).catch((e: unknown) => e);
@@ -106,7 +99,7 @@ describe('hashV2Files', () => {
     expect(v2).toBeInstanceOf(TorrentError);
     expect((v2 as TorrentError).code).toBe('ERR_DISK');
     expect((v2 as TorrentError).message).toBe((v1 as TorrentError).message);
-    expect(threads()).toBe(before);
+    expect(threadCount()).toBe(before);
   });
 
   it.each([2, 0])('a missing file is the error v1 hashing gives (%i threads)', async (workers) => {
