@@ -57,6 +57,8 @@ export function buildTorrent(meta: Metainfo, core: Core, hooks: TorrentHooks): T
       diskBusy: (busy) => core.guard(() => hooks.diskBusy(busy)),
     },
   });
+  // One piece being assembled per source (peers and web seeds) may be in memory: see MIN/MAX_UNVERIFIED_BYTES.
+  const roomForNewPiece = (): boolean => assembler.roomForNewPiece(core.peers.liveCount + meta.urlList.length + meta.httpSeeds.length);
   const limit = o.downloadLimit ?? null;
   // Bursts of at most a quarter second of the limit (and never less than 4 blocks): requests
   // leave at the limit's pace, so pipelines stay full without a burst-then-stall pattern.
@@ -66,7 +68,7 @@ export function buildTorrent(meta: Metainfo, core: Core, hooks: TorrentHooks): T
     picker,
     downloading: () => core.life().kind === 'downloading',
     diskBusy: () => assembler.diskBusy,
-    roomForNewPiece: () => assembler.roomForNewPiece,
+    roomForNewPiece,
     now: () => clock.now(),
     peer: (id) => core.conns.get(id)?.live ?? undefined,
     budget: downBucket ? (n) => downBucket.take(n, clock.now()) : undefined,
@@ -110,6 +112,7 @@ export function buildTorrent(meta: Metainfo, core: Core, hooks: TorrentHooks): T
           assembler,
           clock,
           canFetch: () => core.life().kind === 'downloading' && !assembler.diskBusy,
+          roomForNewPiece,
           budget: (n) => (downBucket ? downBucket.take(n, clock.now()) : 0),
           onProgress: (n) => {
             core.counters.downloaded += n;

@@ -44,6 +44,8 @@ export interface WebSeedsContext {
   clock: Clock;
   /** Downloading now, the disk keeping up. */
   canFetch(): boolean;
+  /** The assembler may take another whole piece (its unverified-bytes cap). */
+  roomForNewPiece(): boolean;
   /** --download-limit: 0 = go (spent), else ms to wait. */
   budget(bytes: number): number;
   onProgress(bytes: number): void;
@@ -94,7 +96,7 @@ export class WebSeeds {
   fill(): void {
     if (this.closed) return;
     for (const s of this.seeds) {
-      while (s.runs < RUNS_PER_SEED && this.ctx.canFetch() && this.ctx.assembler.roomForNewPiece) {
+      while (s.runs < RUNS_PER_SEED && this.ctx.canFetch() && this.ctx.roomForNewPiece()) {
         const state = s.seed.state;
         if (state === 'dead' || state === 'backoff') break;
         const run = this.nextRun(s);

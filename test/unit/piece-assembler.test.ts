@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { PiecePicker } from '../../src/picker/index.js';
-import { PieceAssembler, type AssemblerEvents } from '../../src/session/piece-assembler.js';
+import { MAX_UNVERIFIED_BYTES, MIN_UNVERIFIED_BYTES, PieceAssembler, type AssemblerEvents } from '../../src/session/piece-assembler.js';
 import type { Storage } from '../../src/storage/storage.js';
 import { BLOCK_SIZE } from '../../src/wire/index.js';
 import { bytes } from '../helpers/make-torrent.js';
@@ -119,3 +119,25 @@ describe('PieceAssembler, hashing blocks as they arrive', () => {
     expect(written.get(0)!.equals(data)).toBe(true);
   });
 });
+
+describe('PieceAssembler, room for new pieces', () => {
+  /** How many pieces can be started (one block each) before there is no room, with `peers` connected. */
+  function startable(pieceLength: number, peers: number): number {
+    const { assembler } = setup({ pieceLength, totalLength: 64 * pieceLength, streamSha1: true });
+    let started = 0;
+    while (assembler.roomForNewPiece(peers) && started < 64) {
+      assembler.addBlock(1, started, 0, Buffer.alloc(BLOCK_SIZE), false);
+      started++;
+    }
+    assembler.stop();
+    return started;
+  }
+
+  it('holds one piece being assembled per connected peer, within its minimum and maximum', () => {
+    const MiB = 1 << 20;
+    expect(startable(8 * MiB, 1)).toBe(MIN_UNVERIFIED_BYTES / (8 * MiB)); // a lone peer: the minimum
+    expect(startable(8 * MiB, 6)).toBe(6);
+    expect(startable(64 * MiB, 40)).toBe(MAX_UNVERIFIED_BYTES / (64 * MiB)); // many peers, big pieces: the maximum
+  });
+});
+
