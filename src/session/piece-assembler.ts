@@ -26,8 +26,8 @@ import type { PieceCheck } from './verify.js';
  * connected peer, at least MIN_UNVERIFIED_BYTES and at most MAX_UNVERIFIED_BYTES. Past it,
  * requests go only to pieces already started (anacrolix's MaxUnverifiedBytes): memory does not
  * grow with the torrent's size, only with the peers, and within the maximum. A fixed 32 MiB held
- * 200 slow peers (1 MiB pieces, ~4 s each from one of them) to 0.59 of their links' capacity,
- * idling those that found no block left in the pieces started; one piece a peer ran at 0.84.
+ * 200 slow peers (256 KiB pieces, about a second each from one of them) to 0.59 of their links'
+ * capacity, idling those that found no block left in the pieces started; one piece a peer, 0.82.
  */
 export const MIN_UNVERIFIED_BYTES = 32 * 1024 * 1024;
 export const MAX_UNVERIFIED_BYTES = 256 * 1024 * 1024;
