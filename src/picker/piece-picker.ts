@@ -756,27 +756,26 @@ export class PiecePicker {
       return v;
     };
     // Walks the outstanding blocks of the holders this peer outruns only: among many peers of
-    // one speed that is few or none, where a scan of every block in flight was the cost.
-    const found: { piece: number; block: number; level: number; holders: number; seq: number }[] = [];
+    // one speed that is few or none, where a scan of every block in flight was the cost. Keeps
+    // only the best `max` (by endgameRank), not every candidate to sort.
+    const best = new TopK(max);
     const seen = new Set<number>();
     for (const [holder, set] of this.outstanding) {
       if (holder === peer || set.size === 0 || !beaten(holder)) continue;
       for (const k of set) {
         if (seen.has(k)) continue;
         seen.add(k);
-        const { piece, block } = this.unkey(k);
+        const piece = Math.floor(k / this.blocksPerPiece);
         const level = this.priority[piece]!;
         if (level === 0 || !peerHas.has(piece)) continue;
-        const reqs = this.partials.get(piece)!.requesters[block]!;
+        const pp = this.partials.get(piece)!;
+        const block = k - piece * this.blocksPerPiece;
+        const reqs = pp.requesters[block]!;
         if (reqs.includes(peer) || !reqs.every(beaten)) continue;
-        found.push({ piece, block, level, holders: reqs.length, seq: this.partials.get(piece)!.requestedSeq[block]! });
+        best.offer(endgameRank(level, reqs.length, pp.requestedSeq[block]!), k);
       }
     }
-    // Latest requested first: it waits at the back of its peer's queue, so when our copy wins the
-    // cancel reaches that peer before it sends the block (an early one is already on the wire,
-    // and both copies would arrive).
-    found.sort((a, b) => b.level - a.level || a.holders - b.holders || b.seq - a.seq || a.piece - b.piece || a.block - b.block);
-    const blocks = found.slice(0, max).map(({ piece, block }) => ({ piece, block }));
+    const blocks = best.sorted().map((k) => this.unkey(k));
     return { blocks, endgame: blocks.length > 0 };
   }
 
@@ -892,6 +891,17 @@ function forEachSetBit(bits: Bitfield, from: number, visit: (index: number) => b
 }
 
 /** Keeps the `k` entries with the smallest keys seen (a max-heap on key). */
+/**
+ * An endgame candidate's rank, lower first: higher priority, then fewer holders, then the latest
+ * requested (it waits at the back of its peer's queue, so when our copy wins the cancel reaches
+ * that peer before it sends the block; an early one is already on the wire, and both copies would
+ * arrive). A block's request number is unique, so no two candidates tie. Exact in a double:
+ * 3 + 8 + 41 bits.
+ */
+function endgameRank(level: number, holders: number, seq: number): number {
+  return ((MAX_PRIORITY - level) * 256 + Math.min(holders, 255)) * 2 ** 41 + (2 ** 41 - seq);
+}
+
 class TopK {
   private readonly keys: number[] = [];
   private readonly values: number[] = [];

@@ -381,6 +381,17 @@ describe('piece picker: endgame', () => {
     expect(p.pick(2, bits('1'), 10, { endgameMax: 0 })).toEqual({ blocks: [], endgame: false });
   });
 
+  it('duplicates a higher-priority piece first, however early its blocks were requested', () => {
+    const p = setup({ availability: '22', blocks: 2 });
+    p.markRequested(1, { piece: 1, block: 0 }); // requested first: last by recency alone
+    p.markRequested(1, { piece: 1, block: 1 });
+    p.markRequested(1, { piece: 0, block: 0 });
+    p.markRequested(1, { piece: 0, block: 1 });
+    p.setPriority(1, 5);
+    expect(p.pick(2, bits('11'), 3)).toEqual({ blocks: [{ piece: 1, block: 1 }, { piece: 1, block: 0 }, { piece: 0, block: 1 }], endgame: true });
+    p.assertInvariants();
+  });
+
   it('prefers blocks with the fewest requesters', () => {
     const p = setup({ availability: '3', blocks: 2 });
     request(p, 1, bits('1'), 2);
