@@ -46,6 +46,8 @@ interface InProgress {
 }
 
 export interface AssemblerEvents {
+  /** A piece passed its check (the picker has it now); its write follows. */
+  verified(piece: number): void;
   /** A verified piece is on disk (or in the memory store). */
   written(piece: number): void;
   /** The piece failed its hash check; `liars` are proven to have sent bad blocks. */
@@ -179,6 +181,7 @@ export class PieceAssembler {
       return;
     }
     picker.pieceVerified(piece);
+    events.verified(piece);
     const liars = this.smartBan.tracks(piece) ? this.smartBan.pieceVerified(piece, blocksOf(ip.data)) : [];
     if (liars.length > 0) events.liars(piece, liars);
     this.write(piece, ip.data);

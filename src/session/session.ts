@@ -226,6 +226,7 @@ export class TorrentSession {
   /** The metadata is known: build the torrent's owners, check the disk, then download or seed. */
   private async begin(meta: Metainfo): Promise<void> {
     const t = buildTorrent(meta, this.core, {
+      verified: (p) => this.onVerified(p),
       written: (p) => this.onWritten(p),
       failed: (p, liars) => this.onPieceFailed(p, liars),
       diskBusy: (busy) => this.onDiskBusy(busy),
@@ -468,20 +469,31 @@ export class TorrentSession {
 
   // ---- pieces ------------------------------------------------------------------------------
 
+  /**
+   * The picker has the piece: its holders are one piece less interesting. This must be when the
+   * picker's `has` turns true, as a new peer's count of interesting pieces is taken against it: done
+   * at `written` instead, a peer counted while the piece was being written lost it twice, went
+   * not-interested with a piece still missing, and the download stalled.
+   */
+  private onVerified(piece: number): void {
+    const t = this.t;
+    if (!t || isFinal(this.life)) return;
+    const live = this.livePeers();
+    t.scheduler.onVerified(live, piece);
+    for (const p of live) if (p.interesting === 0) t.scheduler.update(p);
+  }
+
   private onWritten(piece: number): void {
     const t = this.t!;
     if (isFinal(this.life)) return;
     for (const f of t.progress.markWritten(piece)) this.events.push({ type: 'file-done', fileIndex: f });
     t.resume?.markDirty();
     this.events.push({ type: 'piece', index: piece });
-    const live = this.livePeers();
-    t.scheduler.onVerified(live, piece);
     // With --no-save the piece is gone once streamed: it is not announced. A peer that has the
     // piece (a seed, most often) is not told: it cannot want it, and in a swarm of seeds these
     // haves were one write per peer per piece (libtorrent's send_redundant_have off).
-    for (const p of live) {
+    for (const p of this.livePeers()) {
       if (!this.o.noSave && !p.bitfield?.has(piece)) p.conn.send({ type: 'have', index: piece });
-      if (p.interesting === 0) t.scheduler.update(p);
     }
     t.resume?.maybeSave(this.clock.now());
     t.webSeeds?.fill();

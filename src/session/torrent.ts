@@ -26,6 +26,8 @@ import { WebSeeds } from './web-seeds.js';
 const READ_CACHE_BYTES = 32 * 1024 * 1024;
 
 export interface TorrentHooks {
+  /** The picker has the piece (it passed its check); `written` follows once it is on disk. */
+  verified(piece: number): void;
   written(piece: number): void;
   failed(piece: number, liars: number[]): void;
   diskBusy(busy: boolean): void;
@@ -50,6 +52,7 @@ export function buildTorrent(meta: Metainfo, core: Core, hooks: TorrentHooks): T
     pieceLength: meta.pieceLength,
     storeKeepsBuffers: storage.disk === null,
     events: {
+      verified: (p) => core.guard(() => hooks.verified(p)),
       written: (p) => core.guard(() => hooks.written(p)),
       failed: (p, liars) => core.guard(() => hooks.failed(p, liars)),
       liars: (p, liars) => core.guard(() => core.banIds(liars, `sent bad data for piece ${p}`, p)),

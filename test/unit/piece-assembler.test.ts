@@ -37,7 +37,7 @@ function setup(o: { pieceLength: number; totalLength: number; streamSha1: boolea
   const storage = {
     writePiece: async (p: number, blocks: readonly Buffer[]) => void written.set(p, Buffer.concat(blocks)),
   } as unknown as Storage;
-  const events: AssemblerEvents = { written: () => undefined, failed: () => undefined, liars: () => undefined, diskError: (e) => { throw e; }, diskBusy: () => undefined };
+  const events: AssemblerEvents = { verified: () => undefined, written: () => undefined, failed: () => undefined, liars: () => undefined, diskError: (e) => { throw e; }, diskBusy: () => undefined };
   const expected = new Map<number, Buffer>();
   const assembler = new PieceAssembler({
     picker,
