@@ -161,17 +161,19 @@ export class ReadCache {
   }
 
   /**
-   * Keeps the memory of a piece nobody uses (whole: a short last piece read into a pooled buffer
-   * is a view of it) for the next load, when it is the largest size seen and there is room.
+   * Keeps the memory of a piece nobody uses for the next load, when it is the largest size seen
+   * and there is room. Only a buffer that is its whole memory: a view is left to the garbage
+   * collector (a short last piece read into a kept buffer, or a small Buffer cut from Node's
+   * shared pool, whose other bytes belong to others and must never be read into).
    */
   private recycle(data: Buffer): void {
-    if (data.byteOffset !== 0 || !(data.buffer instanceof ArrayBuffer)) return;
-    const size = data.buffer.byteLength;
+    if (data.byteOffset !== 0 || data.length !== data.buffer.byteLength || !(data.buffer instanceof ArrayBuffer)) return;
+    const size = data.length;
     if (size !== this.freeSize) {
       if (size < this.freeSize) return;
       this.freeSize = size;
       this.free = [];
     }
-    if ((this.free.length + 1) * size <= this.maxBytes) this.free.push(data.length === size ? data : Buffer.from(data.buffer, 0, size));
+    if ((this.free.length + 1) * size <= this.maxBytes) this.free.push(data);
   }
 }

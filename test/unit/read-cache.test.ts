@@ -157,3 +157,21 @@ describe('read cache buffer reuse', () => {
     expect(new Set(offered.slice(4).map((b) => b!.buffer)).size).toBeLessThanOrEqual(4);
   });
 });
+
+describe('read cache buffer reuse, small pieces', () => {
+  it("never offers memory cut from Node's shared pool to be read into", async () => {
+    const SMALL = 1000; // allocUnsafe gives sizes this small a slice of a shared 8 KiB slab
+    const store = new MemoryStorage(() => SMALL);
+    for (let p = 0; p < 60; p++) void store.writePiece(p, [Buffer.alloc(SMALL, p)]);
+    const offered: (Buffer | undefined)[] = [];
+    store.readPiece = async (piece, into) => {
+      offered.push(into);
+      return Buffer.allocUnsafe(SMALL).fill(piece);
+    };
+    // Room for a whole slab or two: a slab's first slice (offset 0) would otherwise look like memory of its own.
+    const cache = new ReadCache(store, 16 * 1024);
+    for (let p = 0; p < 60; p++) await cache.load(p);
+    expect(offered.every((b) => b === undefined)).toBe(true);
+  });
+});
+
