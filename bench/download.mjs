@@ -22,11 +22,11 @@
  * --trace-gc, summarised; the .cpuprofile is kept in bench/.work/).
  */
 import { spawnSync } from 'node:child_process';
-import { dropCaches, fmt, stats } from './lib/stats.mjs';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dropCaches, fmt, stats, tally } from './lib/stats.mjs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { summarise, formatSummary, summariseTraceGc } from './lib/cpuprofile.mjs';
+import { summariseTraceGc, keepMainProfile } from './lib/cpuprofile.mjs';
 import { startOpentracker } from './lib/opentracker.mjs';
 import { readFiles, verifyOutput, writeRandomFile } from './lib/payload.mjs';
 import { freeTcpPort, freeUdpPort, measure, startService } from './lib/proc.mjs';
@@ -220,9 +220,7 @@ function printTable(torrent, list, runs) {
   const rows = {};
   for (const c of list) {
     const mine = runs.filter((r) => r.client === c.id);
-    const good = mine.filter((r) => r.failure === null);
-    const failed = mine.filter((r) => r.failure !== null);
-    const runText = failed.length === 0 ? `${good.length}/${mine.length} ok` : `FAILED ${failed.length}/${mine.length}: ${failed[0].failure}`;
+    const { good, failed, runText } = tally(mine);
     const row = {
       wall: stats(good.map((r) => r.wallS)),
       mbps: stats(good.map((r) => r.mbps)),
@@ -271,17 +269,7 @@ async function profileOurs(ctx, torrent, us) {
   const r = await timedRun(ctx, torrent, us, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--trace-gc']);
   console.log(`\n## profile: ours on ${torrent.title} (--cpu-prof --trace-gc)\n`);
   console.log(`run: ${r.failure ?? 'ok'}, ${r.wallS.toFixed(2)} s wall, ${r.userS.toFixed(2)} s user, ${r.sysS.toFixed(2)} s sys, peak RSS ${r.rssMiB.toFixed(0)} MiB\n`);
-  const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
-  if (!file) {
-    console.log('no .cpuprofile written');
-    return;
-  }
-  mkdirSync(KEEP_DIR, { recursive: true });
-  const kept = join(KEEP_DIR, `download-${torrent.id}.cpuprofile`);
-  copyFileSync(join(profDir, file), kept);
-  rmSync(profDir, { recursive: true, force: true });
-  console.log(formatSummary(summarise(JSON.parse(readFileSync(kept, 'utf8')))));
-  console.log(`\n(kept ${kept})\n`);
+  keepMainProfile(profDir, join(KEEP_DIR, `download-${torrent.id}.cpuprofile`));
   const gc = summariseTraceGc(r.stdout);
   console.log('| GC kind | count | pause ms |\n| --- | ---: | ---: |');
   for (const [k, v] of gc) console.log(`| ${k} | ${v.count} | ${v.pauseMs.toFixed(0)} |`);

@@ -42,14 +42,14 @@
  */
 import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatSummary, summarise } from './lib/cpuprofile.mjs';
+import { keepMainProfile } from './lib/cpuprofile.mjs';
 import { readFiles, verifyOutput, writeRandomFile } from './lib/payload.mjs';
 import { freeTcpPort, measure, startService } from './lib/proc.mjs';
 import { startRelay } from './lib/relay.mjs';
-import { dropCaches, fmt, stats } from './lib/stats.mjs';
+import { dropCaches, fmt, stats, tally } from './lib/stats.mjs';
 import { startSwarmTracker } from './lib/swarm-tracker.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -280,9 +280,7 @@ function printTable(layout, list, runs, ctx) {
   const rows = {};
   for (const c of list) {
     const mine = runs.filter((r) => r.client === c.id);
-    const good = mine.filter((r) => r.failure === null);
-    const failed = mine.filter((r) => r.failure !== null);
-    const runText = failed.length === 0 ? `${good.length}/${mine.length} ok` : `FAILED ${failed.length}/${mine.length}: ${failed[0].failure}`;
+    const { good, failed, runText } = tally(mine);
     const row = {
       wall: stats(good.map((r) => r.wallS)),
       eff: stats(good.map((r) => r.efficiency)),
@@ -354,17 +352,7 @@ async function profileOurs(ctx, layout, us) {
   const r = await timedRun(ctx, layout, us, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
   console.log(`\n## profile: ours on ${layout.title} (--cpu-prof)\n`);
   console.log(`run: ${r.failure ?? 'ok'}, ${r.wallS.toFixed(2)} s wall, ${r.userS.toFixed(2)} s user, ${r.sysS.toFixed(2)} s sys\n`);
-  const file = existsSync(profDir) ? readdirSync(profDir).find((f) => f.endsWith('.cpuprofile')) : undefined;
-  if (!file) {
-    console.log('no .cpuprofile written');
-    return;
-  }
-  mkdirSync(KEEP_DIR, { recursive: true });
-  const kept = join(KEEP_DIR, `swarm-${layout.id}.cpuprofile`);
-  copyFileSync(join(profDir, file), kept);
-  rmSync(profDir, { recursive: true, force: true });
-  console.log(formatSummary(summarise(JSON.parse(readFileSync(kept, 'utf8')))));
-  console.log(`\n(kept ${kept})\n`);
+  keepMainProfile(profDir, join(KEEP_DIR, `swarm-${layout.id}.cpuprofile`));
 }
 
 /** A UDP socket that swallows every datagram: a DHT bootstrap router that cannot be reached. */

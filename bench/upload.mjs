@@ -30,9 +30,9 @@
  * too when there is one. BENCH_UPLOAD_SEEDERS=<ids,...>: only those seeders.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { formatSummary, summarise } from './lib/cpuprofile.mjs';
-import { dropCaches, fmt, stats } from './lib/stats.mjs';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { keepMainProfile } from './lib/cpuprofile.mjs';
+import { dropCaches, fmt, stats, tally } from './lib/stats.mjs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -244,9 +244,7 @@ function printTable(seederList, leecherList, runs) {
   for (const l of leecherList) {
     for (const s of seederList) {
       const mine = runs.filter((r) => r.seeder === s.id && r.leecher === l.id);
-      const good = mine.filter((r) => r.failure === null);
-      const failed = mine.filter((r) => r.failure !== null);
-      const runText = failed.length === 0 ? `${good.length}/${mine.length} ok` : `FAILED ${failed.length}/${mine.length}: ${failed[0].failure}`;
+      const { good, runText } = tally(mine);
       const row = {
         wall: stats(good.map((r) => r.wallS)),
         mbps: stats(good.map((r) => r.mbps)),
@@ -325,19 +323,7 @@ async function cpuProfileOurs(ctx, us, lt) {
   const r = await timedRun(ctx, us, lt, { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
   console.log(`\n## profile: our seeder -> libtorrent leecher (node --cpu-prof)\n`);
   console.log(`run: ${r.failure ?? 'ok'}, ${r.wallS.toFixed(2)} s, ${r.mbps.toFixed(0)} MB/s, seeder CPU ${r.seederCpuS.toFixed(2)} s\n`);
-  // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread.
-  const files = existsSync(profDir) ? readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')) : [];
-  const main = files.find((f) => f.split('.')[4] === '0') ?? files[0];
-  if (!main) {
-    console.log('no .cpuprofile written');
-    return;
-  }
-  mkdirSync(KEEP_DIR, { recursive: true });
-  const kept = join(KEEP_DIR, 'upload-seeder.cpuprofile');
-  copyFileSync(join(profDir, main), kept);
-  rmSync(profDir, { recursive: true, force: true });
-  console.log(formatSummary(summarise(JSON.parse(readFileSync(kept, 'utf8')))));
-  console.log(`\n(kept ${kept})\n`);
+  keepMainProfile(profDir, join(KEEP_DIR, 'upload-seeder.cpuprofile'));
 }
 
 /**

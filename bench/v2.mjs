@@ -27,14 +27,14 @@
  * .cpuprofile is kept in bench/.work/).
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatSummary, summarise } from './lib/cpuprofile.mjs';
+import { keepMainProfile } from './lib/cpuprofile.mjs';
 import { residencyLabel, resident } from './lib/page-cache.mjs';
 import { readFiles, verifyOutput, writeRandomFile } from './lib/payload.mjs';
 import { measure, startService } from './lib/proc.mjs';
-import { dropCaches, fmt, stats } from './lib/stats.mjs';
+import { dropCaches, fmt, stats, tally } from './lib/stats.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const BIN = join(ROOT, 'bin', 'torrent.js');
@@ -126,9 +126,7 @@ function printTable(list, runs) {
   console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const c of list) {
     const mine = runs.filter((r) => r.client === c.id);
-    const good = mine.filter((r) => r.failure === null);
-    const failed = mine.filter((r) => r.failure !== null);
-    const runText = failed.length === 0 ? `${good.length}/${mine.length} ok` : `FAILED ${failed.length}/${mine.length}: ${failed[0].failure}`;
+    const { good, runText } = tally(mine);
     const cells = [
       fmt(stats(good.map((r) => r.wallS)), 2),
       fmt(stats(good.map((r) => r.mbps)), 0),
@@ -159,17 +157,7 @@ async function profileOurs(ctx, client) {
   const r = await timedRun(ctx, client, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
   console.log(`\n## profile: ours on the ${client.kind} torrent (--cpu-prof)\n`);
   console.log(`run: ${r.failure ?? 'ok'}, ${r.wallS.toFixed(2)} s wall, ${r.userS.toFixed(2)} s user, ${r.sysS.toFixed(2)} s sys, peak RSS ${r.rssMiB.toFixed(0)} MiB\n`);
-  const file = existsSync(profDir) ? readdirSync(profDir).find((f) => f.endsWith('.cpuprofile')) : undefined;
-  if (!file) {
-    console.log('no .cpuprofile written');
-    return;
-  }
-  mkdirSync(KEEP_DIR, { recursive: true });
-  const kept = join(KEEP_DIR, `v2-${client.id}.cpuprofile`);
-  copyFileSync(join(profDir, file), kept);
-  rmSync(profDir, { recursive: true, force: true });
-  console.log(formatSummary(summarise(JSON.parse(readFileSync(kept, 'utf8')))));
-  console.log(`\n(kept ${kept})`);
+  keepMainProfile(profDir, join(KEEP_DIR, `v2-${client.id}.cpuprofile`));
 }
 
 /** Makes the torrent with libtorrent's creator; returns its file path. */

@@ -29,15 +29,15 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, write, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, write, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { formatSummary, summarise } from './lib/cpuprofile.mjs';
+import { keepMainProfile } from './lib/cpuprofile.mjs';
 import { residencyLabel, resident } from './lib/page-cache.mjs';
 import { readFiles, verifyOutput, writeRandomFile } from './lib/payload.mjs';
 import { freeTcpPort, measure, startService } from './lib/proc.mjs';
-import { dropCaches, fmt, stats } from './lib/stats.mjs';
+import { dropCaches, fmt, stats, tally } from './lib/stats.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const SELF = new URL(import.meta.url).pathname;
@@ -199,17 +199,7 @@ async function profileOurs(ctx, client) {
   const r = await timedRun(ctx, client, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
   console.log(`\n## profile: \`torrent download\`, web seed only (--cpu-prof)\n`);
   console.log(`run: ${r.failure ?? 'ok'}, ${r.wallS.toFixed(2)} s wall, ${r.userS.toFixed(2)} s user, ${r.sysS.toFixed(2)} s sys, peak RSS ${r.rssMiB.toFixed(0)} MiB\n`);
-  const file = existsSync(profDir) ? readdirSync(profDir).find((f) => f.endsWith('.cpuprofile')) : undefined;
-  if (!file) {
-    console.log('no .cpuprofile written');
-    return;
-  }
-  mkdirSync(KEEP_DIR, { recursive: true });
-  const kept = join(KEEP_DIR, 'webseed-cli.cpuprofile');
-  copyFileSync(join(profDir, file), kept);
-  rmSync(profDir, { recursive: true, force: true });
-  console.log(formatSummary(summarise(JSON.parse(readFileSync(kept, 'utf8')))));
-  console.log(`\n(kept ${kept})`);
+  keepMainProfile(profDir, join(KEEP_DIR, 'webseed-cli.cpuprofile'));
 }
 
 export async function run() {
@@ -244,9 +234,7 @@ export async function run() {
     console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const c of list) {
       const mine = runs.filter((r) => r.client === c.id);
-      const good = mine.filter((r) => r.failure === null);
-      const failed = mine.filter((r) => r.failure !== null);
-      const runText = failed.length === 0 ? `${good.length}/${mine.length} ok` : `FAILED ${failed.length}/${mine.length}: ${failed[0].failure}`;
+      const { good, runText } = tally(mine);
       const row = [stats(good.map((r) => r.wallS)), stats(good.map((r) => r.mbps)), stats(good.map((r) => r.cpuS)), stats(good.map((r) => r.cpuS / (FILE_BYTES / GiB))), stats(good.map((r) => r.rssMiB))];
       console.log(`| ${c.name} | ${runText} | ${fmt(row[0], 2)} | ${fmt(row[1], 0)} | ${fmt(row[2], 2)} | ${fmt(row[3], 2)} | ${fmt(row[4], 0)} | ${residencyLabel(mine.map((r) => r.servedResident))} |`);
     }

@@ -4,7 +4,8 @@
  * the delta to the next sample, as DevTools counts it. Usable alone:
  *   node bench/lib/cpuprofile.mjs <file.cpuprofile> [top]
  */
-import { readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 function shortUrl(url) {
@@ -90,4 +91,24 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     process.exit(2);
   }
   console.log(formatSummary(summarise(JSON.parse(readFileSync(file, 'utf8'))), Number(process.argv[3] ?? 25)));
+}
+
+/**
+ * After a `node --cpu-prof --cpu-prof-dir=<profDir>` run: keeps the main thread's profile as
+ * `kept`, removes profDir, and prints the profile's summary. Each thread writes its own file,
+ * CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile, thread 0 being the main one: a download
+ * also has the disk writer's.
+ */
+export function keepMainProfile(profDir, kept) {
+  const files = existsSync(profDir) ? readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')) : [];
+  const main = files.find((f) => f.split('.')[4] === '0') ?? files[0];
+  if (!main) {
+    console.log('no .cpuprofile written');
+    return;
+  }
+  mkdirSync(dirname(kept), { recursive: true });
+  copyFileSync(join(profDir, main), kept);
+  rmSync(profDir, { recursive: true, force: true });
+  console.log(formatSummary(summarise(JSON.parse(readFileSync(kept, 'utf8')))));
+  console.log(`\n(kept ${kept})\n`);
 }

@@ -1,4 +1,4 @@
-/** Shared by the benchmark cases: page-cache reset and median/min/max formatting. */
+/** Shared by the benchmark cases: page-cache reset, run tallies and median/min/max formatting. */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 
@@ -24,4 +24,12 @@ export function fmt(s, digits) {
   if (!s) return '–';
   if (s.min === s.max) return s.median.toFixed(digits);
   return `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
+}
+
+/** One row's runs (each with `failure`: null when it verified): the good ones, the failed ones, and the "runs" cell. */
+export function tally(mine) {
+  const good = mine.filter((r) => r.failure === null);
+  const failed = mine.filter((r) => r.failure !== null);
+  const runText = failed.length === 0 ? `${good.length}/${mine.length} ok` : `FAILED ${failed.length}/${mine.length}: ${failed[0].failure}`;
+  return { good, failed, runText };
 }
