@@ -17,6 +17,7 @@ import { InternalError, TorrentError } from '../errors.js';
 import { PeerConnection, type CloseReason, type PeerHandler, type PeerOptions } from '../peer/index.js';
 import { peerAddr, addrKey, type PeerAddr } from '../util/address.js';
 import { Bitfield } from '../util/bitfield.js';
+import type { TimerHandle } from '../util/clock.js';
 import { UtpSocket } from '../utp/index.js';
 import { allowedFastSet, encodeHandshake, EXTENDED_HANDSHAKE_ID, validateBitfield, validateHave, type Message } from '../wire/index.js';
 import { acceptStream, listenTcp, type Dialer, type DialResult, type EncryptionMode, type Swarm } from './connector.js';
@@ -49,6 +50,9 @@ export class Connections {
   private readonly dials = new AbortController();
   /** Incoming streams still in their (MSE) handshake: closed if the session ends first. */
   private readonly accepting = new Set<Duplex>();
+  /** Dials again when the earliest backoff ends (at `wakeAt`), not at the session's next tick. */
+  private wake: TimerHandle | null = null;
+  private wakeAt = Infinity;
 
   /** A hybrid's v2 swarm (peers it named are greeted with its hash), or null. */
   private readonly v2Swarm: Swarm | null;
@@ -114,6 +118,22 @@ export class Connections {
         },
       );
     }
+    this.armWake();
+  }
+
+  private armWake(): void {
+    const at = this.core.peers.nextWakeAt;
+    if (at >= this.wakeAt) return;
+    this.wake?.cancel();
+    this.wakeAt = at;
+    this.wake = this.core.clock.setTimeout(
+      () => {
+        this.wake = null;
+        this.wakeAt = Infinity;
+        this.core.guard(() => this.dialMore());
+      },
+      Math.max(0, at - this.core.clock.now()),
+    );
   }
 
   /**
@@ -190,6 +210,8 @@ export class Connections {
   /** Ends everything: pending dials and handshakes, connections, listening sockets. */
   async close(): Promise<void> {
     this.dials.abort();
+    this.wake?.cancel();
+    this.wake = null;
     for (const s of this.accepting) s.destroy();
     for (const c of [...this.core.conns.values()]) c.conn.close('shutdown');
     this.server?.close();
@@ -305,7 +327,7 @@ export class Connections {
         return;
       }
     }
-    if (c.entry.state === 'connecting') core.peers.connected(c.entry);
+    if (c.entry.state === 'connecting') core.peers.connected(c.entry, core.clock.now());
     const live = new LivePeer(conn, c.entry, core.clock.now());
     live.fast = (conn.remote!.reserved[7]! & 0x04) !== 0;
     c.live = live;

@@ -21,9 +21,12 @@
  *   are done and only the BitTorrent handshake remains, which takes a round trip on a distant
  *   peer and need not hold back the next dials);
  * - a failed or unproductive connection waits RETRY_BASE_MS, doubling up to RETRY_MAX_MS; one
- *   that was delivering data when the peer or the network cut it is redialled after RETRY_CUT_MS
- *   (a flaky link or a restarted peer is worth its bandwidth back at once, as a new TCP
- *   connection costs one round trip);
+ *   that was delivering data when the peer or the network cut it is redialled at once if it
+ *   lived CUT_REDIAL_LIFE_MS, else after RETRY_CUT_MS (a flaky link or a restarted peer is worth
+ *   its bandwidth back at once, as a new connection costs a few round trips; a peer that cuts
+ *   every connection soon after it opens is redialled at most once a second);
+ * - `nextWakeAt`: when the earliest backoff ends, so the session can dial then rather than at
+ *   its next tick;
  * - banned: the address (and, off loopback, the whole host), at most MAX_BANNED remembered.
  */
 import type { PeerSource } from '../discovery/index.js';
@@ -46,6 +49,8 @@ export interface PeerEntry {
   transportUp?: boolean;
   /** The connection's id while connecting or live. */
   connId: number | null;
+  /** When its current (or last) connection went live. */
+  liveSince?: number;
 }
 
 export const MAX_ENTRIES = 2000;
@@ -54,8 +59,10 @@ export const MAX_BANNED = 10_000;
 export const MAX_HALF_OPEN = 32;
 export const RETRY_BASE_MS = 5_000;
 export const RETRY_MAX_MS = 5 * 60_000;
-/** Redial delay after a productive connection was cut by the peer or the network. */
+/** Redial delay after a productive connection was cut by the peer or the network... */
 export const RETRY_CUT_MS = 1_000;
+/** ...unless the connection lived this long: then it is redialled at once. */
+export const CUT_REDIAL_LIFE_MS = 2_000;
 
 const SOURCE_RANK: Record<PeerSource, number> = { manual: 0, magnet: 1, tracker: 2, incoming: 3, dht: 4, pex: 5 };
 
@@ -67,6 +74,7 @@ export class PeerSet {
   /** Connecting entries whose transport is not up yet. */
   private halfOpen = 0;
   private live = 0;
+  private wakeAt = Infinity;
 
   constructor(
     private readonly maxPeers: number,
@@ -83,6 +91,11 @@ export class PeerSet {
 
   get connectingCount(): number {
     return this.connecting;
+  }
+
+  /** When the earliest backoff ends (Infinity: none), as of the last `toDial`. */
+  get nextWakeAt(): number {
+    return this.wakeAt;
   }
 
   get(addr: PeerAddr): PeerEntry | undefined {
@@ -118,10 +131,18 @@ export class PeerSet {
   /** Up to the free room, the entries to dial now, best first. Marks nothing: call dialing(). */
   toDial(now: number): PeerEntry[] {
     const room = Math.min(this.maxPeers - this.live - this.connecting, this.maxHalfOpen - this.halfOpen);
-    if (room <= 0) return [];
+    if (room <= 0) {
+      // Nothing can be dialled until a connection ends, which dials again anyway.
+      this.wakeAt = Infinity;
+      return [];
+    }
     const ready: PeerEntry[] = [];
+    this.wakeAt = Infinity;
     for (const e of this.entries.values()) {
-      if (e.state === 'backoff' && e.nextAttemptAt <= now) e.state = 'queued';
+      if (e.state === 'backoff') {
+        if (e.nextAttemptAt <= now) e.state = 'queued';
+        else if (e.nextAttemptAt < this.wakeAt) this.wakeAt = e.nextAttemptAt;
+      }
       if (e.state === 'queued') ready.push(e);
     }
     ready.sort((a, b) => a.failures - b.failures || SOURCE_RANK[a.source] - SOURCE_RANK[b.source] || a.addedAt - b.addedAt);
@@ -143,9 +164,10 @@ export class PeerSet {
   }
 
   /** The handshake completed on an outgoing connection. */
-  connected(e: PeerEntry): void {
+  connected(e: PeerEntry, now: number): void {
     this.expect(e, ['connecting']);
     this.move(e, 'live');
+    e.liveSince = now;
   }
 
   /**
@@ -165,12 +187,13 @@ export class PeerSet {
     }
     this.move(e, 'live');
     e.connId = connId;
+    e.liveSince = now;
     return e;
   }
 
   /**
    * The connection ended. `useful`: it delivered data (failures start over); `cut`: it was still
-   * delivering when the other side or the network ended it (redialled after RETRY_CUT_MS);
+   * delivering when the other side or the network ended it (redialled soon: see the top);
    * `notNeeded`: do not redial until woken; `ban`: never again. Incoming entries are forgotten
    * (their port was ephemeral) unless banned.
    */
@@ -191,7 +214,8 @@ export class PeerSet {
       return;
     }
     e.failures = how.useful ? 0 : e.failures + 1;
-    e.nextAttemptAt = now + (how.useful && how.cut ? RETRY_CUT_MS : Math.min(RETRY_BASE_MS * 2 ** Math.max(0, e.failures - 1), RETRY_MAX_MS));
+    if (how.useful && how.cut) e.nextAttemptAt = now - (e.liveSince ?? now) >= CUT_REDIAL_LIFE_MS ? now : now + RETRY_CUT_MS;
+    else e.nextAttemptAt = now + Math.min(RETRY_BASE_MS * 2 ** Math.max(0, e.failures - 1), RETRY_MAX_MS);
     this.move(e, 'backoff');
   }
 

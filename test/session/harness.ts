@@ -275,11 +275,12 @@ export class ScriptedMemoryPeer {
 }
 
 /** A dialer over memory: each known address gets a fresh pair whose far end a scripted peer drives. */
-export function memoryDialer(peers: Map<string, ScriptedMemoryPeer>, dialled: string[] = []): Dialer {
+export function memoryDialer(peers: Map<string, ScriptedMemoryPeer>, dialled: string[] = [], onDial?: () => void): Dialer {
   return {
     dial(addr: PeerAddr) {
       const k = addrKey(addr);
       dialled.push(k);
+      onDial?.();
       const p = peers.get(k);
       if (!p) return Promise.reject(new Error('ECONNREFUSED'));
       const [near, far] = duplexPair();
@@ -294,6 +295,8 @@ export interface Harness {
   session: TorrentSession;
   events: SessionEvent[];
   dialled: string[];
+  /** The fake time of each dial, in the order of `dialled`. */
+  dialledAt: number[];
   store: MemoryStorage | null;
   /** Advances fake time in steps until `cond()` or `maxMs` of fake time passed; returns cond(). */
   runUntil(cond: () => boolean, maxMs?: number, stepMs?: number): Promise<boolean>;
@@ -308,6 +311,7 @@ export async function startHarness(
 ): Promise<Harness> {
   const map = new Map(Object.entries(peers));
   const dialled: string[] = [];
+  const dialledAt: number[] = [];
   let store: MemoryStorage | null = null;
   const session = new TorrentSession({
     input: { kind: 'torrent', meta: fx.meta },
@@ -332,7 +336,7 @@ export async function startHarness(
     dht: null,
     clock,
     random: seeded(42),
-    dialer: memoryDialer(map, dialled),
+    dialer: memoryDialer(map, dialled, () => dialledAt.push(clock.now())),
     ...over,
   });
   const events: SessionEvent[] = [];
@@ -346,6 +350,7 @@ export async function startHarness(
     session,
     events,
     dialled,
+    dialledAt,
     get store() {
       return store;
     },

@@ -3,7 +3,7 @@
  * c connecting, l live, b backoff, x banned, n not-needed), as the picker's tests read pieces.
  */
 import { describe, expect, it } from 'vitest';
-import { MAX_ENTRIES, PeerSet, RETRY_BASE_MS, RETRY_CUT_MS } from '../../src/session/peer-set.js';
+import { CUT_REDIAL_LIFE_MS, MAX_ENTRIES, PeerSet, RETRY_BASE_MS, RETRY_CUT_MS } from '../../src/session/peer-set.js';
 import { peerAddr } from '../../src/util/address.js';
 
 const a = (i: number, host = '10.0.0') => peerAddr(`${host}.${(i % 250) + 1}`, 1000 + Math.floor(i / 250))!;
@@ -18,7 +18,7 @@ describe('peer set', () => {
     s.dialing(e1!, 2);
     s.dialing(e2!, 3);
     expect(s.toString()).toBe('cccq');
-    s.connected(e0!);
+    s.connected(e0!, 0);
     s.closed(e1!, 0, { useful: false });
     s.closed(e2!, 0, { useful: false, ban: true });
     expect(s.toString()).toBe('lbxq');
@@ -27,7 +27,7 @@ describe('peer set', () => {
     // Backoff ends after RETRY_BASE_MS: the entry is queued again.
     expect(s.toDial(RETRY_BASE_MS - 1).map((e) => e.key)).toEqual([a(3).host + ':1000']);
     expect(s.toDial(RETRY_BASE_MS).length).toBe(2);
-    expect(() => s.connected(e1!)).toThrow(/is queued, expected connecting/);
+    expect(() => s.connected(e1!, 0)).toThrow(/is queued, expected connecting/);
   });
 
   it('redials a peer cut while delivering after RETRY_CUT_MS, and one that gave nothing after RETRY_BASE_MS, doubling', () => {
@@ -37,8 +37,8 @@ describe('peer set', () => {
     const [cut, idle] = s.toDial(0);
     s.dialing(cut!, 1);
     s.dialing(idle!, 2);
-    s.connected(cut!);
-    s.connected(idle!);
+    s.connected(cut!, 0);
+    s.connected(idle!, 0);
     s.closed(cut!, 0, { useful: true, cut: true });
     s.closed(idle!, 0, { useful: false });
     expect(s.toDial(RETRY_CUT_MS - 1)).toEqual([]);
@@ -51,6 +51,37 @@ describe('peer set', () => {
     // Second failure in a row: twice the base.
     expect(s.toDial(RETRY_BASE_MS * 3 - 1).map((e) => e.key)).toEqual([cut!.key]);
     expect(s.toDial(RETRY_BASE_MS * 3).map((e) => e.key)).toEqual([cut!.key, idle!.key]);
+  });
+
+  it('redials at once a peer cut while delivering after CUT_REDIAL_LIFE_MS of life, and says when the next backoff ends', () => {
+    const s = new PeerSet(10);
+    s.add(a(1), 'tracker', 0);
+    s.add(a(2), 'tracker', 0);
+    const [long, idle] = s.toDial(0);
+    s.dialing(long!, 1);
+    s.dialing(idle!, 2);
+    s.connected(long!, 100);
+    s.connected(idle!, 100);
+    expect(s.nextWakeAt).toBe(Infinity);
+    s.closed(idle!, 200, { useful: false });
+    s.closed(long!, 100 + CUT_REDIAL_LIFE_MS, { useful: true, cut: true });
+    expect(s.toDial(100 + CUT_REDIAL_LIFE_MS).map((e) => e.key)).toEqual([long!.key]);
+    expect(s.nextWakeAt).toBe(200 + RETRY_BASE_MS);
+    // Cut again one millisecond short of the life that earns an immediate redial.
+    const t = 100 + CUT_REDIAL_LIFE_MS;
+    s.dialing(long!, 3);
+    s.connected(long!, t);
+    s.closed(long!, t + CUT_REDIAL_LIFE_MS - 1, { useful: true, cut: true });
+    expect(s.toDial(t + CUT_REDIAL_LIFE_MS - 1)).toEqual([]);
+    expect(s.nextWakeAt).toBe(t + CUT_REDIAL_LIFE_MS - 1 + RETRY_CUT_MS);
+    // A full set dials nobody: no wake is needed (a closing connection dials again).
+    const full = new PeerSet(1);
+    full.add(a(1), 'tracker', 0);
+    full.add(a(2), 'tracker', 0);
+    const [only] = full.toDial(0);
+    full.dialing(only!, 1);
+    expect(full.toDial(0)).toEqual([]);
+    expect(full.nextWakeAt).toBe(Infinity);
   });
 
   it('dials the more trusted source first: --peer, then trackers, then the DHT and PEX', () => {
@@ -69,8 +100,8 @@ describe('peer set', () => {
     expect(first.length).toBe(2); // half-open cap
     first.forEach((e, i) => s.dialing(e, i + 1));
     expect(s.toDial(0).length).toBe(0);
-    s.connected(first[0]!);
-    s.connected(first[1]!);
+    s.connected(first[0]!, 0);
+    s.connected(first[1]!, 0);
     expect(s.toDial(0).length).toBe(1); // 3 peers at most
     expect(s.hasRoom).toBe(true);
   });
@@ -133,7 +164,7 @@ describe('peer set', () => {
     s.add(a(1), 'tracker', 0);
     const [e] = s.toDial(0);
     s.dialing(e!, 1);
-    s.connected(e!);
+    s.connected(e!, 0);
     s.closed(e!, 0, { useful: false, notNeeded: true });
     expect(s.toString()).toBe('n');
     expect(s.toDial(10 ** 9)).toEqual([]);
