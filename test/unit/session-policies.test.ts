@@ -227,6 +227,24 @@ describe('request scheduler', () => {
     expect(fast.conn.outstanding.size).toBeGreaterThan(0);
   });
 
+  it('in the endgame a peer as fast as the holder duplicates the back of its queue when its own round trip is short enough', async () => {
+    const clock = new FakeClock();
+    const byId = new Map<number, LivePeer>();
+    const { picker, s } = scheduler(clock, { peer: (id) => byId.get(id) });
+    const [holder, near, far] = unchokedSeeds(3, clock, picker, s, byId) as [Seed, Seed, Seed];
+    await clock.advance(1000);
+    for (const x of [holder, near, far]) x.conn.download.add(8 * 1024 * 1024, clock.now());
+    s.update(holder.p);
+    // The holder's queue drains in 32 blocks / 8 MiB/s = 62.5 ms.
+    expect(holder.conn.outstanding.size).toBe(PIECES * 4);
+    s.onBlock(near.p, 20); // 2 x (20 ms + one block's 2 ms) = 44 ms: sooner
+    s.onBlock(far.p, 50); // 2 x (50 ms + 2 ms) = 104 ms: not worth a copy
+    s.update(far.p);
+    expect(far.conn.outstanding.size).toBe(0);
+    s.update(near.p);
+    expect(near.conn.outstanding.size).toBeGreaterThan(0);
+  });
+
   it('a peer that delivered and then stalls times out after what its queue and round trip explain, not 15 s', async () => {
     const clock = new FakeClock();
     const { picker, s } = scheduler(clock);
