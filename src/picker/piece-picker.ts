@@ -334,7 +334,7 @@ export class PiecePicker {
     if (!(max >= 1)) return { blocks, endgame: false };
     const seed = peerHas.complete;
 
-    const candidates = this.inProgressCandidates(peer, peerHas);
+    const candidates = this.inProgressCandidates(peer, peerHas, max);
     let c = 0;
     for (let level = MAX_PRIORITY; level >= 1 && blocks.length < max; level--) {
       while (blocks.length < max && c < candidates.length && candidates[c]!.level === level && candidates[c]!.kind < SHARED) {
@@ -621,21 +621,29 @@ export class PiecePicker {
   // ---- private: picking ----
 
   /** In-progress pieces with free blocks the peer could fill, in pick order. */
-  private inProgressCandidates(peer: number, peerHas: Bitfield): Candidate[] {
-    const out: Candidate[] = [];
-    if (this.withFree.size === 0) return out;
+  /**
+   * The started pieces with free blocks this peer has, best first (priority, then its own, then
+   * abandoned ones, then fewest free blocks unless sequential, then lowest index). Each gives at
+   * least one block, so only the best `max` can be reached: a pick keeps those (as the endgame
+   * does) rather than sorting every piece in progress, which with 200 peers is a few hundred.
+   */
+  private inProgressCandidates(peer: number, peerHas: Bitfield, max: number): Candidate[] {
+    if (this.withFree.size === 0) return [];
     const own = new Set<number>();
     for (const k of this.outstanding.get(peer) ?? []) own.add(Math.floor(k / this.blocksPerPiece));
+    const best = new TopK(max);
+    const seq = this.sequential;
     for (const piece of this.withFree) {
       const level = this.priority[piece]!;
       if (level === 0 || !peerHas.has(piece)) continue;
       const pp = this.partials.get(piece)!;
       const kind = own.has(piece) ? OWN : pp.requested === 0 ? ABANDONED : SHARED;
-      out.push({ piece, level, kind, free: pp.free });
+      best.offer(candidateRank(level, kind, seq ? 0 : pp.free, piece), piece);
     }
-    const seq = this.sequential;
-    out.sort((a, b) => b.level - a.level || a.kind - b.kind || (seq ? 0 : a.free - b.free) || a.piece - b.piece);
-    return out;
+    return best.sorted().map((piece) => {
+      const pp = this.partials.get(piece)!;
+      return { piece, level: this.priority[piece]!, kind: own.has(piece) ? OWN : pp.requested === 0 ? ABANDONED : SHARED, free: pp.free };
+    });
   }
 
   private takeFree(piece: number, blocks: BlockRef[], max: number): void {
@@ -891,6 +899,15 @@ function forEachSetBit(bits: Bitfield, from: number, visit: (index: number) => b
 }
 
 /** Keeps the `k` entries with the smallest keys seen (a max-heap on key). */
+/**
+ * An in-progress candidate's rank, lower first: higher priority, then kind, then fewer free
+ * blocks, then lower index. Exact in a double: 5 + 16 + 32 bits (free blocks beyond 2^16 - 1,
+ * pieces over 1 GiB, rank as that many).
+ */
+function candidateRank(level: number, kind: number, free: number, piece: number): number {
+  return (((MAX_PRIORITY - level) * 4 + kind) * 2 ** 16 + Math.min(free, 2 ** 16 - 1)) * 2 ** 32 + piece;
+}
+
 /**
  * An endgame candidate's rank, lower first: higher priority, then fewer holders, then the latest
  * requested (it waits at the back of its peer's queue, so when our copy wins the cancel reaches
