@@ -19,7 +19,7 @@ import { peerAddr, addrKey, type PeerAddr } from '../util/address.js';
 import { Bitfield } from '../util/bitfield.js';
 import type { TimerHandle } from '../util/clock.js';
 import { UtpSocket } from '../utp/index.js';
-import { allowedFastSet, encodeHandshake, EXTENDED_HANDSHAKE_ID, validateBitfield, validateHave, type Message } from '../wire/index.js';
+import { allowedFastSet, encodeHandshake, EXTENDED_HANDSHAKE_ID, hasReserved, Reserved, validateBitfield, validateHave, type Message } from '../wire/index.js';
 import { acceptStream, listenTcp, type Dialer, type DialResult, type EncryptionMode, type Swarm } from './connector.js';
 import { ourExtendedHandshake } from './extensions.js';
 import { isFinal } from './lifecycle.js';
@@ -329,11 +329,11 @@ export class Connections {
     }
     if (c.entry.state === 'connecting') core.peers.connected(c.entry, core.clock.now());
     const live = new LivePeer(conn, c.entry, core.clock.now());
-    live.fast = (conn.remote!.reserved[7]! & 0x04) !== 0;
+    live.fast = hasReserved(conn.remote!.reserved, Reserved.fast);
     c.live = live;
     this.peerEvent(conn.address, 'connected', undefined, conn.transport);
     const t = core.torrent();
-    if (conn.remote!.reserved[5]! & 0x10) {
+    if (hasReserved(conn.remote!.reserved, Reserved.extensionProtocol)) {
       conn.send({
         type: 'extended',
         id: EXTENDED_HANDSHAKE_ID,
@@ -342,7 +342,7 @@ export class Connections {
     }
     // BEP 5: tell DHT-capable peers where our DHT listens.
     const dhtPort = core.discovery()?.dhtPort ?? null;
-    if (dhtPort !== null && conn.remote!.reserved[7]! & 0x01) conn.send({ type: 'port', port: dhtPort });
+    if (dhtPort !== null && hasReserved(conn.remote!.reserved, Reserved.dht)) conn.send({ type: 'port', port: dhtPort });
     if (t) this.greetWithPieces(live);
     else {
       // Before the metadata we hold nothing: BEP 6 asks fast peers for a summary, others get none;

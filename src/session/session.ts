@@ -26,7 +26,7 @@ import { loadResume, resumePath } from '../storage/resume.js';
 import { addrKey } from '../util/address.js';
 import { every, systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { EventQueue } from '../util/event-queue.js';
-import { encodeHandshake, EXTENDED_HANDSHAKE_ID, makePeerId, maxMessageBytes, reservedBits } from '../wire/index.js';
+import { encodeHandshake, EXTENDED_HANDSHAKE_ID, hasReserved, makePeerId, maxMessageBytes, Reserved, reservedBits } from '../wire/index.js';
 import { Connections } from './connections.js';
 import { tcpDialer } from './connector.js';
 import { ourExtendedHandshake } from './extensions.js';
@@ -439,7 +439,7 @@ export class TorrentSession {
         if (full.infoHashV2 !== null) this.saveTorrent(torrent);
         // Peers learn that we now serve the metadata too (BEP 10 allows a second handshake).
         const hs = ourExtendedHandshake({ infoBytes: full.infoBytes, private: full.private, listenPort: this.connections.listenPort, reqq: MAX_UPLOAD_QUEUE });
-        for (const p of this.livePeers()) if (p.conn.remote!.reserved[5]! & 0x10) p.conn.send({ type: 'extended', id: EXTENDED_HANDSHAKE_ID, payload: hs });
+        for (const p of this.livePeers()) if (hasReserved(p.conn.remote!.reserved, Reserved.extensionProtocol)) p.conn.send({ type: 'extended', id: EXTENDED_HANDSHAKE_ID, payload: hs });
       }
       this.hashes.serve(full, () => full.pieceLayers);
       return this.begin(full);
