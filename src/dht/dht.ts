@@ -20,7 +20,7 @@
  *   get_peers with every stored peer. Sends to unroutable addresses (0/8, multicast, broadcast,
  *   port 0), which a hostile `nodes` list can name, are dropped.
  * - The routing table (and our node id, so we keep our place in the keyspace) is persisted to a
- *   small JSON file, bounded and validated when read back.
+ *   small JSON file, bounded and validated when read back (its format: state-file.ts).
  *
  * Invariants: `start` resolves only once the socket listens; after `close` nothing is sent and no
  * timer remains; callbacks (onPeer, onWarning) never run after `close` resolves.
@@ -35,6 +35,9 @@ import { dirname, join } from 'node:path';
 import UntypedDHT from 'bittorrent-dht';
 import { decode, encode, isBytes, isDict, isInt, isList, type BDict, type BValue } from '../bencode/index.js';
 import { RuntimeError, UsageError } from '../errors.js';
+import { encodeStateFile, parseStateFile, routable, validPort, type RoutingState } from './state-file.js';
+
+export { MAX_STATE_BYTES, MAX_STATE_NODES } from './state-file.js';
 
 export interface DhtNodeAddress {
   host: string;
@@ -87,10 +90,6 @@ export const LOOKUP_INTERVAL_MS = 5 * 60_000;
 export const ANNOUNCE_TIMEOUT_MS = 30_000;
 /** Written every this often as well as on close, so a crash loses at most a few minutes of table. */
 export const STATE_SAVE_INTERVAL_MS = 5 * 60_000;
-/** Nodes kept in the state file: a full Kademlia table holds a few hundred; more is stale weight. */
-export const MAX_STATE_NODES = 1000;
-/** A state file larger than this is not ours (1000 nodes are about 90 KB of JSON). */
-export const MAX_STATE_BYTES = 512 * 1024;
 /** Distinct peers reported per lookup run: ~30 nodes answer, at most 100 values each; more is a flood. */
 export const MAX_PEERS_PER_LOOKUP = 2000;
 /** Concurrent lookups (one per torrent): a CLI runs a handful; the bound stops a runaway caller. */
@@ -146,12 +145,6 @@ interface DhtImpl {
   announce(infoHash: Buffer, port: number, cb: (err: Error | null) => void): void;
   addNode(node: { host: string; port: number; id?: Buffer }): void;
   destroy(cb: () => void): void;
-}
-
-interface StateFile {
-  version: 1;
-  id: string;
-  nodes: { host: string; port: number; id: string }[];
 }
 
 interface LookupRun {
@@ -406,19 +399,13 @@ export class Dht {
   private async writeState(): Promise<void> {
     const path = this.opts.stateFile;
     if (!path) return;
-    const nodes = this.impl.nodes
-      .toArray()
-      .filter((n) => Buffer.isBuffer(n.id) && n.id.length === ID_BYTES && isIPv4(n.host) && validPort(n.port))
-      .sort((a, b) => (b.seen ?? 0) - (a.seen ?? 0))
-      .slice(0, MAX_STATE_NODES)
-      .map((n) => ({ host: n.host, port: n.port, id: n.id.toString('hex') }));
-    // An empty table (offline run, closed before bootstrap) must not erase what an earlier run learned.
-    if (nodes.length === 0) return;
-    const state: StateFile = { version: 1, id: this.nodeId.toString('hex'), nodes };
+    // Null for an empty table (offline run, closed before bootstrap): it must not erase what an earlier run learned.
+    const bytes = encodeStateFile(this.nodeId, this.impl.nodes.toArray());
+    if (!bytes) return;
     const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
       await mkdir(dirname(path), { recursive: true });
-      await writeFile(tmp, JSON.stringify(state));
+      await writeFile(tmp, bytes);
       await rename(tmp, path);
     } catch (e) {
       this.warn(`dht: cannot save the routing table to ${path}: ${(e as Error).message}`);
@@ -427,7 +414,8 @@ export class Dht {
   }
 }
 
-async function loadState(path: string, warn: (m: string) => void): Promise<{ id: Buffer; nodes: { host: string; port: number; id: Buffer }[] } | null> {
+/** The saved table, or null (with a warning unless there is no file yet); the checks are parseStateFile's. */
+async function loadState(path: string, warn: (m: string) => void): Promise<RoutingState | null> {
   let buf: Buffer;
   try {
     buf = await readFile(path);
@@ -435,41 +423,12 @@ async function loadState(path: string, warn: (m: string) => void): Promise<{ id:
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') warn(`dht: cannot read ${path}: ${(e as Error).message}`);
     return null;
   }
-  const bad = (why: string): null => {
-    warn(`dht: ignoring ${path}: ${why}`);
+  const parsed = parseStateFile(buf);
+  if (!parsed.ok) {
+    warn(`dht: ignoring ${path}: ${parsed.reason}`);
     return null;
-  };
-  if (buf.length > MAX_STATE_BYTES) return bad(`larger than ${MAX_STATE_BYTES} bytes`);
-  let d: unknown;
-  try {
-    d = JSON.parse(buf.toString('utf8'));
-  } catch {
-    return bad('not JSON');
   }
-  if (typeof d !== 'object' || d === null) return bad('not a routing table');
-  const s = d as Partial<Record<keyof StateFile, unknown>>;
-  if (s.version !== 1 || typeof s.id !== 'string' || !/^[0-9a-f]{40}$/.test(s.id) || !Array.isArray(s.nodes)) {
-    return bad('not a routing table');
-  }
-  const nodes: { host: string; port: number; id: Buffer }[] = [];
-  for (const n of s.nodes.slice(0, MAX_STATE_NODES) as unknown[]) {
-    if (typeof n !== 'object' || n === null) continue;
-    const { host, port, id } = n as Record<string, unknown>;
-    if (typeof host !== 'string' || !isIPv4(host) || !routable(host) || !validPort(port)) continue;
-    if (typeof id !== 'string' || !/^[0-9a-f]{40}$/.test(id) || id === s.id) continue;
-    nodes.push({ host, port, id: Buffer.from(id, 'hex') });
-  }
-  return { id: Buffer.from(s.id, 'hex'), nodes };
-}
-
-function validPort(port: unknown): port is number {
-  return typeof port === 'number' && Number.isInteger(port) && port > 0 && port <= 65535;
-}
-
-/** Unicast IPv4 we may send to: not 0/8 ("this network", which Linux delivers to localhost), multicast, or broadcast. */
-function routable(host: string): boolean {
-  const first = Number(host.split('.', 1)[0]);
-  return first !== 0 && first < 224;
+  return parsed.state;
 }
 
 // ---- the guarded socket ---------------------------------------------------------------------
