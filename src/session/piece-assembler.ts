@@ -9,11 +9,12 @@
  * - `unverifiedBytes` = the size of every piece being assembled; `diskQueueBytes` = the size of
  *   every verified piece handed to storage and not yet written;
  * - a piece is reported `written` only after storage resolved its write; a write that fails is
- *   reported as a disk error at once (the session fails with it), never retried silently;
+ *   reported at once (the session fails with it), never retried silently: as ERR_DISK when the
+ *   disk refused it, as the InternalError it is when the write path has a bug (see writeFailure);
  * - `drain()` resolves when every write in flight has settled (it awaits them, it does not poll).
  */
 import { createHash, type Hash } from 'node:crypto';
-import { RuntimeError } from '../errors.js';
+import { InternalError, RuntimeError, TorrentError } from '../errors.js';
 import type { PiecePicker } from '../picker/index.js';
 import type { Storage } from '../storage/storage.js';
 import { BLOCK_SIZE } from '../wire/index.js';
@@ -59,8 +60,8 @@ export interface AssemblerEvents {
   failed(piece: number, liars: number[]): void;
   /** A verified piece proved earlier senders of a bad copy wrong. */
   liars(piece: number, liars: number[]): void;
-  /** Storage refused a write. */
-  diskError(error: RuntimeError): void;
+  /** A write failed: ERR_DISK (the disk refused it) or an InternalError (a bug on the write path). */
+  diskError(error: TorrentError): void;
   /** The disk queue crossed its high-water mark (true) or went back under half of it (false). */
   diskBusy(busy: boolean): void;
 }
@@ -207,8 +208,7 @@ export class PieceAssembler {
       (e: unknown) => {
         this.diskQueueBytes -= data.length;
         this.updateBusy();
-        const err = e instanceof RuntimeError ? e : new RuntimeError('ERR_DISK', `cannot write piece ${piece}: ${(e as Error).message}`, { cause: e });
-        this.o.events.diskError(err);
+        this.o.events.diskError(writeFailure(piece, e));
       },
     );
     this.writes.add(w);
@@ -226,6 +226,21 @@ export class PieceAssembler {
       this.o.events.diskBusy(false);
     }
   }
+}
+
+/**
+ * What a rejected write means. A TorrentError is classified already and passes as it is: the file
+ * backend's ERR_DISK names the file, and an InternalError (the disk-writer thread died, or
+ * answered a write it was not given) is a bug, which the CLI reports with its stack; dressed as
+ * "cannot write piece N" it would send the user to check a disk that is fine. An error carrying
+ * the system's `code` (ENOSPC, EIO...) is the disk's. Anything else thrown by storage is a bug.
+ */
+function writeFailure(piece: number, e: unknown): TorrentError {
+  if (e instanceof TorrentError) return e;
+  if (e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string') {
+    return new RuntimeError('ERR_DISK', `cannot write piece ${piece}: ${e.message}`, { cause: e });
+  }
+  return new InternalError(`writing piece ${piece}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
 }
 
 /** Feeds the running hash every received block from where it stopped, up to the first one missing. */
