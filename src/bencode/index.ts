@@ -2,3 +2,4 @@ export { decode, decodePrefix, DEFAULT_LIMITS, type DecodeLimits, type ListStrea
 export { encode, type Encodable } from './encode.js';
 export { BDict, isBytes, isDict, isInt, isList, type BValue } from './types.js';
 export { bytesAre, smallIntAt, stringStart, valueEnd } from './checked.js';
+export { D, E, I, L, NINE, ZERO } from './tokens.js';
