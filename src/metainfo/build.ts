@@ -29,7 +29,7 @@
 import { BDict, encode, type BValue, type Encodable } from '../bencode/index.js';
 import { MetainfoError } from '../errors.js';
 import { MERKLE_HASH_BYTES } from './merkle.js';
-import { MAX_FILE_LENGTH, MAX_FILES, MAX_PIECE_LENGTH, MAX_PIECES, MAX_TORRENT_BYTES, MAX_TOTAL_LENGTH } from './parse.js';
+import { MAX_FILE_LENGTH, MAX_FILES, MAX_PIECE_LENGTH, MAX_PIECES, MAX_TORRENT_BYTES, MAX_TOTAL_LENGTH } from './limits.js';
 
 /** SHA-1 digest size: one v1 piece hash (BEP 3). */
 export const PIECE_HASH_BYTES = 20;

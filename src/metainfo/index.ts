@@ -1,4 +1,5 @@
-export { parseTorrent, MAX_TORRENT_BYTES, MAX_PIECES, MAX_FILES, MAX_PIECE_LENGTH } from './parse.js';
+export { parseTorrent } from './parse.js';
+export { MAX_TORRENT_BYTES, MAX_PIECES, MAX_FILES, MAX_PIECE_LENGTH } from './limits.js';
 export { buildTorrent, defaultPieceLength, isValidPieceLength, MIN_PIECE_LENGTH } from './build.js';
 export { parseMagnet, formatMagnet, isMagnetUri, parseSelect, formatSelect, formatHostPort, parsePeerAddress, type Magnet } from './magnet.js';
 export type { Metainfo, TorrentFile, MetaVersion } from './types.js';
