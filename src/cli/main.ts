@@ -3,8 +3,9 @@
  * stderr text. Nothing imports this module.
  *
  * Invariant (the error edge): every failure prints exactly one line `torrent: <what is wrong>`,
- * then at most one line `hint: <what to do>`, and nothing else (a stack trace only for internal
- * errors or with --debug). That includes commander's own errors (unknown command or option,
+ * then at most one line `hint: <what to do>`, and nothing else, except the stack trace and its
+ * causes: always for a bug (an InternalError, or anything thrown that is not a TorrentError), for
+ * the other errors only with --debug. That includes commander's own errors (unknown command or option,
  * missing argument, an option value its argParser refused): commander is told to print nothing
  * (`configureOutput`) and to throw instead of exiting (`exitOverride`), and `commanderFailure`
  * rewrites what it threw. Exit codes: 0 done (and --help, --version), 1 runtime, 2 usage or
@@ -12,7 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { EXIT_OK, EXIT_RUNTIME, TorrentError, UsageError } from '../errors.js';
+import { EXIT_OK, EXIT_RUNTIME, InternalError, TorrentError, UsageError } from '../errors.js';
 import { guardOutput } from './output.js';
 
 /** Adds one command (its options, help text and action) to the program. */
@@ -147,16 +148,54 @@ function oneLine(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }
 
+/** Many lines, each as oneLine shows it: no terminal escape a message may carry (a path from a torrent) reaches the terminal. */
+function lines(text: string): string {
+  return text.split('\n').map(oneLine).join('\n');
+}
+
+/**
+ * Most causes printed after a stack. Our chains are two or three long (a session's InternalError,
+ * the thread's error, the system's); the bound keeps an error wrapped again at every retry from
+ * flooding stderr (a cause that loops back is stopped by `seen`).
+ */
+const MAX_CAUSES = 8;
+
+/** The stack of `e`, then each cause's as `caused by: <stack>`. */
+function trace(e: unknown): string {
+  // A thrown value that is not an Error (a string) has no stack: the `torrent:` line said it all.
+  if (!(e instanceof Error)) return '';
+  const stackOf = (x: unknown): string => lines(x instanceof Error ? (x.stack ?? `${x.name}: ${x.message}`) : String(x));
+  let out = `${stackOf(e)}\n`;
+  const seen = new Set<unknown>([e]);
+  let cause = e.cause;
+  for (let n = 0; n < MAX_CAUSES && cause !== undefined && !seen.has(cause); n++) {
+    seen.add(cause);
+    out += `caused by: ${stackOf(cause)}\n`;
+    cause = cause instanceof Error ? cause.cause : undefined;
+  }
+  return out;
+}
+
+/** What a bug's report asks of the user (errors.ts: an InternalError is a bug of ours). */
+const REPORT_HINT = 'this is a bug in torrent: please report it with the lines below';
+
+/**
+ * The error edge. A typed error the user can act on (bad usage or input, a disk or network
+ * failure) is one `torrent:` line and at most one `hint:` line, exit with its code; --debug adds
+ * its stack and causes. A bug (an InternalError, or anything that is not a TorrentError) always
+ * shows its stack and causes, whatever --debug says: that is what a report needs, and a bug is
+ * not reproduced on demand. Exit 1.
+ */
 function report(e: unknown, debug: boolean): number {
-  if (e instanceof TorrentError) {
+  if (e instanceof TorrentError && !(e instanceof InternalError)) {
     process.stderr.write(`torrent: ${oneLine(e.message)}\n`);
     if (e.hint) process.stderr.write(`hint: ${oneLine(e.hint)}\n`);
-    if (debug) process.stderr.write(`${e.stack ?? ''}\n`);
+    if (debug) process.stderr.write(trace(e));
     return e.exitCode;
   }
-  // A bug: say so, with the stack, so it can be reported.
   process.stderr.write(`torrent: internal error: ${oneLine(e instanceof Error ? e.message : String(e))}\n`);
-  process.stderr.write(`${e instanceof Error ? (e.stack ?? '') : ''}\n`);
+  process.stderr.write(`hint: ${oneLine(e instanceof TorrentError && e.hint ? e.hint : REPORT_HINT)}\n`);
+  process.stderr.write(trace(e));
   return EXIT_RUNTIME;
 }
 
