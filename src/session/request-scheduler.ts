@@ -30,8 +30,13 @@ export const MIN_QUEUE_SECONDS = 0.5;
 export const SLOW_START_GROWTH = 1.1;
 /** The rate that sizes a queue: over the last RATE_SECONDS buckets, so it follows a link filling up. */
 export const RATE_SECONDS = 2;
-/** Depth before a rate is measured (slow start's first window): enough to fill a fast link's first round trip. */
-export const MIN_QUEUE = 16;
+/**
+ * Depth before a rate is measured (slow start's first window): enough to fill a fast link's first
+ * round trip (1 MiB: 8 MB/s at 130 ms). In the swarm bench 16 took a 6 MB/s link at 225 ms six
+ * round trips to reach its rate (24 MB of the links' capacity lost in the first seconds, 12 with
+ * 64; 128 gained nothing more). A slow peer's excess drains once its rate sizes the queue.
+ */
+export const MIN_QUEUE = 64;
 /**
  * Least depth once slow start is over and the rate sizes the queue: a slow peer keeps no more
  * than a few round trips' worth, so with a hundred slow peers the blocks in flight (what the

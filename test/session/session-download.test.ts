@@ -9,7 +9,8 @@ import { FakeClock } from '../helpers/fake-clock.js';
 import { MIN_QUEUE } from '../../src/session/request-scheduler.js';
 import { Bitfield } from '../../src/util/bitfield.js';
 
-const fx = fixture(1024 * 1024, 64 * 1024);
+// 2 MiB: more blocks than a fresh queue (MIN_QUEUE), so a peer's first requests never cover the torrent.
+const fx = fixture(2 * 1024 * 1024, 64 * 1024);
 const HONEST = '10.0.0.1:6881';
 const OTHER = '10.0.0.2:6881';
 

@@ -126,8 +126,12 @@ describe('request scheduler', () => {
 
   it('fills the queue to its depth in one batch and tops it up only by batches', () => {
     const clock = new FakeClock();
-    const { picker, s } = scheduler(clock);
-    const { p, conn } = livePeer(1, clock, Bitfield.full(PIECES));
+    // More blocks than a fresh queue asks for.
+    const pieces = MIN_QUEUE / 4 + PIECES;
+    const picker = new PiecePicker({ pieceCount: pieces, pieceLength: PIECE, totalLength: pieces * PIECE, random: seeded(1) });
+    for (let p = 0; p < pieces; p++) picker.setWanted(p, true);
+    const s = new RequestScheduler({ picker, downloading: () => true, diskBusy: () => false, roomForNewPiece: () => true, now: () => clock.now() });
+    const { p, conn } = livePeer(1, clock, Bitfield.full(pieces));
     picker.addBitfield(p.bitfield!);
     s.countInteresting(p);
     conn.peerChoking = false;
