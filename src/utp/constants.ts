@@ -1,5 +1,6 @@
 /**
- * uTP (BEP 29) limits and timings shared by the connection and the socket. Each says why.
+ * uTP (BEP 29) limits and timings shared by the connection (its send window and receive buffer)
+ * and the socket. Each says why.
  */
 
 /**
