@@ -31,7 +31,6 @@
  *   waits on a peer.
  */
 import { Duplex } from 'node:stream';
-import { RuntimeError } from '../errors.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import {
   DEFAULT_PACKET_BYTES,
@@ -53,10 +52,20 @@ export type UtpState = 'syn-sent' | 'syn-recv' | 'connected' | 'closed';
 /** How a uTP connection failed, spelled as the TCP socket error a peer connection already handles. */
 export type UtpErrno = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT';
 
-export class UtpError extends RuntimeError {
+/**
+ * A uTP connection's failure, shaped as Node's error for the same failure of a TCP socket: `code`
+ * is the errno's name ('ECONNREFUSED' for a dial answered by a RESET), so whatever reads a TCP
+ * socket's `e.code` (the Dialer, src/session/connector.ts) reads these alike. Not a TorrentError:
+ * like a socket's errors it never reaches the CLI; the peer connection or the Dialer takes it.
+ */
+export class UtpError extends Error {
+  readonly code: UtpErrno;
+  /** The same name as `code` (kept for readers of `errno`; Node's own errno is a number). */
   readonly errno: UtpErrno;
   constructor(errno: UtpErrno, message: string) {
-    super(errno === 'ETIMEDOUT' ? 'ERR_TIMEOUT' : 'ERR_PROTOCOL', message);
+    super(message);
+    this.name = 'UtpError';
+    this.code = errno;
     this.errno = errno;
   }
 }

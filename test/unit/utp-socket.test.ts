@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MAX_PEER_WINDOW_BYTES } from '../../src/utp/constants.js';
-import type { UtpConnection } from '../../src/utp/connection.js';
+import { UtpError, type UtpConnection } from '../../src/utp/connection.js';
 import { decodePacket, encodePacket, MAX_SACK_BYTES, PacketType, type Packet } from '../../src/utp/packet.js';
 import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, RESET_BURST, RESET_RATE_PER_S, UtpSocket, type RemoteInfo, type UtpSocketOptions } from '../../src/utp/socket.js';
 import { FakeClock } from '../helpers/fake-clock.js';
@@ -242,13 +242,32 @@ describe('UtpSocket: demultiplexing and hostile packets', () => {
   it('a RESET from the peer ends the connection with ECONNRESET and frees its slot', async () => {
     const h = harness();
     const { conn } = await dialIn(h);
-    let errno = '';
-    conn.on('error', (e: Error & { errno?: string }) => {
-      errno = e.errno ?? '';
+    let err: Error | null = null;
+    conn.on('error', (e: Error) => {
+      err = e;
     });
     h.sock.handleDatagram(pkt({ type: PacketType.reset, connectionId: 101 }), PEER);
     await h.clock.advance(1);
-    expect(errno).toBe('ECONNRESET');
+    expect(err).toMatchObject({ code: 'ECONNRESET', errno: 'ECONNRESET' });
+    expect(h.sock.connectionCount).toBe(0);
+    await h.sock.close();
+  });
+
+  it('a SYN answered by a RESET fails with code ECONNREFUSED, as a refused TCP connect does', async () => {
+    const h = harness();
+    const conn = h.sock.connect(PEER.address, PEER.port);
+    let err: Error | null = null;
+    conn.on('error', (e: Error) => {
+      err = e;
+    });
+    const syn = h.sent.at(-1)!.packet;
+    expect(syn.type).toBe(PacketType.syn);
+    // As our own socket refuses a SYN (sendReset): with the SYN's connection id.
+    h.sock.handleDatagram(pkt({ type: PacketType.reset, connectionId: syn.connectionId, ackNr: syn.seqNr }), PEER);
+    await h.clock.advance(1);
+    expect(err).toBeInstanceOf(UtpError);
+    expect(err).toMatchObject({ code: 'ECONNREFUSED', errno: 'ECONNREFUSED', message: `utp: connection refused by ${PEER.address}:${PEER.port}` });
+    expect(conn.destroyed).toBe(true);
     expect(h.sock.connectionCount).toBe(0);
     await h.sock.close();
   });
