@@ -99,10 +99,14 @@ export class PieceAssembler {
     this.buffers = new PieceBufferPool(o.pieceLength, Math.ceil((MAX_UNVERIFIED_BYTES + this.diskHighWater) / o.pieceLength) + 2);
   }
 
+  /** The unverified-bytes cap for `peers` connected peers (and web seeds). */
+  unverifiedCap(peers: number): number {
+    return Math.min(MAX_UNVERIFIED_BYTES, Math.max(MIN_UNVERIFIED_BYTES, peers * this.o.pieceLength));
+  }
+
   /** Whether a new piece may be started without passing the unverified-bytes cap for `peers` connected peers. */
   roomForNewPiece(peers: number): boolean {
-    const cap = Math.min(MAX_UNVERIFIED_BYTES, Math.max(MIN_UNVERIFIED_BYTES, peers * this.o.pieceLength));
-    return this.unverifiedBytes + this.o.pieceLength <= cap;
+    return this.unverifiedBytes + this.o.pieceLength <= this.unverifiedCap(peers);
   }
 
   get diskBusy(): boolean {

@@ -61,7 +61,8 @@ export function buildTorrent(meta: Metainfo, core: Core, hooks: TorrentHooks): T
     },
   });
   // One piece being assembled per source (peers and web seeds) may be in memory: see MIN/MAX_UNVERIFIED_BYTES.
-  const roomForNewPiece = (): boolean => assembler.roomForNewPiece(core.peers.liveCount + meta.urlList.length + meta.httpSeeds.length);
+  const sources = (): number => core.peers.liveCount + meta.urlList.length + meta.httpSeeds.length;
+  const roomForNewPiece = (): boolean => assembler.roomForNewPiece(sources());
   const limit = o.downloadLimit ?? null;
   // Bursts of at most a quarter second of the limit (and never less than 4 blocks): requests
   // leave at the limit's pace, so pipelines stay full without a burst-then-stall pattern.
@@ -72,6 +73,12 @@ export function buildTorrent(meta: Metainfo, core: Core, hooks: TorrentHooks): T
     downloading: () => core.life().kind === 'downloading',
     diskBusy: () => assembler.diskBusy,
     roomForNewPiece,
+    // Peers still connecting count too: a swarm's first peers must not take the share of those
+    // that are a round trip or two from being live.
+    unverifiedShare: () => {
+      const n = sources() + core.peers.connectingCount;
+      return assembler.unverifiedCap(n) / Math.max(1, n);
+    },
     now: () => clock.now(),
     peer: (id) => core.conns.get(id)?.live ?? undefined,
     budget: downBucket ? (n) => downBucket.take(n, clock.now()) : undefined,

@@ -6,10 +6,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { fixture, ScriptedMemoryPeer, startHarness, storedBytes, type Behaviour, type Harness } from './harness.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-import { MIN_QUEUE } from '../../src/session/request-scheduler.js';
+import { MAX_FRESH_QUEUE } from '../../src/session/request-scheduler.js';
 import { Bitfield } from '../../src/util/bitfield.js';
 
-// 2 MiB: more blocks than a fresh queue (MIN_QUEUE), so a peer's first requests never cover the torrent.
+// 2 MiB: more blocks than a fresh queue (MAX_FRESH_QUEUE with two peers), so a peer's first requests never cover the torrent.
 const fx = fixture(2 * 1024 * 1024, 64 * 1024);
 const HONEST = '10.0.0.1:6881';
 const OTHER = '10.0.0.2:6881';
@@ -112,8 +112,8 @@ describe('session download (fake clock, in-memory peers)', () => {
     expect(silent.length).toBeGreaterThan(0);
     for (const r of silent) expect(peers[HONEST]!.log.requests).toContain(r);
     // It delivered nothing, so its queue never grew past a fresh one (the honest peer's did).
-    expect(silent.length).toBeLessThanOrEqual(MIN_QUEUE);
-    expect(peers[HONEST]!.log.requests.length).toBeGreaterThan(MIN_QUEUE);
+    expect(silent.length).toBeLessThanOrEqual(MAX_FRESH_QUEUE);
+    expect(peers[HONEST]!.log.requests.length).toBeGreaterThan(MAX_FRESH_QUEUE);
   });
 
   it('a peer flooding unchokes and chokes (and never reading) is dropped as a flood, long before the flood ends', async () => {

@@ -10,7 +10,7 @@ import { PiecePicker } from '../../src/picker/index.js';
 import { chooseUnchoked, pickOptimistic } from '../../src/session/choker.js';
 import { LivePeer } from '../../src/session/live-peer.js';
 import type { PeerEntry } from '../../src/session/peer-set.js';
-import { ENDGAME_QUEUE_SECONDS, MIN_ENDGAME_QUEUE, MIN_QUEUE, MIN_QUEUE_SECONDS, MIN_REQUEST_TIMEOUT_MS, REQUEST_QUEUE_SECONDS, REQUEST_TIMEOUT_MS, RequestScheduler } from '../../src/session/request-scheduler.js';
+import { ENDGAME_QUEUE_SECONDS, MAX_FRESH_QUEUE, MIN_ENDGAME_QUEUE, MIN_QUEUE, MIN_QUEUE_SECONDS, MIN_REQUEST_TIMEOUT_MS, REQUEST_QUEUE_SECONDS, REQUEST_TIMEOUT_MS, RequestScheduler } from '../../src/session/request-scheduler.js';
 import { MAX_UPLOAD_QUEUE, READ_AHEAD_PIECES, UPLOAD_BATCH_BYTES, UPLOAD_HIGH_WATER_BYTES, Uploader } from '../../src/session/uploader.js';
 import { MemoryStorage } from '../../src/storage/memory-storage.js';
 import { ReadCache } from '../../src/storage/read-cache.js';
@@ -127,7 +127,7 @@ describe('request scheduler', () => {
   it('fills the queue to its depth in one batch and tops it up only by batches', () => {
     const clock = new FakeClock();
     // More blocks than a fresh queue asks for.
-    const pieces = MIN_QUEUE / 4 + PIECES;
+    const pieces = MAX_FRESH_QUEUE / 4 + PIECES;
     const picker = new PiecePicker({ pieceCount: pieces, pieceLength: PIECE, totalLength: pieces * PIECE, random: seeded(1) });
     for (let p = 0; p < pieces; p++) picker.setWanted(p, true);
     const s = new RequestScheduler({ picker, downloading: () => true, diskBusy: () => false, roomForNewPiece: () => true, now: () => clock.now() });
@@ -136,13 +136,27 @@ describe('request scheduler', () => {
     s.countInteresting(p);
     conn.peerChoking = false;
     s.update(p);
-    expect(conn.outstanding.size).toBe(MIN_QUEUE);
+    expect(conn.outstanding.size).toBe(MAX_FRESH_QUEUE);
     // One block answered: 1 missing is below the batch, nothing more is asked.
     const [k] = conn.outstanding.keys();
     conn.outstanding.delete(k!);
     const before = conn.sent.length;
     s.update(p);
     expect(conn.sent.length).toBe(before);
+  });
+
+  it("a fresh peer's queue is its share of the unverified bytes, between MIN_QUEUE and MAX_FRESH_QUEUE blocks", () => {
+    const clock = new FakeClock();
+    let share = 256 * 1024; // 200 peers, 256 KiB pieces: one piece each
+    const { s } = scheduler(clock, { unverifiedShare: () => share });
+    const { p } = livePeer(1, clock, Bitfield.full(PIECES));
+    expect(s.desiredQueue(p)).toBe(MIN_QUEUE);
+    share = 40 * 16384;
+    expect(s.desiredQueue(p)).toBe(40);
+    share = 32 * 1024 * 1024; // one peer: the whole 32 MiB floor
+    expect(s.desiredQueue(p)).toBe(MAX_FRESH_QUEUE);
+    share = 1000;
+    expect(s.desiredQueue(p)).toBe(MIN_QUEUE);
   });
 
   it('a young peer on a long round trip gets a deep queue from its first bytes, not after the meter window fills', async () => {
