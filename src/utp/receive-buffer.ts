@@ -11,9 +11,11 @@
  *
  * Invariants:
  * - reorder.size <= MAX_REORDER_PACKETS; reorderBytes = payload bytes held in `reorder`.
- * - readableLength + reorderBytes <= recvBufferBytes, where readableLength is what the stream
- *   holds unread (a packet that would break it is dropped), and the window we advertise is what
- *   is left, so a reader that stops reading stops the sender.
+ * - readableLength + reorderBytes <= recvBufferBytes + one packet, where readableLength is what
+ *   the stream holds unread: a packet out of order is held only within recvBufferBytes, the next
+ *   packet in order is taken if the unread bytes leave room for it (whatever is held), and any
+ *   other is dropped. The window we advertise is what is left of recvBufferBytes, so a reader
+ *   that stops reading stops the sender.
  * - Once the peer's FIN is known, packets past it are dropped.
  */
 import { MAX_REORDER_PACKETS } from './constants.js';
@@ -105,7 +107,10 @@ export class ReceiveBuffer {
       this.peerFinSeq = seq;
     }
     const payload = isFin ? FIN_MARK : Buffer.from(p.payload.buffer, p.payload.byteOffset, p.payload.byteLength);
-    if (readableLength + this.reorderBytes + payload.length > this.recvBufferBytes) {
+    // The packet next in order is weighed against the unread bytes alone: held packets filling
+    // the buffer must not shut out the one packet that delivers them, or the hole stays open for
+    // good and the sender's retransmissions of it are dropped until it times out.
+    if (readableLength + (d === 1 ? 0 : this.reorderBytes) + payload.length > this.recvBufferBytes) {
       // The sender ignored our window (or is probing it): drop, it comes again.
       this.stats.droppedPackets++;
       return Received.ack;

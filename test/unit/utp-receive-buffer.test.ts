@@ -88,17 +88,37 @@ describe('ReceiveBuffer', () => {
     expect(rx.heldPackets).toBe(1);
   });
 
-  it('keeps unread plus held bytes within the buffer; the window is what is left', () => {
+  it('holds packets out of order only within the buffer; the window is what is left', () => {
     const { rx, stats } = setup();
     const big = new Uint8Array(3000);
     expect(rx.receive(data(502, big), 0)).toBe(Received.ack);
     expect(rx.window(4000)).toBe(BUFFER - 4000 - 3000);
     // 4000 unread + 3000 held + 3001 > 10 000: dropped, and acked so the sender learns the window.
-    expect(rx.receive(data(501, new Uint8Array(3001)), 4000)).toBe(Received.ack);
+    expect(rx.receive(data(503, new Uint8Array(3001)), 4000)).toBe(Received.ack);
     expect(stats.droppedPackets).toBe(1);
-    expect(rx.receive(data(501, new Uint8Array(3000)), 4000)).toBe(Received.deliver);
-    expect(take(rx).map((s) => s.length)).toEqual([3000, 3000]);
+    expect(rx.receive(data(503, new Uint8Array(3000)), 4000)).toBe(Received.ack);
+    expect(rx.receive(data(501, new Uint8Array(1000)), 4000)).toBe(Received.deliver);
+    expect(take(rx).map((s) => s.length)).toEqual([1000, 3000, 3000]);
     expect(rx.window(BUFFER + 1)).toBe(0);
+  });
+
+  it('takes the packet that fills the hole even when held packets fill the buffer', () => {
+    const { rx, stats } = setup();
+    const full = (seq: number): Packet => data(seq, new Uint8Array(1380));
+    for (let seq = 502; seq <= 508; seq++) expect(rx.receive(full(seq), 0)).toBe(Received.ack);
+    expect(rx.window(0)).toBe(BUFFER - 7 * 1380);
+    // One more out of order does not fit.
+    expect(rx.receive(full(509), 0)).toBe(Received.ack);
+    expect(stats.droppedPackets).toBe(1);
+    // Neither would 501 by the same sum; dropped, it would leave the hole open for good.
+    expect(rx.receive(full(501), 0)).toBe(Received.deliver);
+    expect(take(rx).length).toBe(8);
+    // Unread, they are one packet over the buffer at most; the window stays shut until they are read.
+    expect(rx.window(8 * 1380)).toBe(0);
+    // The next in order is still refused when the unread bytes leave no room (the reader stopped).
+    expect(rx.receive(full(509), BUFFER - 1000)).toBe(Received.ack);
+    expect(stats.droppedPackets).toBe(2);
+    expect(rx.receive(full(509), BUFFER - 1380)).toBe(Received.deliver);
   });
 
   it("ends at the peer's FIN, taken in order: later packets are duplicates", () => {
