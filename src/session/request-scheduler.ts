@@ -28,6 +28,19 @@ export const QUEUE_RTTS = 2;
 export const MIN_QUEUE_SECONDS = 0.5;
 /** Slow start ends when a second's rate is less than this times the previous second's. */
 export const SLOW_START_GROWTH = 1.1;
+/**
+ * In slow start a block grows the queue only if it waited at most this many times the peer's
+ * shortest round trip (plus SLOW_START_DELAY_SLACK_MS of jitter). One that waited longer sat in
+ * the peer's queue behind more than the link carries in a round trip: the queue is already past
+ * the bandwidth-delay product, and growing it only moves blocks to this peer (TCP's HyStart reads
+ * delay the same way). With 200 slow peers the rate test alone let queues grow for 3 s to four
+ * times what their links needed (7,700 blocks in flight): every started piece was fully requested,
+ * the unverified cap allowed no new one, and a tenth of the peers sat idle for 2 s. Ending slow
+ * start on delay instead cost the 16-peer swarm its distant fast links, whose queues then grew
+ * only as fast as their measured rate.
+ */
+export const SLOW_START_DELAY_FACTOR = 2;
+export const SLOW_START_DELAY_SLACK_MS = 20;
 /** The rate that sizes a queue: over the last RATE_SECONDS buckets, so it follows a link filling up. */
 export const RATE_SECONDS = 2;
 /**
@@ -159,7 +172,11 @@ export class RequestScheduler {
     if (latencyMs >= 0 && latencyMs < peer.minLatencyMs) peer.minLatencyMs = latencyMs;
     peer.deliveryRate = this.rate(peer);
     if (!peer.slowStart) return;
-    peer.slowStartQueue = Math.max(peer.slowStartQueue, peer.conn.outstanding.size) + 1;
+    // A block that waited more than SLOW_START_DELAY_FACTOR round trips sat behind more than the
+    // link carries in one: the queue is past what the link needs, and does not grow on it.
+    if (latencyMs <= SLOW_START_DELAY_FACTOR * peer.minLatencyMs + SLOW_START_DELAY_SLACK_MS) {
+      peer.slowStartQueue = Math.max(peer.slowStartQueue, peer.conn.outstanding.size) + 1;
+    }
     const now = this.ctx.now();
     if (now - peer.slowStartCheckedAt < 1000) return;
     const rate = this.rate(peer);

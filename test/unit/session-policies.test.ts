@@ -10,7 +10,7 @@ import { PiecePicker } from '../../src/picker/index.js';
 import { chooseUnchoked, pickOptimistic } from '../../src/session/choker.js';
 import { LivePeer } from '../../src/session/live-peer.js';
 import type { PeerEntry } from '../../src/session/peer-set.js';
-import { ENDGAME_QUEUE_SECONDS, MAX_FRESH_QUEUE, MIN_ENDGAME_QUEUE, MIN_QUEUE, MIN_QUEUE_SECONDS, MIN_REQUEST_TIMEOUT_MS, REQUEST_QUEUE_SECONDS, REQUEST_TIMEOUT_MS, RequestScheduler } from '../../src/session/request-scheduler.js';
+import { ENDGAME_QUEUE_SECONDS, MAX_FRESH_QUEUE, MIN_ENDGAME_QUEUE, MIN_QUEUE, MIN_QUEUE_SECONDS, MIN_REQUEST_TIMEOUT_MS, REQUEST_QUEUE_SECONDS, REQUEST_TIMEOUT_MS, RequestScheduler, SLOW_START_DELAY_FACTOR, SLOW_START_DELAY_SLACK_MS } from '../../src/session/request-scheduler.js';
 import { MAX_UPLOAD_QUEUE, READ_AHEAD_PIECES, UPLOAD_BATCH_BYTES, UPLOAD_HIGH_WATER_BYTES, Uploader } from '../../src/session/uploader.js';
 import { MemoryStorage } from '../../src/storage/memory-storage.js';
 import { ReadCache } from '../../src/storage/read-cache.js';
@@ -211,6 +211,19 @@ describe('request scheduler', () => {
     }
     expect(p.slowStart).toBe(false);
     expect(s.desiredQueue(p)).toBe(Math.ceil((conn.download.rateSince(clock.now(), p.since, 2) * 0.6) / 16384));
+  });
+
+  it('slow start: a block that waited more than two round trips does not grow the queue (it is past what the link needs)', () => {
+    const clock = new FakeClock();
+    const { s } = scheduler(clock);
+    const { p } = livePeer(1, clock, Bitfield.full(PIECES));
+    s.onBlock(p, 100); // the shortest round trip: 100 ms
+    const grown = p.slowStartQueue;
+    s.onBlock(p, SLOW_START_DELAY_FACTOR * 100 + SLOW_START_DELAY_SLACK_MS); // at the limit: grows
+    expect(p.slowStartQueue).toBe(grown + 1);
+    s.onBlock(p, SLOW_START_DELAY_FACTOR * 100 + SLOW_START_DELAY_SLACK_MS + 1); // behind a queue past the link's
+    expect(p.slowStartQueue).toBe(grown + 1);
+    expect(p.slowStart).toBe(true);
   });
 
   it('in the endgame a peer takes only the duplicates it can bring in soon', async () => {
