@@ -481,10 +481,14 @@ export class UtpConnection extends Duplex {
       this.keepaliveTimer = null;
       this.tx.clear();
       this.rx.clear();
-      this.heldWriteCb = null;
       this.finalCb = null;
       this.onClosed?.();
     }
+    const held = this.heldWriteCb;
+    this.heldWriteCb = null;
     cb(err);
+    // A write held for room is failed, not forgotten: Node then fails the writes queued behind it,
+    // and every writer hears its callback (the uploader's read cache gets its lent blocks back).
+    held?.(err ?? new UtpError('ECONNRESET', 'utp: connection destroyed with a write pending'));
   }
 }

@@ -392,6 +392,32 @@ describe('uTP connection: ends', () => {
     await closeAll(p);
   });
 
+  it('destroyed with writes held for room, every write callback is still called (with an error)', async () => {
+    // The peer stops acking: our send buffer fills, a write is held, more queue behind it.
+    let blackhole = false;
+    const p = await makePair(12, { dropBA: () => blackhole });
+    blackhole = true;
+    p.client.on('error', () => {});
+    p.server.on('error', () => {});
+    const called: (Error | null | undefined)[] = [];
+    const chunk = Buffer.alloc(16384, 1);
+    let writes = 0;
+    let held = false;
+    for (; writes < 200 && !held; writes++) held = !p.client.write(chunk, (e) => called.push(e));
+    expect(held).toBe(true);
+    for (let i = 0; i < 3; i++, writes++) p.client.write(chunk, (e) => called.push(e));
+    await p.clock.advance(1);
+    const before = called.length;
+    expect(before).toBeGreaterThan(0);
+    expect(before).toBeLessThan(writes); // some are held back by the full send buffer
+    p.client.destroy();
+    await p.clock.advance(10);
+    // Before the fix the held write and those queued behind it never heard back.
+    expect(called.length).toBe(writes);
+    expect(called.slice(before).every((e) => e instanceof Error)).toBe(true);
+    await closeAll(p);
+  });
+
   it('destroy(err) sends a RESET: the peer fails with ECONNRESET', async () => {
     const p = await makePair(10);
     let err: unknown = null;
