@@ -338,7 +338,11 @@ export class SendWindow {
   clear(): void {
     this.outstanding.clear();
     this.resendScan = null;
+    this.bytesInFlight = 0;
+    this.resendCount = 0;
     this.sendQueue = [];
+    this.sendQueueHead = 0;
+    this.sendQueueOffset = 0;
     this.sendQueueBytes = 0;
   }
 
