@@ -122,3 +122,12 @@ export function asTorrentError(e: unknown): TorrentError {
 export function isTorrentError(e: unknown): e is TorrentError {
   return e instanceof TorrentError;
 }
+
+/**
+ * An error the system raised (ENOSPC, EIO, EACCES...): its `code` is an errno name. Node's own
+ * ERR_* codes (a bad argument, a value out of range) are bugs of the caller, not the disk's or
+ * the network's, and do not count.
+ */
+export function isSystemError(e: unknown): e is NodeJS.ErrnoException {
+  return e instanceof Error && /^E[A-Z0-9]+$/.test(String((e as NodeJS.ErrnoException).code));
+}

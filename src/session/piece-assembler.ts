@@ -14,7 +14,7 @@
  * - `drain()` resolves when every write in flight has settled (it awaits them, it does not poll).
  */
 import { createHash, type Hash } from 'node:crypto';
-import { InternalError, RuntimeError, TorrentError } from '../errors.js';
+import { InternalError, isSystemError, RuntimeError, TorrentError } from '../errors.js';
 import type { PiecePicker } from '../picker/index.js';
 import type { Storage } from '../storage/storage.js';
 import { BLOCK_SIZE } from '../wire/index.js';
@@ -242,7 +242,7 @@ export class PieceAssembler {
  */
 function writeFailure(piece: number, e: unknown): TorrentError {
   if (e instanceof TorrentError) return e;
-  if (e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string') {
+  if (isSystemError(e)) {
     return new RuntimeError('ERR_DISK', `cannot write piece ${piece}: ${e.message}`, { cause: e });
   }
   return new InternalError(`writing piece ${piece}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });

@@ -24,7 +24,7 @@
  */
 import { constants, type Stats } from 'node:fs';
 import { stat, unlink, type FileHandle } from 'node:fs/promises';
-import { InternalError, RuntimeError, TorrentError } from '../errors.js';
+import { InternalError, isSystemError, RuntimeError, TorrentError } from '../errors.js';
 import type { Metainfo } from '../metainfo/index.js';
 import { Bitfield } from '../util/bitfield.js';
 import { FILE_OP_CONCURRENCY, mapBounded } from './bounded.js';
@@ -559,17 +559,17 @@ const DOING = { create: 'creating', read: 'reading', write: 'writing' } as const
 /**
  * What a failed file operation means. A TorrentError is classified already (a refused link is
  * ERR_DISK, a dead writer thread an InternalError) and passes as it is. An error carrying the
- * system's `code` (ENOSPC, EIO, EACCES...) is the disk's: ERR_DISK naming the file. Anything else
+ * system's errno `code` (ENOSPC, EIO, EACCES...; `isSystemError`) is the disk's: ERR_DISK naming the file. Anything else
  * is a bug of ours (a JavaScript exception inside the disk-writer thread comes back with no
  * code), an InternalError, so the CLI prints its stack instead of sending the user to check a
  * disk that is fine.
  */
 function diskError(op: 'create' | 'read' | 'write', path: string, e: unknown): TorrentError {
   if (e instanceof TorrentError) return e;
-  const code = e instanceof Error ? (e as NodeJS.ErrnoException).code : undefined;
-  if (typeof code !== 'string') {
+  if (!isSystemError(e)) {
     return new InternalError(`${DOING[op]} ${path}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
+  const code = e.code;
   const why = code === 'ENOSPC' ? 'no space left on device' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
   return new RuntimeError('ERR_DISK', `cannot ${op} ${path}: ${why}`, { cause: e });
 }

@@ -67,6 +67,13 @@ describe('session write errors', () => {
     expect(error.message).toMatch(/reading 'fd'/);
   });
 
+  it("an error with Node's own ERR_* code (a bad argument, a value out of range) is a bug, not a disk error", async () => {
+    const bad = Object.assign(new TypeError('The "buffer" argument must be an instance of Buffer'), { code: 'ERR_INVALID_ARG_TYPE' });
+    const error = await failWrites(bad);
+    expect(error).toBeInstanceOf(InternalError);
+    expect(error.cause).toBe(bad);
+  });
+
   it('a file storage whose writer thread dies fails the session with the writer’s InternalError', async () => {
     dir = mkdtempSync(join(tmpdir(), 'torrent-write-errors-'));
     // A writer thread that dies at once, as one killed by a bug in its script would.
