@@ -28,9 +28,12 @@ import type { Storage } from './storage.js';
 export class ReadCache {
   /** Loaded pieces, least recently used first. */
   private readonly loaded = new Map<number, Buffer>();
-  /** Blocks lent out per buffer (by its memory), and dropped buffers waiting for theirs. */
-  private readonly lent = new Map<ArrayBufferLike, number>();
-  private readonly dropped = new Map<ArrayBufferLike, Buffer>();
+  /**
+   * Blocks lent out per buffer (by its memory), and dropped buffers waiting for theirs. Weak: a
+   * buffer whose blocks a stream never gives back (a bug elsewhere) is still collected.
+   */
+  private readonly lent = new WeakMap<ArrayBufferLike, number>();
+  private readonly dropped = new WeakMap<ArrayBufferLike, Buffer>();
   /** Buffers ready to be read into, each of `freeSize` bytes. */
   private free: Buffer[] = [];
   private freeSize = 0;
