@@ -230,8 +230,10 @@ export class PeerConnection {
     this.sendRaw(encodeHaves(pieces, count));
   }
 
-  /** Sends a block without copying it: header, then the block itself, in one write. */
-  /** Sends a block; `sent`, when given, is called once the stream no longer needs its bytes. */
+  /**
+   * Sends a block without copying it: header, then the block itself, in one write. `sent`, when
+   * given, is called once the stream no longer needs its bytes.
+   */
   sendPiece(index: number, begin: number, block: Buffer, sent?: () => void): void {
     if (this.closed) {
       sent?.();

@@ -149,7 +149,6 @@ interface Candidate {
   piece: number;
   level: number;
   kind: number;
-  free: number;
 }
 
 export class PiecePicker {
@@ -621,7 +620,6 @@ export class PiecePicker {
 
   // ---- private: picking ----
 
-  /** In-progress pieces with free blocks the peer could fill, in pick order. */
   /**
    * The started pieces with free blocks this peer has, best first (priority, then its own, then
    * abandoned ones, then fewest free blocks unless sequential, then lowest index). Each gives at
@@ -632,19 +630,15 @@ export class PiecePicker {
     if (this.withFree.size === 0) return [];
     const own = new Set<number>();
     for (const k of this.outstanding.get(peer) ?? []) own.add(Math.floor(k / this.blocksPerPiece));
+    const kindOf = (piece: number): number => (own.has(piece) ? OWN : this.partials.get(piece)!.requested === 0 ? ABANDONED : SHARED);
     const best = new TopK(max);
     const seq = this.sequential;
     for (const piece of this.withFree) {
       const level = this.priority[piece]!;
       if (level === 0 || !peerHas.has(piece)) continue;
-      const pp = this.partials.get(piece)!;
-      const kind = own.has(piece) ? OWN : pp.requested === 0 ? ABANDONED : SHARED;
-      best.offer(candidateRank(level, kind, seq ? 0 : pp.free, piece), piece);
+      best.offer(candidateRank(level, kindOf(piece), seq ? 0 : this.partials.get(piece)!.free, piece), piece);
     }
-    return best.sorted().map((piece) => {
-      const pp = this.partials.get(piece)!;
-      return { piece, level: this.priority[piece]!, kind: own.has(piece) ? OWN : pp.requested === 0 ? ABANDONED : SHARED, free: pp.free };
-    });
+    return best.sorted().map((piece) => ({ piece, level: this.priority[piece]!, kind: kindOf(piece) }));
   }
 
   private takeFree(piece: number, blocks: BlockRef[], max: number): void {
@@ -899,7 +893,6 @@ function forEachSetBit(bits: Bitfield, from: number, visit: (index: number) => b
   }
 }
 
-/** Keeps the `k` entries with the smallest keys seen (a max-heap on key). */
 /**
  * An in-progress candidate's rank, lower first: higher priority, then kind, then fewer free
  * blocks, then lower index. Exact in a double: 5 + 16 + 32 bits (free blocks beyond 2^16 - 1,
