@@ -60,8 +60,9 @@ export function buildTorrent(meta: Metainfo, core: Core, hooks: TorrentHooks): T
       diskBusy: (busy) => core.guard(() => hooks.diskBusy(busy)),
     },
   });
-  // One piece being assembled per source (peers and web seeds) may be in memory: see MIN/MAX_UNVERIFIED_BYTES.
-  const sources = (): number => core.peers.liveCount + meta.urlList.length + meta.httpSeeds.length;
+  // One piece being assembled per source (peers and web seeds in use: none with --no-web-seeds,
+  // nor one found dead) may be in memory: see MIN/MAX_UNVERIFIED_BYTES.
+  const sources = (): number => core.peers.liveCount + (webSeeds?.usable ?? 0);
   const roomForNewPiece = (): boolean => assembler.roomForNewPiece(sources());
   const limit = o.downloadLimit ?? null;
   // Bursts of at most a quarter second of the limit (and never less than 4 blocks): requests

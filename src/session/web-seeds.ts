@@ -74,9 +74,11 @@ export class WebSeeds {
     return this.seeds.length;
   }
 
-  /** Seeds that are not dead (for the display). */
+  /** Seeds that are not dead (for the display, and the sources the unverified-bytes cap counts). */
   get usable(): number {
-    return this.seeds.filter((s) => s.seed.state !== 'dead').length;
+    let n = 0;
+    for (const s of this.seeds) if (s.seed.state !== 'dead') n++;
+    return n;
   }
 
   /** Whether `id` is a web seed's picker id. */
