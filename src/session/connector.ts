@@ -68,7 +68,9 @@ export interface Dialer {
    * `failures`: earlier attempts at this address that came to nothing; with both transports, every
    * other attempt starts with uTP (a peer may accept TCP and close it at once, uTP being what it
    * really speaks). `connected` is called when a transport is up (the TCP connect or uTP SYN
-   * answered), before any MSE handshake on it: the dial then no longer counts as half-open.
+   * answered), before any MSE handshake on it: the dial then no longer counts as half-open. It
+   * may be called again for the same dial (the plaintext retry after a refused MSE handshake, or
+   * the other transport, opens a new connection): callers treat it as idempotent.
    */
   dial(addr: PeerAddr, timeoutMs: number, signal: AbortSignal, failures?: number, swarm?: Swarm, connected?: () => void): Promise<DialResult>;
 }
