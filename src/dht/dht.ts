@@ -8,17 +8,13 @@
  *   missing, null or `true`. We always pass our own array; `[]` really means "no routers" (k-rpc's
  *   toBootstrapArray keeps an empty array, and its periodic re-bootstrap reuses that same list).
  *   Never pass `nodes`: k-rpc reads `opts.nodes || opts.bootstrap`.
- * - A guarded socket between the package and node:dgram. Every datagram is decoded by our strict
- *   bencode decoder, checked against the KRPC shape the package reads (BEP 5: ids, targets and
- *   info hashes are 20-byte strings, tokens strings, ports integers, values 6-byte strings...)
- *   and re-encoded canonically before the package sees it, so its lenient parser and its
- *   unchecked field accesses (`token.equals`, `infoHash.toString('hex')`, `ensureInt8`) only
- *   ever meet well-typed input. Anything else is dropped and counted. The package's handler still
- *   runs inside try/catch: a throw is a warning, never an uncaught exception.
- * - Outgoing replies are trimmed to BEP 5 sizes: k-bucket's `closest(id)` defaults to every
- *   contact, so the package would answer find_node/get_peers with its whole routing table, and
- *   get_peers with every stored peer. Sends to unroutable addresses (0/8, multicast, broadcast,
- *   port 0), which a hostile `nodes` list can name, are dropped.
+ * - A guarded socket between the package and node:dgram. Every datagram goes through
+ *   sanitizeKrpc (krpc.ts: our strict decoder, the KRPC shape the package reads, a canonical
+ *   re-encoding) before the package sees it; anything else is dropped and counted. The package's
+ *   handler still runs inside try/catch: a throw is a warning, never an uncaught exception.
+ * - Outgoing replies are cut to BEP 5 sizes by trimReply (krpc.ts). Sends to unroutable
+ *   addresses (0/8, multicast, broadcast, port 0), which a hostile `nodes` list can name, are
+ *   dropped.
  * - The routing table (and our node id, so we keep our place in the keyspace) is persisted to a
  *   small JSON file, bounded and validated when read back (its format: state-file.ts).
  *
@@ -33,11 +29,9 @@ import { isIPv4, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 // @ts-expect-error bittorrent-dht ships no type declarations; DhtImpl types what we use.
 import UntypedDHT from 'bittorrent-dht';
-import { decode, encode, isBytes, isDict, isInt, isList, type BDict, type BValue } from '../bencode/index.js';
 import { RuntimeError, UsageError } from '../errors.js';
-import { encodeStateFile, parseStateFile, routable, validPort, type RoutingState } from './state-file.js';
-
-export { MAX_STATE_BYTES, MAX_STATE_NODES } from './state-file.js';
+import { ID_BYTES, sanitizeKrpc, trimReply } from './krpc.js';
+import { encodeStateFile, parseStateFile, routable, validPort, type RoutingState, type StateContact } from './state-file.js';
 
 export interface DhtNodeAddress {
   host: string;
@@ -94,29 +88,6 @@ export const STATE_SAVE_INTERVAL_MS = 5 * 60_000;
 export const MAX_PEERS_PER_LOOKUP = 2000;
 /** Concurrent lookups (one per torrent): a CLI runs a handful; the bound stops a runaway caller. */
 export const MAX_ACTIVE_LOOKUPS = 256;
-/**
- * Largest datagram accepted. BEP 5 traffic fits one unfragmented datagram (libtorrent's largest
- * reply, 100 values plus 8 nodes, is about 1.1 KB); four times that leaves room for extensions.
- */
-export const MAX_PACKET_BYTES = 4096;
-/** KRPC nests three levels (message, arguments, values list); a little slack for extension keys. */
-const KRPC_MAX_DEPTH = 6;
-/** Values in one datagram: bounds the decoder's work on a hostile packet (each item is >= 2 bytes). */
-const KRPC_MAX_ITEMS = 600;
-/** Transaction ids are short (2 bytes from us and libtorrent); BEP 5 does not bound them, we do. */
-const MAX_TRANSACTION_ID_BYTES = 32;
-/** Write tokens are opaque but short (libtorrent 4 bytes, bittorrent-dht 20). */
-const MAX_TOKEN_BYTES = 64;
-/** Node ids, info hashes and targets: SHA-1 size (BEP 5). */
-const ID_BYTES = 20;
-/** Compact node info: 20-byte id, 4-byte IPv4, 2-byte port (BEP 5). */
-const COMPACT_NODE_BYTES = 26;
-/** Compact peer info: 4-byte IPv4, 2-byte port (BEP 5). */
-const COMPACT_PEER_BYTES = 6;
-/** Nodes in a find_node/get_peers reply: K = 8 in BEP 5. */
-const REPLY_NODES = 8;
-/** Values in a get_peers reply: libtorrent's dht_max_peers_reply default, and it fits one datagram. */
-const REPLY_VALUES = 100;
 /** Peers others announce to us, all torrents together (the package's cap; each is 6 bytes). */
 const MAX_STORED_PEERS = 2000;
 /** Announced peers expire after about this (the package keeps them 2/3 to 4/3 of it). BEP 5 clients re-announce every 15-30 min. */
@@ -125,18 +96,10 @@ const STORED_PEER_TTL_MS = 30 * 60_000;
 const MAX_LOOKUP_TABLES = 64;
 /** addNode() pings each new address once; this many recent addresses are remembered to skip repeats. */
 const MAX_RECENT_ADDED_NODES = 1024;
-/** Queries we answer (BEP 5). get/put (BEP 44) and sample_infohashes (BEP 51) are dropped: we store no items. */
-const SUPPORTED_QUERIES = new Set(['ping', 'find_node', 'get_peers', 'announce_peer']);
 
 /** The part of bittorrent-dht we use. */
-interface DhtContact {
-  id: Buffer;
-  host: string;
-  port: number;
-  seen?: number;
-}
 interface DhtImpl {
-  nodes: { count(): number; toArray(): DhtContact[] };
+  nodes: { count(): number; toArray(): StateContact[] };
   on(event: 'peer', cb: (peer: DhtNodeAddress, infoHash: Buffer) => void): void;
   on(event: 'warning' | 'error', cb: (e: Error) => void): void;
   once(event: 'ready' | 'listening', cb: () => void): void;
@@ -507,7 +470,8 @@ class GuardedSocket extends EventEmitter {
 
   private receive(buf: Buffer, rinfo: RemoteInfo): void {
     this.stats.received++;
-    const clean = buf.length <= MAX_PACKET_BYTES && rinfo.port > 0 ? sanitizeKrpc(buf) : null;
+    // sanitizeKrpc refuses oversized datagrams too (MAX_PACKET_BYTES), before decoding them.
+    const clean = rinfo.port > 0 ? sanitizeKrpc(buf) : null;
     if (!clean) {
       this.stats.dropped++;
       return;
@@ -518,111 +482,4 @@ class GuardedSocket extends EventEmitter {
       this.onHandlerError?.(e as Error, `${rinfo.address}:${rinfo.port}`);
     }
   }
-}
-
-/**
- * The datagram re-encoded canonically when it is a KRPC message (BEP 5) of the shape
- * bittorrent-dht reads, else null. Canonical re-encoding removes parser differentials: duplicate
- * keys (our decoder keeps the first, the package's the last), unsorted keys, non-canonical forms.
- */
-export function sanitizeKrpc(buf: Buffer): Buffer | null {
-  let msg: BValue;
-  try {
-    msg = decode(buf, { maxDepth: KRPC_MAX_DEPTH, maxItems: KRPC_MAX_ITEMS });
-  } catch {
-    return null;
-  }
-  if (!isDict(msg)) return null;
-  const t = msg.get('t');
-  const y = msg.get('y');
-  if (!isBytes(t) || t.length === 0 || t.length > MAX_TRANSACTION_ID_BYTES || !isBytes(y)) return null;
-  const ok = ((): boolean => {
-    switch (y.toString('latin1')) {
-      case 'q':
-        return validQuery(msg);
-      case 'r':
-        return validResponse(msg.get('r'));
-      case 'e': {
-        const e = msg.get('e');
-        return isList(e) && e.length <= 2 && e.every((x) => isInt(x) || (isBytes(x) && x.length <= 256));
-      }
-      default:
-        return false;
-    }
-  })();
-  return ok ? encode(msg) : null;
-}
-
-function isId(v: BValue | undefined): v is Buffer {
-  return isBytes(v) && v.length === ID_BYTES;
-}
-
-function optionalSafeInt(v: BValue | undefined): boolean {
-  return v === undefined || (typeof v === 'number' && Number.isSafeInteger(v));
-}
-
-function validQuery(msg: BDict): boolean {
-  const q = msg.get('q');
-  const a = msg.get('a');
-  if (!isBytes(q) || !isDict(a) || !isId(a.get('id'))) return false;
-  const method = q.toString('latin1');
-  if (!SUPPORTED_QUERIES.has(method)) return false;
-  switch (method) {
-    case 'find_node':
-      return isId(a.get('target'));
-    case 'get_peers':
-      return isId(a.get('info_hash'));
-    case 'announce_peer': {
-      const token = a.get('token');
-      return (
-        isId(a.get('info_hash')) &&
-        isBytes(token) &&
-        token.length > 0 &&
-        token.length <= MAX_TOKEN_BYTES &&
-        optionalSafeInt(a.get('port')) &&
-        optionalSafeInt(a.get('implied_port'))
-      );
-    }
-    default:
-      return true;
-  }
-}
-
-function validResponse(r: BValue | undefined): boolean {
-  if (!isDict(r) || !isId(r.get('id'))) return false;
-  const nodes = r.get('nodes');
-  if (nodes !== undefined && !(isBytes(nodes) && nodes.length % COMPACT_NODE_BYTES === 0)) return false;
-  const token = r.get('token');
-  if (token !== undefined && !(isBytes(token) && token.length <= MAX_TOKEN_BYTES)) return false;
-  const values = r.get('values');
-  if (values !== undefined && !(isList(values) && values.every((v) => isBytes(v) && v.length === COMPACT_PEER_BYTES))) return false;
-  return true;
-}
-
-/** Our own reply, cut to BEP 5 sizes (see the top of this file); anything else goes out unchanged. */
-function trimReply(out: Buffer): Buffer {
-  if (out.length <= REPLY_NODES * COMPACT_NODE_BYTES) return out;
-  let msg: BValue;
-  try {
-    msg = decode(out, { maxDepth: KRPC_MAX_DEPTH, maxItems: Number.MAX_SAFE_INTEGER });
-  } catch {
-    return out;
-  }
-  if (!isDict(msg)) return out;
-  const r = msg.get('r');
-  if (!isDict(r)) return out;
-  let changed = false;
-  const nodes = r.get('nodes');
-  // k-bucket's closest() sorts by distance, so the first eight are the eight closest.
-  if (isBytes(nodes) && nodes.length > REPLY_NODES * COMPACT_NODE_BYTES) {
-    r.entries.set('nodes', nodes.subarray(0, REPLY_NODES * COMPACT_NODE_BYTES));
-    changed = true;
-  }
-  const values = r.get('values');
-  // record-cache returns stored peers in random order, so any prefix is a fair sample.
-  if (isList(values) && values.length > REPLY_VALUES) {
-    r.entries.set('values', values.slice(0, REPLY_VALUES));
-    changed = true;
-  }
-  return changed ? encode(msg) : out;
 }

@@ -14,13 +14,13 @@
  * is ever an error.
  */
 import { isIPv4 } from 'node:net';
+import { ID_BYTES } from './krpc.js';
 
 /** Nodes kept in the state file: a full Kademlia table holds a few hundred; more is stale weight. */
 export const MAX_STATE_NODES = 1000;
 /** A state file larger than this is not ours (1000 nodes are about 90 KB of JSON). */
 export const MAX_STATE_BYTES = 512 * 1024;
-/** Node ids: SHA-1 size (BEP 5), written as 40 lower-case hex digits. */
-const ID_BYTES = 20;
+/** Node ids (ID_BYTES, SHA-1 size) written as 40 lower-case hex digits. */
 const ID_HEX = /^[0-9a-f]{40}$/;
 
 /** The file's JSON, as written. */
