@@ -12,7 +12,7 @@
  */
 import type { Metainfo } from '../metainfo/index.js';
 import type { FileStorage, LentSpan } from './file-storage.js';
-import { defaultWorkerCount, HashPool, JOBS_PER_WORKER, spanReadError, WORKER_MIN_BYTES, workerScript } from './hash-pool.js';
+import { HashPool, JOBS_PER_WORKER, spanReadError, startHashPool } from './hash-pool.js';
 import { runBatches, type BatchDone } from './piece-batches.js';
 
 /**
@@ -43,9 +43,7 @@ export interface CheckHashOptions {
  * settles.
  */
 export async function withCheckPool<T>(o: CheckHashOptions, pieces: number, bytes: number, hash: (pool: HashPool | null) => Promise<T>): Promise<T> {
-  const workers = o.workers ?? (bytes >= WORKER_MIN_BYTES ? defaultWorkerCount() : 0);
-  const script = workers > 0 && pieces > 0 ? workerScript(o.workerUrl) : null;
-  const pool = script ? new HashPool(script, workers) : null;
+  const pool = startHashPool(pieces > 0 ? bytes : 0, o);
   try {
     return await hash(pool);
   } finally {

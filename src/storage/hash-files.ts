@@ -29,13 +29,11 @@ import { InputError, RuntimeError } from '../errors.js';
 import type { FileTree } from '../metainfo/index.js';
 import { FileMerkleHasher, MERKLE_HASH_BYTES, nextPowerOfTwo, pieceLayerHeight, rootOfRow } from '../metainfo/merkle.js';
 import {
-  defaultWorkerCount,
   HashPool,
   HashReadFailure,
   JOBS_PER_WORKER,
   spanReadError,
-  WORKER_MIN_BYTES,
-  workerScript,
+  startHashPool,
   type FileSegment,
   type HashSpan,
   type SpansHashedV2,
@@ -85,17 +83,11 @@ export async function* hashFiles(
   else yield* hashHere(files, pieceLength, opts);
 }
 
-/**
- * The pool to hash `files` on: `opts.workers` threads, by default min(2, cores) for
- * WORKER_MIN_BYTES or more, else none; null (hash on this thread) also when there is no built
- * worker script. The caller closes it.
- */
+/** The pool to hash `files` on (startHashPool), or null. The caller closes it. */
 function poolFor(files: readonly HashSource[], opts: { workers?: number; workerUrl?: URL }): HashPool | null {
   let total = 0;
   for (const f of files) total += f.length;
-  const workers = opts.workers ?? (total >= WORKER_MIN_BYTES ? defaultWorkerCount() : 0);
-  const script = workers > 0 ? workerScript(opts.workerUrl) : null;
-  return script === null ? null : new HashPool(script, workers);
+  return startHashPool(total, opts);
 }
 
 /** Pieces hashed by the pool's threads, each reading its own job's ranges; the pool is closed at the end. */

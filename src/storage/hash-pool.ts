@@ -69,6 +69,17 @@ export function workerScript(url: URL = DEFAULT_SCRIPT): URL | null {
   return existsSync(fileURLToPath(url)) ? url : null;
 }
 
+/**
+ * The pool to hash `bytes` bytes on: `o.workers` threads, by default min(2, cores) from
+ * WORKER_MIN_BYTES up and none below; null (hash on the calling thread) when there is nothing to
+ * hash, no thread is wanted, or the worker script is not built. The caller closes it.
+ */
+export function startHashPool(bytes: number, o: { workers?: number; workerUrl?: URL } = {}): HashPool | null {
+  const workers = o.workers ?? (bytes >= WORKER_MIN_BYTES ? defaultWorkerCount() : 0);
+  const script = workers > 0 && bytes > 0 ? workerScript(o.workerUrl) : null;
+  return script === null ? null : new HashPool(script, workers);
+}
+
 /** A job that failed reading (or opening, or found a file short): the caller decides which typed error it is. */
 export class HashReadFailure extends Error {
   constructor(readonly failure: HashJobFailure) {
