@@ -83,6 +83,8 @@ export class FileStorage implements Storage {
   private readonly partPath: string;
   private readonly folder: ConfinedFolder;
   private readonly handles = new Map<string, HandleEntry>();
+  /** Closes of evicted descriptors in flight. */
+  private readonly closing = new Set<Promise<void>>();
   private readonly writeQueues = new Map<string, Promise<void>>();
   /** Writes queued or in flight per path: only the last of a run stats the file for its baseline. */
   private readonly pendingWrites = new Map<string, number>();
@@ -223,7 +225,7 @@ export class FileStorage implements Storage {
     await this.writer.close();
     const all = [...this.handles.values()];
     this.handles.clear();
-    await Promise.all(all.map(closeQuietly));
+    await Promise.all([...all.map(closeQuietly), ...this.closing]);
     const st = await stat(this.partPath).catch(() => null);
     if (st && st.size === 0) await unlink(this.partPath).catch(() => undefined);
   }
@@ -416,7 +418,7 @@ export class FileStorage implements Storage {
       this.handles.delete(key); // re-insert: most recently used
     } else {
       entry = {
-        handle: this.folder.open(path, create ? OPEN_FLAGS : constants.O_RDONLY, create),
+        handle: this.open(path, create ? OPEN_FLAGS : constants.O_RDONLY, create),
         users: 0,
         evicted: false,
       };
@@ -429,7 +431,7 @@ export class FileStorage implements Storage {
       return await fn(await entry.handle);
     } finally {
       entry.users--;
-      if (entry.evicted && entry.users === 0) void closeQuietly(entry);
+      if (entry.evicted && entry.users === 0) this.retire(entry);
     }
   }
 
@@ -444,7 +446,7 @@ export class FileStorage implements Storage {
     if (entry) {
       this.handles.delete(key); // re-insert: most recently used
     } else {
-      entry = { handle: this.folder.open(path, constants.O_RDONLY, false), users: 0, evicted: false };
+      entry = { handle: this.open(path, constants.O_RDONLY, false), users: 0, evicted: false };
       entry.handle.catch(() => this.handles.delete(key));
     }
     this.handles.set(key, entry);
@@ -456,7 +458,7 @@ export class FileStorage implements Storage {
       if (released) return;
       released = true;
       held.users--;
-      if (held.evicted && held.users === 0) void closeQuietly(held);
+      if (held.evicted && held.users === 0) this.retire(held);
     };
     try {
       return { handle: await held.handle, release };
@@ -473,7 +475,7 @@ export class FileStorage implements Storage {
       if (!entry) continue;
       this.handles.delete(key);
       entry.evicted = true;
-      if (entry.users === 0) void closeQuietly(entry);
+      if (entry.users === 0) this.retire(entry);
     }
   }
 
@@ -511,8 +513,24 @@ export class FileStorage implements Storage {
       if (this.handles.size <= MAX_OPEN_FILES) return;
       this.handles.delete(path);
       entry.evicted = true;
-      if (entry.users === 0) void closeQuietly(entry);
+      if (entry.users === 0) this.retire(entry);
     }
+  }
+
+  /** Closes an evicted descriptor; opens wait for it (see `open`), so the count stays within MAX_OPEN_FILES. */
+  private retire(entry: HandleEntry): void {
+    const closing: Promise<void> = closeQuietly(entry).finally(() => this.closing.delete(closing));
+    this.closing.add(closing);
+  }
+
+  /**
+   * Opens `path` once the descriptors being closed are closed: an open that finished before an
+   * evicted descriptor's close (both go through libuv's pool) left one more open than the bound,
+   * seen under a loaded test run.
+   */
+  private open(path: string, flags: number, create: boolean): Promise<FileHandle> {
+    if (this.closing.size === 0) return this.folder.open(path, flags, create);
+    return Promise.all(this.closing).then(() => this.folder.open(path, flags, create));
   }
 }
 
