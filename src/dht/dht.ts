@@ -30,8 +30,9 @@ import { dirname, join } from 'node:path';
 // @ts-expect-error bittorrent-dht ships no type declarations; DhtImpl types what we use.
 import UntypedDHT from 'bittorrent-dht';
 import { RuntimeError, UsageError } from '../errors.js';
+import { isPort, isUnicastIPv4 } from '../util/address.js';
 import { ID_BYTES, sanitizeKrpc, trimReply } from './krpc.js';
-import { encodeStateFile, parseStateFile, routable, validPort, type RoutingState, type StateContact } from './state-file.js';
+import { encodeStateFile, parseStateFile, type RoutingState, type StateContact } from './state-file.js';
 
 export interface DhtNodeAddress {
   host: string;
@@ -153,7 +154,7 @@ export class Dht {
       }
     };
     for (const b of opts.bootstrap) {
-      if (typeof b.host !== 'string' || b.host === '' || !validPort(b.port)) {
+      if (typeof b.host !== 'string' || b.host === '' || !isPort(b.port)) {
         throw new UsageError(`bad DHT bootstrap node ${JSON.stringify(b)}`, { hint: 'use host:port, e.g. router.bittorrent.com:6881' });
       }
     }
@@ -269,7 +270,7 @@ export class Dht {
   /** announce_peer for infoHash with our TCP port (looks up first unless a recent lookup found nodes). Never throws. */
   async announce(infoHash: Buffer, port: number): Promise<void> {
     if (this.closing) return;
-    if (infoHash.length !== ID_BYTES || !validPort(port)) {
+    if (infoHash.length !== ID_BYTES || !isPort(port)) {
       this.warn(`dht announce: bad info hash or port ${port}`);
       return;
     }
@@ -295,7 +296,7 @@ export class Dht {
 
   /** A peer told us its DHT port (BEP 5 `port` message): ping it, and it joins the table if it answers. */
   addNode(node: DhtNodeAddress): void {
-    if (this.closing || !isIPv4(node.host) || !validPort(node.port) || !routable(node.host)) return;
+    if (this.closing || !isIPv4(node.host) || !isPort(node.port) || !isUnicastIPv4(node.host)) return;
     const key = `${node.host}:${node.port}`;
     if (this.recentlyAdded.has(key)) return;
     if (this.recentlyAdded.size >= MAX_RECENT_ADDED_NODES) this.recentlyAdded.clear();
@@ -343,7 +344,7 @@ export class Dht {
   private onPeer(peer: DhtNodeAddress, infoHash: Buffer): void {
     if (this.closing) return;
     const run = this.lookups.get(infoHash.toString('hex'));
-    if (!run || !validPort(peer.port) || !isIPv4(peer.host) || !routable(peer.host)) return;
+    if (!run || !isPort(peer.port) || !isIPv4(peer.host) || !isUnicastIPv4(peer.host)) return;
     const key = `${peer.host}:${peer.port}`;
     if (run.seen.has(key) || run.seen.size >= MAX_PEERS_PER_LOOKUP) return;
     run.seen.add(key);
@@ -444,7 +445,7 @@ class GuardedSocket extends EventEmitter {
       process.nextTick(() => cb(new Error(why)));
     };
     if (this.closed) return fail('the DHT socket is closed');
-    if (!validPort(port) || !isIPv4(host) || !routable(host)) return fail(`not sending to ${host}:${port}`);
+    if (!isPort(port) || !isIPv4(host) || !isUnicastIPv4(host)) return fail(`not sending to ${host}:${port}`);
     let out = buf.subarray(offset, offset + length);
     try {
       out = trimReply(out);

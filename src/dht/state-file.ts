@@ -14,6 +14,7 @@
  * is ever an error.
  */
 import { isIPv4 } from 'node:net';
+import { isPort, isUnicastIPv4 } from '../util/address.js';
 import { ID_BYTES } from './krpc.js';
 
 /** Nodes kept in the state file: a full Kademlia table holds a few hundred; more is stale weight. */
@@ -75,7 +76,7 @@ export function parseStateFile(buf: Buffer): ParsedState {
   for (const n of s.nodes.slice(0, MAX_STATE_NODES) as unknown[]) {
     if (typeof n !== 'object' || n === null) continue;
     const { host, port, id } = n as Record<string, unknown>;
-    if (typeof host !== 'string' || !isIPv4(host) || !routable(host) || !validPort(port)) continue;
+    if (typeof host !== 'string' || !isIPv4(host) || !isUnicastIPv4(host) || !isPort(port)) continue;
     if (typeof id !== 'string' || !ID_HEX.test(id) || id === s.id) continue;
     nodes.push({ host, port, id: Buffer.from(id, 'hex') });
   }
@@ -90,28 +91,11 @@ export function parseStateFile(buf: Buffer): ParsedState {
  */
 export function encodeStateFile(nodeId: Buffer, contacts: readonly StateContact[]): Buffer | null {
   const nodes = contacts
-    .filter((n) => Buffer.isBuffer(n.id) && n.id.length === ID_BYTES && isIPv4(n.host) && validPort(n.port))
+    .filter((n) => Buffer.isBuffer(n.id) && n.id.length === ID_BYTES && isIPv4(n.host) && isPort(n.port))
     .sort((a, b) => (b.seen ?? 0) - (a.seen ?? 0))
     .slice(0, MAX_STATE_NODES)
     .map((n) => ({ host: n.host, port: n.port, id: n.id.toString('hex') }));
   if (nodes.length === 0) return null;
   const state: StateFile = { version: 1, id: nodeId.toString('hex'), nodes };
   return Buffer.from(JSON.stringify(state), 'utf8');
-}
-
-/**
- * A UDP port we may name: 1..65535. Shared with dht.ts, which applies the same test to bootstrap
- * nodes, peers and outgoing datagrams.
- */
-export function validPort(port: unknown): port is number {
-  return typeof port === 'number' && Number.isInteger(port) && port > 0 && port <= 65535;
-}
-
-/**
- * Unicast IPv4 we may send to: not 0/8 ("this network", which Linux delivers to localhost),
- * multicast, or broadcast. Shared with dht.ts's socket, which drops sends to anything else.
- */
-export function routable(host: string): boolean {
-  const first = Number(host.split('.', 1)[0]);
-  return first !== 0 && first < 224;
 }

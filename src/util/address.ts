@@ -18,9 +18,23 @@ export function addrKey(a: PeerAddr): string {
 /** A DNS name as --peer may give one (dialled as is; the OS resolves it). */
 const HOSTNAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
+/** A port we may name: an integer in 1..65535. */
+export function isPort(port: unknown): port is number {
+  return typeof port === 'number' && Number.isInteger(port) && port > 0 && port <= 65535;
+}
+
+/**
+ * Unicast IPv4 (given an IPv4 address) we may send to: not 0/8 ("this network", which Linux
+ * delivers to localhost), multicast, or broadcast.
+ */
+export function isUnicastIPv4(host: string): boolean {
+  const first = Number(host.split('.', 1)[0]);
+  return first !== 0 && first < 224;
+}
+
 /** A normalised address, or null for a port outside 1..65535 or a host that is neither an IP nor a DNS name. */
 export function peerAddr(host: string, port: number): PeerAddr | null {
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return null;
+  if (!isPort(port)) return null;
   let h = host.trim().toLowerCase();
   if (h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1);
   if (h.startsWith('::ffff:') && isIP(h.slice(7)) === 4) h = h.slice(7);
