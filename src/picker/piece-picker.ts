@@ -38,9 +38,9 @@
  * ## Order of a pick, per priority level from highest to lowest
  * 1. free blocks of pieces this peer already has requests in (whole pieces per peer);
  * 2. free blocks of in-progress pieces nobody is requesting from (finish what is started);
- * 3. new pieces: lowest index in sequential mode; a random one while fewer than
- *    `randomFirstPieces` pieces are verified (get something to trade quickly); otherwise
- *    rarest first with random ties;
+ * 3. new pieces, whole, in the order new-pieces.ts chooses: lowest index in sequential mode; a
+ *    random one while fewer than `randomFirstPieces` pieces are verified (get something to trade
+ *    quickly); otherwise rarest first with random ties;
  * 4. free blocks of pieces other peers are downloading.
  * Only when none of these yields a block (no free block in any wanted piece the peer has) is
  * the peer in endgame (and only once every available wanted piece is started): it gets blocks
@@ -49,20 +49,19 @@
  * bytes).
  *
  * ## Cost
- * New pieces come from the RarityQueue (see rarity-queue.ts): a pick scans the level's array
- * from the front and stops at the first pieces the peer has, so a peer holding a fair share of
- * what we need costs a few steps. When that scan has not finished within a budget (a peer that
- * has few of the pieces we still need), the same answer is computed from the peer's bitfield
- * instead, skipping empty bytes: O(pieceCount / 8) byte reads, still exact. In-progress pieces
- * are found through `withFree` (pieces having a free block) and the peer's outstanding set, both
- * small. Memory: a few bytes per piece plus per-block state for pieces in flight.
+ * New pieces come from the RarityQueue (see rarity-queue.ts) through the NewPieceSelector (see
+ * new-pieces.ts): a few steps for a peer holding a fair share of what we need, at most a budget
+ * of queue entries plus O(pieceCount / 8) byte reads of the peer's bitfield otherwise. In-progress
+ * pieces are found through `withFree` (pieces having a free block) and the peer's outstanding set,
+ * both small. Memory: a few bytes per piece plus per-block state for pieces in flight.
  *
  * Contract: a peer passed to `pick` is counted in availability (`addBitfield`/`addHave`, or
  * `addSeed` with a complete bitfield). A piece no counted peer has is taken to be unavailable to
  * any peer without the complete set, which lets picks skip pieces nobody has.
  */
 import { Bitfield } from '../util/bitfield.js';
-import { MAX_PRIORITY, RarityQueue, type LevelView } from './rarity-queue.js';
+import { forEachSetBit, NewPieceSelector, type PieceSink } from './new-pieces.js';
+import { MAX_PRIORITY, RarityQueue } from './rarity-queue.js';
 import { TopK } from './top-k.js';
 
 export { MAX_PRIORITY } from './rarity-queue.js';
@@ -99,16 +98,6 @@ export interface ReceiveResult {
 
 export const DEFAULT_BLOCK_SIZE = 16384;
 export const DEFAULT_RANDOM_FIRST_PIECES = 4;
-
-/**
- * Random-first probes before falling back to a bitfield scan; each probe hits with the chance
- * that the peer has a random queued piece, so 64 misses means the peer has little we need.
- */
-const RANDOM_PROBES = 64;
-/** Queue entries a rarest-first scan looks at before switching to the peer's bitfield. */
-const MIN_SCAN_BUDGET = 1024;
-/** A sequential level this small is searched through its queue rather than the peer's bits. */
-const SMALL_LEVEL = 4096;
 
 const FREE = 0;
 const REQUESTED = 1;
@@ -151,6 +140,32 @@ interface Candidate {
   kind: number;
 }
 
+/**
+ * Turns the new pieces the selector chooses into whole-piece blocks of the current pick. One per
+ * picker, aimed at each pick's array, so a pick creates no callback for the selector.
+ */
+class WholePieceSink implements PieceSink {
+  blocks: BlockRef[] = [];
+  max = 0;
+
+  constructor(
+    private readonly picker: PiecePicker,
+    private readonly blocksPerPiece: number,
+  ) {}
+
+  take(piece: number): boolean {
+    const blocks = this.blocks;
+    const n = this.picker.blocksInPiece(piece);
+    for (let b = 0; b < n && blocks.length < this.max; b++) blocks.push({ piece, block: b });
+    return blocks.length < this.max;
+  }
+
+  /** Upper bound on new pieces that can fill the blocks left (only the last piece is short). */
+  room(): number {
+    return Math.ceil((this.max - this.blocks.length) / this.blocksPerPiece) + 1;
+  }
+}
+
 export class PiecePicker {
   readonly pieceCount: number;
   readonly pieceLength: number;
@@ -159,8 +174,6 @@ export class PiecePicker {
   private readonly lastPieceLength: number;
   /** Blocks in a full piece; block keys are piece * blocksPerPiece + block. */
   private readonly blocksPerPiece: number;
-  private readonly random: () => number;
-  private readonly randomFirstPieces: number;
 
   /** Non-seed peers having each piece; availability adds `seeds`. */
   private readonly peerCount: Int32Array;
@@ -174,6 +187,9 @@ export class PiecePicker {
   private wantedLeftBytes: number;
 
   private readonly queue: RarityQueue;
+  /** The order untouched pieces are tried in; owns the sequential mode and cursor. */
+  private readonly newPieces: NewPieceSelector;
+  private readonly sink: WholePieceSink;
   private readonly partials = new Map<number, PartialPiece>();
   /** In-progress pieces having at least one free block. */
   private readonly withFree = new Set<number>();
@@ -181,10 +197,6 @@ export class PiecePicker {
   private readonly outstanding = new Map<number, Set<number>>();
   /** Contributors of a piece's last failed attempt, until it is requested again or verified. */
   private readonly failedContributors = new Map<number, number[]>();
-
-  private sequential = false;
-  /** No queued piece has a lower index (lowered when a piece is queued, raised lazily). */
-  private seqCursor = 0;
 
   constructor(opts: PickerOptions) {
     const { pieceCount, pieceLength, totalLength } = opts;
@@ -205,16 +217,16 @@ export class PiecePicker {
     this.blockSize = blockSize;
     this.lastPieceLength = totalLength - (pieceCount - 1) * pieceLength;
     this.blocksPerPiece = Math.ceil(pieceLength / blockSize);
-    this.random = opts.random;
-    this.randomFirstPieces = randomFirstPieces;
 
     this.peerCount = new Int32Array(pieceCount);
     this.priority = new Uint8Array(pieceCount).fill(1);
     this.verifiedBits = new Bitfield(pieceCount);
     this.wantedLeftCount = pieceCount;
     this.wantedLeftBytes = totalLength;
-    this.queue = new RarityQueue(pieceCount, this.random);
+    this.queue = new RarityQueue(pieceCount, opts.random);
     for (let p = 0; p < pieceCount; p++) this.queue.insert(p, 1, 0);
+    this.newPieces = new NewPieceSelector(this.queue, this.priority, this.peerCount, opts.random, randomFirstPieces);
+    this.sink = new WholePieceSink(this, this.blocksPerPiece);
   }
 
   // ---- geometry ----
@@ -313,7 +325,7 @@ export class PiecePicker {
   }
 
   setSequential(on: boolean): void {
-    this.sequential = on;
+    this.newPieces.sequential = on;
   }
 
   // ---- requesting ----
@@ -333,6 +345,9 @@ export class PiecePicker {
     const blocks: BlockRef[] = [];
     if (!(max >= 1)) return { blocks, endgame: false };
     const seed = peerHas.complete;
+    const sink = this.sink;
+    sink.blocks = blocks;
+    sink.max = max;
 
     const candidates = this.inProgressCandidates(peer, peerHas, max);
     let c = 0;
@@ -340,7 +355,7 @@ export class PiecePicker {
       while (blocks.length < max && c < candidates.length && candidates[c]!.level === level && candidates[c]!.kind < SHARED) {
         this.takeFree(candidates[c++]!.piece, blocks, max);
       }
-      if (allowNew && blocks.length < max) this.pickNew(level, peerHas, seed, blocks, max);
+      if (allowNew && blocks.length < max) this.newPieces.pick(level, peerHas, seed, this.verifiedTotal, sink);
       while (blocks.length < max && c < candidates.length && candidates[c]!.level === level) {
         this.takeFree(candidates[c++]!.piece, blocks, max);
       }
@@ -564,7 +579,8 @@ export class PiecePicker {
       if (this.peerCount[p]! < 0) fail(`piece ${p}: negative peer count`);
       if (verified && this.failedContributors.has(p)) fail(`piece ${p}: verified with failed contributors`);
     }
-    if (this.seqCursor > firstQueued) fail(`sequential cursor ${this.seqCursor} past queued piece ${firstQueued}`);
+    const cursor = this.newPieces.cursor;
+    if (cursor > firstQueued) fail(`sequential cursor ${cursor} past queued piece ${firstQueued}`);
     if (wantedLeft !== this.wantedLeftCount) fail(`wanted left ${this.wantedLeftCount}, counted ${wantedLeft}`);
     if (wantedBytes !== this.wantedLeftBytes) fail(`wanted bytes ${this.wantedLeftBytes}, counted ${wantedBytes}`);
     if (this.verifiedTotal !== this.verifiedBits.count) fail('verified count');
@@ -632,7 +648,7 @@ export class PiecePicker {
     for (const k of this.outstanding.get(peer) ?? []) own.add(Math.floor(k / this.blocksPerPiece));
     const kindOf = (piece: number): number => (own.has(piece) ? OWN : this.partials.get(piece)!.requested === 0 ? ABANDONED : SHARED);
     const best = new TopK(max);
-    const seq = this.sequential;
+    const seq = this.newPieces.sequential;
     for (const piece of this.withFree) {
       const level = this.priority[piece]!;
       if (level === 0 || !peerHas.has(piece)) continue;
@@ -646,107 +662,6 @@ export class PiecePicker {
     for (let b = 0; b < pp.blockCount && blocks.length < max; b++) {
       if (pp.state[b] === FREE) blocks.push({ piece, block: b });
     }
-  }
-
-  private takeWhole(piece: number, blocks: BlockRef[], max: number): void {
-    const n = this.blocksInPiece(piece);
-    for (let b = 0; b < n && blocks.length < max; b++) blocks.push({ piece, block: b });
-  }
-
-  /** Upper bound on new pieces that can fill `blocksLeft` (only the last piece is short). */
-  private piecesFor(blocksLeft: number): number {
-    return Math.ceil(blocksLeft / this.blocksPerPiece) + 1;
-  }
-
-  /** A queued piece of this level the peer can give us (see the availability contract). */
-  private eligible(piece: number, level: number, seed: boolean): boolean {
-    return this.queue.queued(piece) && this.priority[piece] === level && (seed || this.peerCount[piece]! > 0);
-  }
-
-  private pickNew(level: number, peerHas: Bitfield, seed: boolean, blocks: BlockRef[], max: number): void {
-    const view = this.queue.view(level);
-    if (!view) return;
-    const lo = seed ? 0 : view.counted;
-    if (lo >= view.size) return;
-    if (this.sequential) this.pickSequential(level, view, lo, peerHas, seed, blocks, max);
-    else if (this.verifiedTotal < this.randomFirstPieces) this.pickRandom(level, view, lo, peerHas, seed, blocks, max);
-    else this.pickRarest(level, view, lo, peerHas, seed, blocks, max);
-  }
-
-  private pickRarest(level: number, view: LevelView, lo: number, peerHas: Bitfield, seed: boolean, blocks: BlockRef[], max: number): void {
-    const end = Math.min(view.size, lo + MIN_SCAN_BUDGET + (this.pieceCount >>> 6));
-    let i = lo;
-    for (; i < end && blocks.length < max; i++) {
-      const p = view.order[i]!;
-      if (peerHas.has(p)) this.takeWhole(p, blocks, max);
-    }
-    if (blocks.length >= max || i >= view.size) return;
-    // The peer has little of what we need: find the best remaining ranks from its bitfield.
-    const from = i;
-    const best = new TopK(this.piecesFor(max - blocks.length));
-    forEachSetBit(peerHas, 0, (p) => {
-      if (this.eligible(p, level, seed)) {
-        const r = this.queue.rank(p);
-        if (r >= from) best.offer(r, p);
-      }
-      return true;
-    });
-    for (const p of best.sorted()) {
-      if (blocks.length >= max) break;
-      this.takeWhole(p, blocks, max);
-    }
-  }
-
-  private pickRandom(level: number, view: LevelView, lo: number, peerHas: Bitfield, seed: boolean, blocks: BlockRef[], max: number): void {
-    const chosen = new Set<number>();
-    const span = view.size - lo;
-    for (let t = 0; t < RANDOM_PROBES && blocks.length < max; t++) {
-      const p = view.order[lo + this.randomBelow(span)]!;
-      if (!chosen.has(p) && peerHas.has(p)) {
-        chosen.add(p);
-        this.takeWhole(p, blocks, max);
-      }
-    }
-    if (blocks.length >= max) return;
-    // Uniform sample (reservoir) among the rest of what the peer has.
-    const want = this.piecesFor(max - blocks.length);
-    const sample: number[] = [];
-    let seen = 0;
-    forEachSetBit(peerHas, 0, (p) => {
-      if (chosen.has(p) || !this.eligible(p, level, seed)) return true;
-      seen++;
-      if (sample.length < want) sample.push(p);
-      else {
-        const j = this.randomBelow(seen);
-        if (j < want) sample[j] = p;
-      }
-      return true;
-    });
-    for (const p of sample) {
-      if (blocks.length >= max) break;
-      this.takeWhole(p, blocks, max);
-    }
-  }
-
-  private pickSequential(level: number, view: LevelView, lo: number, peerHas: Bitfield, seed: boolean, blocks: BlockRef[], max: number): void {
-    while (this.seqCursor < this.pieceCount && !this.queue.queued(this.seqCursor)) this.seqCursor++;
-    if (view.size - lo <= SMALL_LEVEL) {
-      // Few pieces at this level (typically a read-ahead window): lowest indexes from the queue.
-      const best = new TopK(this.piecesFor(max - blocks.length));
-      for (let i = lo; i < view.size; i++) {
-        const p = view.order[i]!;
-        if (peerHas.has(p)) best.offer(p, p);
-      }
-      for (const p of best.sorted()) {
-        if (blocks.length >= max) break;
-        this.takeWhole(p, blocks, max);
-      }
-      return;
-    }
-    forEachSetBit(peerHas, this.seqCursor, (p) => {
-      if (this.eligible(p, level, seed)) this.takeWhole(p, blocks, max);
-      return blocks.length < max;
-    });
   }
 
   private pickEndgame(peer: number, peerHas: Bitfield, max: number, outruns?: (holder: number) => boolean): PickResult {
@@ -809,7 +724,7 @@ export class PiecePicker {
   private enqueueIfWanted(piece: number): void {
     if (this.priority[piece] === 0 || this.verifiedBits.has(piece) || this.partials.has(piece)) return;
     this.queue.insert(piece, this.priority[piece]!, this.peerCount[piece]!);
-    if (piece < this.seqCursor) this.seqCursor = piece;
+    this.newPieces.queued(piece);
   }
 
   private setFree(piece: number, pp: PartialPiece, free: number): void {
@@ -866,30 +781,6 @@ export class PiecePicker {
 
   private checkBitfield(bits: Bitfield): void {
     if (bits.length !== this.pieceCount) throw new RangeError(`bitfield of ${bits.length} bits for ${this.pieceCount} pieces`);
-  }
-
-  private randomBelow(n: number): number {
-    return Math.min(n - 1, Math.floor(this.random() * n));
-  }
-}
-
-/**
- * Calls `visit` for each set bit at or after `from`, ascending, until it returns false. Skips
- * zero bytes, so a sparse bitfield of n bits costs about n / 8 reads.
- */
-function forEachSetBit(bits: Bitfield, from: number, visit: (index: number) => boolean): void {
-  const buf = bits.buffer;
-  const n = bits.length;
-  for (let byte = from >> 3; byte < buf.length; byte++) {
-    let v = buf[byte]!;
-    if (byte === from >> 3) v &= 0xff >> (from & 7);
-    while (v !== 0) {
-      const bit = Math.clz32(v) - 24;
-      v &= ~(0x80 >> bit);
-      const index = (byte << 3) + bit;
-      if (index >= n) return;
-      if (!visit(index)) return;
-    }
   }
 }
 
