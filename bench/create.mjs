@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { parseTorrent } from '../dist/metainfo/index.js';
 import { residencyLabel, warm } from './lib/page-cache.mjs';
 import { writeRandomFile } from './lib/payload.mjs';
+import { shebangFlags } from './lib/ours.mjs';
 
 const bin = new URL('../bin/torrent.js', import.meta.url).pathname;
 /**
@@ -50,11 +51,11 @@ export async function run() {
     const ours = join(dir, 'ours.torrent');
     const theirs = (t) => join(dir, `mktorrent-${t}.torrent`);
     const createArgs = (out) => ['create', file, '-o', out, '--force', '--quiet', '--no-date', '--piece-length', String(2 ** PIECE_LENGTH_LOG2)];
-    const cases = [['torrent create', process.execPath, [bin, ...createArgs(ours)]]];
-    if (baseline) cases.push([`torrent create (baseline ${process.env.BENCH_BASELINE})`, process.execPath, [baseline, ...createArgs(join(dir, 'baseline.torrent'))]]);
+    const cases = [['torrent create', process.execPath, [...shebangFlags(bin), bin, ...createArgs(ours)]]];
+    if (baseline) cases.push([`torrent create (baseline ${process.env.BENCH_BASELINE})`, process.execPath, [...shebangFlags(baseline), baseline, ...createArgs(join(dir, 'baseline.torrent'))]]);
     // A hybrid (BEP 52): SHA-256 merkle trees and SHA-1 pieces of the same bytes; no mktorrent to compare.
-    cases.push(['torrent create --hybrid', process.execPath, [bin, ...createArgs(join(dir, 'hybrid.torrent')), '--hybrid']]);
-    if (baseline) cases.push([`torrent create --hybrid (baseline)`, process.execPath, [baseline, ...createArgs(join(dir, 'baseline-hybrid.torrent')), '--hybrid']]);
+    cases.push(['torrent create --hybrid', process.execPath, [...shebangFlags(bin), bin, ...createArgs(join(dir, 'hybrid.torrent')), '--hybrid']]);
+    if (baseline) cases.push([`torrent create --hybrid (baseline)`, process.execPath, [...shebangFlags(baseline), baseline, ...createArgs(join(dir, 'baseline-hybrid.torrent')), '--hybrid']]);
     if (have('mktorrent')) {
       const mk = (t) => ['-l', String(PIECE_LENGTH_LOG2), '-d', '-o', theirs(t), ...(t === 'default' ? [] : ['-t', t]), file];
       cases.push([`mktorrent (default: ${cpus().length} threads)`, 'mktorrent', mk('default'), theirs('default')]);
@@ -66,7 +67,7 @@ export async function run() {
     const tiny = join(dir, 'tiny.bin');
     writeRandomFile(tiny, 1024);
     const STARTUP = 'torrent create, 1 KiB file (start-up alone)';
-    cases.push([STARTUP, process.execPath, [bin, 'create', tiny, '-o', join(dir, 'tiny.torrent'), '--force', '--quiet', '--no-date']]);
+    cases.push([STARTUP, process.execPath, [...shebangFlags(bin), bin, 'create', tiny, '-o', join(dir, 'tiny.torrent'), '--force', '--quiet', '--no-date']]);
 
     const times = new Map(cases.map(([name]) => [name, []]));
     const cached = new Map(cases.map(([name]) => [name, []]));

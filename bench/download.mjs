@@ -31,6 +31,7 @@ import { startOpentracker } from './lib/opentracker.mjs';
 import { readFiles, verifyOutput, writeRandomFile } from './lib/payload.mjs';
 import { freeTcpPort, freeUdpPort, measure, startService } from './lib/proc.mjs';
 import { cpuSeconds } from './lib/procstat.mjs';
+import { shebangFlags } from './lib/ours.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const BIN = join(ROOT, 'bin', 'torrent.js');
@@ -128,7 +129,7 @@ function clients(work) {
     name,
     id,
     cmd: process.execPath,
-    args: async (t, out, seedPort) => [bin, 'download', t, '-o', out, '--port', '0', '--peer', `127.0.0.1:${seedPort}`, '--no-dht', '--quiet'],
+    args: async (t, out, seedPort) => [...shebangFlags(bin), bin, 'download', t, '-o', out, '--port', '0', '--peer', `127.0.0.1:${seedPort}`, '--no-dht', '--quiet'],
     env: { TORRENT_CACHE_DIR: cacheDir },
     reset: () => rmSync(cacheDir, { recursive: true, force: true }),
   });

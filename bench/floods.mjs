@@ -44,6 +44,7 @@ import {
   maxMessageBytes,
   reservedBits,
 } from '../dist/wire/index.js';
+import { shebangFlags } from './lib/ours.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const BUILDS = [
@@ -107,7 +108,7 @@ function status(pid) {
 }
 
 function startCli(bin, args, env) {
-  const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...shebangFlags(bin), bin, ...args], { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   let out = '';
   child.stdout.on('data', (d) => (out += d));

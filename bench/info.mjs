@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encode } from '../dist/bencode/index.js';
+import { shebangFlags } from './lib/ours.mjs';
 
 const bin = new URL('../bin/torrent.js', import.meta.url).pathname;
 const ltInfo = new URL('../test/helpers/lt_info.py', import.meta.url).pathname;
@@ -43,7 +44,7 @@ function summary(times) {
   return { median: times[Math.floor(times.length / 2)], min: times[0], max: times[times.length - 1] };
 }
 
-const OURS = [process.execPath, [bin, 'info', '--json']];
+const OURS = [process.execPath, [...shebangFlags(bin), bin, 'info', '--json']];
 
 function time(file, runs) {
   const times = [];

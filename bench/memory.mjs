@@ -24,6 +24,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { measure, startService } from './lib/proc.mjs';
+import { shebangFlags } from './lib/ours.mjs';
 
 const ROOT = process.env.BENCH_MEMORY_ROOT ?? new URL('..', import.meta.url).pathname;
 const BIN = join(ROOT, 'bin', 'torrent.js');
@@ -69,7 +70,7 @@ function piecesTorrent(n) {
 }
 
 async function runOne(work, label, args) {
-  const r = await measure(process.execPath, [BIN, ...args], {
+  const r = await measure(process.execPath, [...shebangFlags(BIN), BIN, ...args], {
     env: { TORRENT_CACHE_DIR: join(work, 'cache'), NO_COLOR: '1' },
     timeoutMs: RUN_TIMEOUT_MS,
     timeFile: join(work, 'time.txt'),

@@ -51,6 +51,7 @@ import { freeTcpPort, measure, startService } from './lib/proc.mjs';
 import { startRelay } from './lib/relay.mjs';
 import { dropCaches, fmt, stats, tally } from './lib/stats.mjs';
 import { startSwarmTracker } from './lib/swarm-tracker.mjs';
+import { shebangFlags } from './lib/ours.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const BIN = join(ROOT, 'bin', 'torrent.js');
@@ -140,7 +141,7 @@ function clients(ctx) {
     id,
     name,
     cmd: process.execPath,
-    args: async (t, out) => [bin, 'download', t, '-o', out, '--port', '0', TRACE ? '--json' : '--quiet', ...extra, ...OUR_ARGS],
+    args: async (t, out) => [...shebangFlags(bin), bin, 'download', t, '-o', out, '--port', '0', TRACE ? '--json' : '--quiet', ...extra, ...OUR_ARGS],
     env: { TORRENT_CACHE_DIR: cacheDir },
     reset: () => rmSync(cacheDir, { recursive: true, force: true }),
   });

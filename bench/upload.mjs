@@ -40,6 +40,7 @@ import { startOpentracker } from './lib/opentracker.mjs';
 import { readFiles, verifyOutput, writeRandomFile } from './lib/payload.mjs';
 import { freeTcpPort, freeUdpPort, measure, startService } from './lib/proc.mjs';
 import { cpuSeconds, memoryKiB } from './lib/procstat.mjs';
+import { shebangFlags } from './lib/ours.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const PY = '/usr/bin/python3';
@@ -113,7 +114,7 @@ function ourSeeder(work, id, name, root, extraArgs = []) {
     id,
     name,
     start: (t, seedDir, nodeArgs = []) =>
-      startService(process.execPath, [...nodeArgs, join(root, 'bin', 'torrent.js'), 'seed', t, seedDir, '--port', '0', '--no-dht', ...extraArgs], {
+      startService(process.execPath, [...nodeArgs, ...shebangFlags(join(root, 'bin', 'torrent.js')), join(root, 'bin', 'torrent.js'), 'seed', t, seedDir, '--port', '0', '--no-dht', ...extraArgs], {
         env: { TORRENT_CACHE_DIR: join(work, `seed-cache-${id}`) },
       }),
     ready: /seeding .* on port (\d+)/,

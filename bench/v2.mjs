@@ -35,6 +35,7 @@ import { residencyLabel, resident } from './lib/page-cache.mjs';
 import { readFiles, verifyOutput, writeRandomFile } from './lib/payload.mjs';
 import { measure, startService } from './lib/proc.mjs';
 import { dropCaches, fmt, stats, tally } from './lib/stats.mjs';
+import { shebangFlags } from './lib/ours.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const BIN = join(ROOT, 'bin', 'torrent.js');
@@ -67,7 +68,7 @@ function clients(work) {
     name,
     kind,
     cmd: process.execPath,
-    args: (t) => [BIN, 'download', t.file, '-o', t.outDir, '--peer', `127.0.0.1:${t.seedPort}`, '--no-dht', '--port', '0', '-q'],
+    args: (t) => [...shebangFlags(BIN), BIN, 'download', t.file, '-o', t.outDir, '--peer', `127.0.0.1:${t.seedPort}`, '--no-dht', '--port', '0', '-q'],
     env: { TORRENT_CACHE_DIR: cacheDir },
     reset: () => rmSync(cacheDir, { recursive: true, force: true }),
   });

@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { shebangFlags } from './lib/ours.mjs';
 import { residencyLabel, warm } from './lib/page-cache.mjs';
 import { writeRandomFile } from './lib/payload.mjs';
 
@@ -100,14 +101,14 @@ export async function run() {
     const file = join(data, 'payload.bin');
     writeRandomFile(file, FILE_BYTES);
     const torrent = join(dir, 'payload.torrent');
-    const made = spawnSync(process.execPath, [bin, 'create', file, '-o', torrent, '--quiet', '--piece-length', String(2 ** PIECE_LENGTH_LOG2)]);
+    const made = spawnSync(process.execPath, [...shebangFlags(bin), bin, 'create', file, '-o', torrent, '--quiet', '--piece-length', String(2 ** PIECE_LENGTH_LOG2)]);
     if (made.status !== 0) throw new Error(`torrent create failed: ${made.stderr}`);
 
     const complete = (out) => {
       if (JSON.parse(out).complete !== true) throw new Error('torrent verify: data reported incomplete');
     };
-    const cases = [['torrent verify', process.execPath, [bin, 'verify', torrent, data, '--json', '--quiet'], complete]];
-    if (baseline) cases.push([`torrent verify (baseline ${process.env.BENCH_BASELINE})`, process.execPath, [baseline, 'verify', torrent, data, '--json', '--quiet'], complete]);
+    const cases = [['torrent verify', process.execPath, [...shebangFlags(bin), bin, 'verify', torrent, data, '--json', '--quiet'], complete]];
+    if (baseline) cases.push([`torrent verify (baseline ${process.env.BENCH_BASELINE})`, process.execPath, [...shebangFlags(baseline), baseline, 'verify', torrent, data, '--json', '--quiet'], complete]);
     const lt = spawnSync('/usr/bin/python3', ['-c', 'import libtorrent']).status === 0;
     if (lt) cases.push(['python3-libtorrent check (hashing_threads 2)', '/usr/bin/python3', ['-c', LT_CHECK, torrent, data]]);
     if (have('mktorrent')) {
@@ -122,9 +123,9 @@ export async function run() {
     mkdirSync(tinyData);
     writeRandomFile(join(tinyData, 'tiny.bin'), 1024);
     const tiny = join(dir, 'tiny.torrent');
-    const madeTiny = spawnSync(process.execPath, [bin, 'create', join(tinyData, 'tiny.bin'), '-o', tiny, '--quiet']);
+    const madeTiny = spawnSync(process.execPath, [...shebangFlags(bin), bin, 'create', join(tinyData, 'tiny.bin'), '-o', tiny, '--quiet']);
     if (madeTiny.status !== 0) throw new Error(`torrent create failed: ${madeTiny.stderr}`);
-    cases.push([STARTUP, process.execPath, [bin, 'verify', tiny, tinyData, '--json', '--quiet'], complete]);
+    cases.push([STARTUP, process.execPath, [...shebangFlags(bin), bin, 'verify', tiny, tinyData, '--json', '--quiet'], complete]);
     const medians = measure(`torrent verify (1 GiB file read into the page cache before each run, 512 KiB pieces, ${cpus().length} cores; median of ${RUNS})`, cases, file);
     const hashing = medians.get('torrent verify') - medians.get(STARTUP);
     console.log(`\ntorrent verify less its start-up: ${(hashing / 1000).toFixed(2)} s, ${(FILE_BYTES / 1024 / 1024 / (hashing / 1000)).toFixed(0)} MiB/s`);
@@ -132,10 +133,10 @@ export async function run() {
     // The same data as a hybrid torrent (BEP 52): SHA-256 merkle trees and SHA-1 pieces both
     // checked, beside libtorrent checking the same hybrid.
     const hybrid = join(dir, 'hybrid.torrent');
-    const madeHybrid = spawnSync(process.execPath, [bin, 'create', file, '-o', hybrid, '--quiet', '--hybrid', '--piece-length', String(2 ** PIECE_LENGTH_LOG2)]);
+    const madeHybrid = spawnSync(process.execPath, [...shebangFlags(bin), bin, 'create', file, '-o', hybrid, '--quiet', '--hybrid', '--piece-length', String(2 ** PIECE_LENGTH_LOG2)]);
     if (madeHybrid.status !== 0) throw new Error(`torrent create --hybrid failed: ${madeHybrid.stderr}`);
-    const hybridCases = [['torrent verify', process.execPath, [bin, 'verify', hybrid, data, '--json', '--quiet'], complete]];
-    if (baseline) hybridCases.push([`torrent verify (baseline ${process.env.BENCH_BASELINE})`, process.execPath, [baseline, 'verify', hybrid, data, '--json', '--quiet'], complete]);
+    const hybridCases = [['torrent verify', process.execPath, [...shebangFlags(bin), bin, 'verify', hybrid, data, '--json', '--quiet'], complete]];
+    if (baseline) hybridCases.push([`torrent verify (baseline ${process.env.BENCH_BASELINE})`, process.execPath, [...shebangFlags(baseline), baseline, 'verify', hybrid, data, '--json', '--quiet'], complete]);
     if (lt) hybridCases.push(['python3-libtorrent check (hashing_threads 2)', '/usr/bin/python3', ['-c', LT_CHECK, hybrid, data]]);
     measure(`torrent verify, the same file as a hybrid torrent (v1 + v2 hashes; median of ${RUNS})`, hybridCases, file);
   } finally {

@@ -38,6 +38,7 @@ import { residencyLabel, resident } from './lib/page-cache.mjs';
 import { readFiles, verifyOutput, writeRandomFile } from './lib/payload.mjs';
 import { freeTcpPort, measure, startService } from './lib/proc.mjs';
 import { dropCaches, fmt, stats, tally } from './lib/stats.mjs';
+import { shebangFlags } from './lib/ours.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const SELF = new URL(import.meta.url).pathname;
@@ -152,7 +153,7 @@ function clients(ctx) {
       id: 'us-cli',
       name: 'torrent (us), `torrent download`',
       cmd: process.execPath,
-      args: () => [BIN, 'download', ctx.torrent, '-o', ctx.outDir, '--no-dht', '--port', '0', '-q'],
+      args: () => [...shebangFlags(BIN), BIN, 'download', ctx.torrent, '-o', ctx.outDir, '--no-dht', '--port', '0', '-q'],
       env: { TORRENT_CACHE_DIR: cacheDir },
       reset: () => rmSync(cacheDir, { recursive: true, force: true }),
     },
