@@ -17,9 +17,9 @@
  * - `toDial` prefers fewer failures, then the more trusted source (manual, magnet, tracker,
  *   incoming, dht, pex), then the oldest: a tracker's answer is dialled before a PEX flood;
  * - live + connecting <= maxPeers; half-open <= maxHalfOpen, where half-open are the connecting
- *   entries whose transport is not up yet (`transportUp`: the TCP connect or uTP SYN, and MSE,
- *   are done and only the BitTorrent handshake remains, which takes a round trip on a distant
- *   peer and need not hold back the next dials);
+ *   entries whose transport is not up yet (`transportUp`: the TCP connect or uTP SYN is done and
+ *   only handshakes remain, MSE's and BitTorrent's, a few round trips on a distant peer that need
+ *   not hold back the next dials);
  * - a failed or unproductive connection waits RETRY_BASE_MS, doubling up to RETRY_MAX_MS; one
  *   that was delivering data when the peer or the network cut it is redialled at once if it
  *   lived CUT_REDIAL_LIFE_MS, else after RETRY_CUT_MS (a flaky link or a restarted peer is worth
@@ -55,7 +55,7 @@ export interface PeerEntry {
 
 export const MAX_ENTRIES = 2000;
 export const MAX_BANNED = 10_000;
-/** Dials whose transport (TCP or uTP, and MSE) is not up yet; libtorrent has no such cap since 1.2, a few dozen is gentle on home routers. */
+/** Dials whose transport (the TCP connect or uTP SYN) is not up yet; libtorrent has no such cap since 1.2, a few dozen is gentle on home routers. */
 export const MAX_HALF_OPEN = 32;
 export const RETRY_BASE_MS = 5_000;
 export const RETRY_MAX_MS = 5 * 60_000;
