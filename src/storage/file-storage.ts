@@ -10,7 +10,10 @@
  *   can still be served and re-verified; it is removed when the torrent closes if it is empty.
  * - Writes are positional, in calls of at most 64 KiB, made by the disk writer's thread for
  *   bytes in shared memory (disk-writer.ts says why), no copy; at most MAX_OPEN_FILES
- *   descriptors are open at once (least recently used closed first).
+ *   descriptors are kept open (least recently used closed first), plus any evicted one still in
+ *   use, which closes when its last user is done: a read, a write, or a batch lent for hashing
+ *   (piece-batches.ts bounds the files a batch holds; one piece spanning more files than
+ *   MAX_OPEN_FILES needs them all at once, so a strict bound could wait on itself).
  * - No file is opened through a symbolic link that leads out of the output folder
  *   (confined-open.ts): a planted link is refused with ERR_DISK, nothing is written through it.
  * - Work over all files (stats, creating empty files, looking for outside changes) runs with
