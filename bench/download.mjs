@@ -17,6 +17,7 @@
  * checked by size and SHA-1.
  *
  * Env: BENCH_DOWNLOAD_CLIENTS (us,before,aria2c,lt: a subset), BENCH_BEFORE_BIN (see clients()), BENCH_DOWNLOAD_RUNS (default 3), BENCH_DOWNLOAD_TIMEOUT_S (per client run, default 240),
+ * BENCH_DOWNLOAD_SETTLE_S (the settle before each run, default 2),
  * BENCH_DOWNLOAD_TORRENTS (single,multi: a subset, default both),
  * BENCH_DOWNLOAD_PROFILE=1 (one more run of ours on the 1 GiB torrent under --cpu-prof and
  * --trace-gc, summarised; the .cpuprofile is kept in bench/.work/).
@@ -49,7 +50,7 @@ const RUNS = Number(process.env.BENCH_DOWNLOAD_RUNS ?? 3);
 const CLIENT_TIMEOUT_MS = Number(process.env.BENCH_DOWNLOAD_TIMEOUT_S ?? 240) * 1000;
 const PROFILE = process.env.BENCH_DOWNLOAD_PROFILE === '1';
 /** Pause after dropping caches and warming the seeder, so page reporting to the host settles. */
-const SETTLE_MS = 2_000;
+const SETTLE_MS = Number(process.env.BENCH_DOWNLOAD_SETTLE_S ?? 2) * 1000;
 /** The seeder hashes its payload before it says "ready": 1.5 GiB takes a few seconds. */
 const SEEDER_READY_MS = 120_000;
 /** Thresholds the issue names for "we fall short". */
