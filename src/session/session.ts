@@ -41,7 +41,7 @@ import { loadCachedTorrent, saveCachedTorrent } from './metainfo-cache.js';
 import { PieceLayerFetcher } from './piece-layers.js';
 import { PeerSet } from './peer-set.js';
 import { sendPex } from './pex.js';
-import { StreamReader } from './stream-window.js';
+import { StreamReader } from './stream-reader.js';
 import { buildTorrent } from './torrent.js';
 import type { Conn, Core, SessionEvent, SessionOptions, SessionStats, Torrent } from './types.js';
 import { collectStats } from './stats.js';
