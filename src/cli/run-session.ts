@@ -12,7 +12,7 @@ import type { Metainfo } from '../metainfo/index.js';
 import { TorrentSession, type SessionOptions, type SessionStats } from '../session/index.js';
 import { formatBytes } from '../util/format.js';
 import { onReaderGone } from './output.js';
-import { JsonReporter, PlainReporter, Reporters, TtyReporter, type FileView, type Reporter } from './reporters.js';
+import { JsonReporter, PlainReporter, Reporters, type FileView, type Reporter } from './reporters.js';
 import { StreamOut, type StreamRange } from './stream-out.js';
 
 export interface RunFlags {
@@ -27,11 +27,14 @@ const TTY_REFRESH_MS = 100;
 /** Without a terminal, a status line this often. */
 const PLAIN_REFRESH_MS = 5000;
 
-function pickReporters(flags: RunFlags): Reporter {
+async function pickReporters(flags: RunFlags): Promise<Reporter> {
   const all: Reporter[] = [];
   if (flags.json) all.push(new JsonReporter());
-  if (!flags.quiet) {
-    all.push(process.stderr.isTTY ? new TtyReporter(process.stderr, flags.files === true) : new PlainReporter(process.stderr, PLAIN_REFRESH_MS));
+  if (!flags.quiet && process.stderr.isTTY) {
+    const { TtyReporter } = await import('./tty-reporter.js');
+    all.push(new TtyReporter(process.stderr, flags.files === true));
+  } else if (!flags.quiet) {
+    all.push(new PlainReporter(process.stderr, PLAIN_REFRESH_MS));
   }
   return new Reporters(all);
 }
@@ -41,8 +44,8 @@ export async function runSession(
   flags: RunFlags,
   streamRange: ((meta: Metainfo) => StreamRange | null) | null = null,
 ): Promise<SessionStats> {
+  const reporter = await pickReporters(flags);
   const session = new TorrentSession(options);
-  const reporter = pickReporters(flags);
   let interrupted: 'SIGINT' | 'SIGTERM' | null = null;
   let readerGone = false;
   let streamer = null as StreamOut | null;

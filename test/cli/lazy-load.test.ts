@@ -59,6 +59,15 @@ describe('lazy command loading', () => {
     expect(unwanted).toEqual([]);
   });
 
+  it('download without a terminal (logs, scripts, --json) loads no progress bars', () => {
+    // No peer, no tracker, no DHT: the run ends at --timeout (exit 1) having loaded what a run does.
+    const out = join(dir, 'out');
+    const { code, urls } = loaded(['download', torrent, '-o', out, '--no-dht', '--port', '0', '--timeout', '1']);
+    expect(code).toBe(1);
+    expect(urls.some((u) => u.endsWith('/dist/cli/run-session.js'))).toBe(true);
+    expect(urls.filter((u) => /\/node_modules\/cli-progress\/|\/dist\/cli\/tty-reporter\.js$/.test(u))).toEqual([]);
+  });
+
   it('--help still loads every command (it lists them all)', () => {
     const { code, urls } = loaded(['--help']);
     expect(code).toBe(0);
