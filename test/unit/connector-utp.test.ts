@@ -6,9 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { tcpDialer } from '../../src/session/connector.js';
 import type { UtpConnection } from '../../src/utp/connection.js';
-import { decodePacket, encodePacket, PacketType, type Packet } from '../../src/utp/packet.js';
-import { UtpSocket } from '../../src/utp/socket.js';
+import { PacketType } from '../../src/utp/packet.js';
 import { FakeClock } from '../helpers/fake-clock.js';
+import { answerSyn, scriptedUtpSocket } from '../helpers/utp-wire.js';
 
 const PEER = { host: '10.0.0.1', port: 5000 };
 /** Shorter than uTP's own SYN give-up (1 s, then 2 s): only the dial's deadline can end it. */
@@ -16,21 +16,9 @@ const TIMEOUT_MS = 500;
 
 function harness() {
   const clock = new FakeClock();
-  const sent: Packet[] = [];
   let counter = 0;
   const random = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => (counter++ * 37 + 11) & 0xff));
-  const sock = new UtpSocket(
-    {
-      send: (msg) => {
-        const p = decodePacket(msg);
-        if (p instanceof Error) throw p;
-        sent.push(p);
-      },
-      close: async () => {},
-      address: () => ({ address: '127.0.0.1', port: 6881 }),
-    },
-    { clock, random },
-  );
+  const { sock, sent } = scriptedUtpSocket(clock, random);
   const dialer = tcpDialer({
     encryption: 'off',
     transport: 'utp',
@@ -41,13 +29,7 @@ function harness() {
     randomBytes: random,
   });
   /** The peer's answer to our latest SYN: a STATE acking it (connects), or a RESET (refuses). */
-  const answer = (type: typeof PacketType.state | typeof PacketType.reset): void => {
-    const syn = sent.filter((p) => p.type === PacketType.syn).at(-1)!;
-    sock.handleDatagram(
-      encodePacket({ type, connectionId: syn.connectionId, timestampUs: 1000, timestampDiffUs: 0, wndSize: 1 << 20, seqNr: 77, ackNr: syn.seqNr, sack: null, payload: new Uint8Array(0) }),
-      { address: PEER.host, port: PEER.port },
-    );
-  };
+  const answer = (type: typeof PacketType.state | typeof PacketType.reset): void => answerSyn(sock, sent, type, PEER);
   return { clock, sock, dialer, answer };
 }
 

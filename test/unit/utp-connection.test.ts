@@ -174,6 +174,44 @@ async function transfer(p: Pair, from: UtpConnection, to: UtpConnection, data: B
   return { received: Buffer.concat(chunks), simMs: p.clock.now() - start };
 }
 
+/**
+ * Writes `data` to `to` in 16 KiB calls, waiting for 'drain' each time a write says the stream is
+ * full. `written` counts bytes handed over so far, `refused` the writes that said so.
+ */
+function writeAll(to: UtpConnection, data: Buffer): { written: () => number; refused: () => number } {
+  let off = 0;
+  let refused = 0;
+  const pump = (): void => {
+    while (off < data.length) {
+      const ok = to.write(data.subarray(off, off + 16384));
+      off += 16384;
+      if (!ok) {
+        refused++;
+        to.once('drain', pump);
+        return;
+      }
+    }
+  };
+  pump();
+  return { written: () => off, refused: () => refused };
+}
+
+/**
+ * Resumes a paused reader and moves the clock 20 ms at a time (at most `maxSteps` times) until
+ * `length` bytes have arrived or `stop()` says so; returns the bytes read.
+ */
+async function readResumed(p: Pair, from: UtpConnection, length: number, maxSteps: number, stop = (): boolean => false): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let got = 0;
+  from.on('data', (c: Buffer) => {
+    chunks.push(c);
+    got += c.length;
+  });
+  from.resume();
+  for (let i = 0; i < maxSteps && got < length && !stop(); i++) await p.clock.advance(20);
+  return Buffer.concat(chunks);
+}
+
 async function closeAll(p: Pair): Promise<void> {
   p.client.destroy();
   p.server.destroy();
@@ -298,37 +336,17 @@ describe('uTP connection: back-pressure', () => {
     const p = await makePair(8, { delayMs: 5 }, { recvBufferBytes });
     p.server.pause();
     const data = pattern(3 << 20, 8);
-    let writesRefused = 0;
-    let off = 0;
-    const pump = (): void => {
-      while (off < data.length) {
-        const ok = p.client.write(data.subarray(off, off + 16384));
-        off += 16384;
-        if (!ok) {
-          writesRefused++;
-          p.client.once('drain', pump);
-          return;
-        }
-      }
-    };
-    pump();
+    const writer = writeAll(p.client, data);
     await p.clock.advance(5_000);
     // The receiver holds at most its buffer; the window it advertises is closed.
     expect(p.server.readableLength).toBeLessThanOrEqual(recvBufferBytes);
     expect(p.server.readableLength).toBeGreaterThan(recvBufferBytes - 2 * 1400);
     expect(p.client.peerWindow).toBeLessThan(1400);
-    expect(writesRefused).toBeGreaterThan(0);
-    expect(off).toBeLessThan(data.length);
+    expect(writer.refused()).toBeGreaterThan(0);
+    expect(writer.written()).toBeLessThan(data.length);
     // Reading again reopens the window and everything arrives.
-    const chunks: Buffer[] = [];
-    let got = 0;
-    p.server.on('data', (c: Buffer) => {
-      chunks.push(c);
-      got += c.length;
-    });
-    p.server.resume();
-    for (let i = 0; i < 2000 && got < data.length; i++) await p.clock.advance(20);
-    expect(sha1(Buffer.concat(chunks))).toBe(sha1(data));
+    const received = await readResumed(p, p.server, data.length, 2000);
+    expect(sha1(received)).toBe(sha1(data));
     await closeAll(p);
   });
 });
@@ -343,30 +361,12 @@ describe('uTP connection: back-pressure with loss', () => {
     p.server.on('error', (e) => errors.push(e));
     p.server.pause();
     const data = pattern(1 << 20, 18);
-    let off = 0;
-    const pump = (): void => {
-      while (off < data.length) {
-        const ok = p.client.write(data.subarray(off, off + 16384));
-        off += 16384;
-        if (!ok) {
-          p.client.once('drain', pump);
-          return;
-        }
-      }
-    };
-    pump();
+    writeAll(p.client, data);
     await p.clock.advance(7_000);
     expect(p.server.receiveWindow).toBeLessThan(1400);
-    const chunks: Buffer[] = [];
-    let got = 0;
-    p.server.on('data', (c: Buffer) => {
-      chunks.push(c);
-      got += c.length;
-    });
-    p.server.resume();
-    for (let i = 0; i < 3000 && got < data.length && errors.length === 0; i++) await p.clock.advance(20);
+    const received = await readResumed(p, p.server, data.length, 3000, () => errors.length > 0);
     expect(errors).toEqual([]);
-    expect(sha1(Buffer.concat(chunks))).toBe(sha1(data));
+    expect(sha1(received)).toBe(sha1(data));
     await closeAll(p);
   });
 });

@@ -8,9 +8,10 @@
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { tcpDialer, type TransportMode } from '../../src/session/connector.js';
-import { decodePacket, encodePacket, PacketType, type Packet } from '../../src/utp/packet.js';
-import { UtpSocket } from '../../src/utp/socket.js';
+import { PacketType } from '../../src/utp/packet.js';
+import type { UtpSocket } from '../../src/utp/socket.js';
 import { FakeClock } from '../helpers/fake-clock.js';
+import { answerSyn, scriptedUtpSocket } from '../helpers/utp-wire.js';
 
 const TIMEOUT_MS = 5_000;
 
@@ -48,27 +49,11 @@ describe('a refused dial', () => {
 
   it('over uTP (the SYN answered by a RESET) rejects with ECONNREFUSED too', async () => {
     const clock = new FakeClock();
-    const sent: Packet[] = [];
-    const sock = new UtpSocket(
-      {
-        send: (msg) => {
-          const p = decodePacket(msg);
-          if (p instanceof Error) throw p;
-          sent.push(p);
-        },
-        close: async () => {},
-        address: () => ({ address: '127.0.0.1', port: 6881 }),
-      },
-      { clock, random: (n) => Buffer.alloc(n, 7) },
-    );
+    const { sock, sent } = scriptedUtpSocket(clock, (n) => Buffer.alloc(n, 7));
     const peer = { host: '10.0.0.1', port: 5000 };
     const dial = outcome(dialer('utp', sock, clock).dial(peer, TIMEOUT_MS, new AbortController().signal));
     await clock.advance(1);
-    const syn = sent.find((p) => p.type === PacketType.syn)!;
-    sock.handleDatagram(
-      encodePacket({ type: PacketType.reset, connectionId: syn.connectionId, timestampUs: 0, timestampDiffUs: 0, wndSize: 0, seqNr: 1, ackNr: syn.seqNr, sack: null, payload: new Uint8Array(0) }),
-      { address: peer.host, port: peer.port },
-    );
+    answerSyn(sock, sent, PacketType.reset, peer);
     expect(await dial).toBe('ECONNREFUSED');
     expect(clock.timerCount).toBe(0);
     await sock.close();

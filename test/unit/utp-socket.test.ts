@@ -6,36 +6,20 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_PEER_WINDOW_BYTES } from '../../src/utp/constants.js';
 import { UtpError, type UtpConnection } from '../../src/utp/connection.js';
-import { decodePacket, encodePacket, MAX_SACK_BYTES, PacketType, type Packet } from '../../src/utp/packet.js';
-import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, RESET_BURST, RESET_RATE_PER_S, UtpSocket, type RemoteInfo, type UtpSocketOptions } from '../../src/utp/socket.js';
+import { encodePacket, MAX_SACK_BYTES, PacketType, type Packet } from '../../src/utp/packet.js';
+import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, RESET_BURST, RESET_RATE_PER_S, type RemoteInfo, type UtpSocketOptions } from '../../src/utp/socket.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-
-interface Sent {
-  packet: Packet;
-  to: RemoteInfo;
-}
+import { scriptedUtpSocket } from '../helpers/utp-wire.js';
 
 function harness(opts: Partial<UtpSocketOptions> = {}) {
   const clock = new FakeClock();
-  const sent: Sent[] = [];
   let counter = 0;
   const random = (n: number): Buffer => {
     const b = Buffer.alloc(n);
     for (let i = 0; i < n; i++) b[i] = (counter++ * 37 + 11) & 0xff;
     return b;
   };
-  const sock = new UtpSocket(
-    {
-      send: (msg, port, address) => {
-        const p = decodePacket(msg);
-        if (p instanceof Error) throw p;
-        sent.push({ packet: p, to: { address, port } });
-      },
-      close: async () => {},
-      address: () => ({ address: '127.0.0.1', port: 6881 }),
-    },
-    { clock, random, ...opts },
-  );
+  const { sock, sent } = scriptedUtpSocket(clock, random, opts);
   const accepted: UtpConnection[] = [];
   sock.on('connection', (c) => accepted.push(c));
   return { clock, sent, sock, accepted };
