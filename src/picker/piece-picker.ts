@@ -523,6 +523,26 @@ export class PiecePicker {
     return this.verifiedBits.has(piece);
   }
 
+  /**
+   * How many pieces set in `bits` are wanted and not verified: what makes a peer interesting.
+   * A byte at a time (a seed's bitfield, ANDed with the pieces we lack), so a new peer costs
+   * O(pieces / 8) plus its useful pieces, not a call per piece.
+   */
+  neededIn(bits: Bitfield): number {
+    this.checkBitfield(bits);
+    const theirs = bits.buffer;
+    const ours = this.verifiedBits.buffer;
+    const priority = this.priority;
+    let n = 0;
+    for (let i = 0; i < theirs.length; i++) {
+      const useful = theirs[i]! & ~ours[i]!;
+      if (useful === 0) continue;
+      // Spare bits past the last piece are zero in both bitfields, so p < pieceCount here.
+      for (let bit = 0, p = i * 8; bit < 8; bit++, p++) if ((useful & (0x80 >> bit)) !== 0 && priority[p]! > 0) n++;
+    }
+    return n;
+  }
+
   get verifiedCount(): number {
     return this.verifiedTotal;
   }

@@ -108,12 +108,9 @@ export interface SchedulerContext {
 export class RequestScheduler {
   constructor(private readonly ctx: SchedulerContext) {}
 
-  /** Counts the wanted pieces a peer has (after its bitfield). O(pieceCount), once per bitfield. */
+  /** Counts the wanted pieces a peer has that we lack (after its bitfield), once per bitfield. */
   countInteresting(peer: LivePeer): void {
-    const { picker } = this.ctx;
-    let n = 0;
-    if (peer.bitfield) for (const p of peer.bitfield.ones()) if (picker.isWanted(p) && !picker.has(p)) n++;
-    peer.interesting = n;
+    peer.interesting = peer.bitfield ? this.ctx.picker.neededIn(peer.bitfield) : 0;
   }
 
   /** The peer announced piece `p` (already added to its bitfield). */

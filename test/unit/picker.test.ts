@@ -2,6 +2,7 @@
  * Piece picker states built from strings, one character per piece, as in
  * arvidn/libtorrent/test/test_piece_picker.cpp (`setup_picker`).
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PiecePicker, type BlockRef, type PickResult } from '../../src/picker/index.js';
 import { Bitfield } from '../../src/util/bitfield.js';
@@ -572,6 +573,40 @@ describe('piece picker: big torrents', () => {
     p.addSeed();
     expect(piecesOf(p.pick(1, bits('1111'), 100))).toHaveLength(4); // a seed gets anything
     expect(piecesOf(p.pick(2, bits('0001'), 100))).toEqual([3]);
+  });
+});
+
+describe('piece picker: neededIn', () => {
+  it('counts the pieces a bitfield has that are wanted and not verified, as a per-piece check would', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 70 }).chain((n) =>
+          fc.record({
+            n: fc.constant(n),
+            theirs: fc.array(fc.boolean(), { minLength: n, maxLength: n }),
+            have: fc.array(fc.boolean(), { minLength: n, maxLength: n }),
+            priority: fc.array(fc.integer({ min: 0, max: 7 }), { minLength: n, maxLength: n }),
+          }),
+        ),
+        ({ n, theirs, have, priority }) => {
+          const picker = new PiecePicker({ pieceCount: n, pieceLength: BLOCK, totalLength: n * BLOCK, random: seeded(1) });
+          for (let p = 0; p < n; p++) {
+            picker.setPriority(p, priority[p]!);
+            if (have[p]) picker.setHave(p);
+          }
+          const bits = subset(n, theirs.flatMap((t, i) => (t ? [i] : [])));
+          let expected = 0;
+          for (let p = 0; p < n; p++) if (theirs[p] && priority[p]! > 0 && !have[p]) expected++;
+          expect(picker.neededIn(bits)).toBe(expected);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('refuses a bitfield of another length', () => {
+    const picker = setup({ availability: '0000' });
+    expect(() => picker.neededIn(new Bitfield(5))).toThrow(RangeError);
   });
 });
 
