@@ -36,7 +36,8 @@
  * Env: BENCH_SWARM_SEEDERS (16), BENCH_SWARM_MIB (512), BENCH_SWARM_RUNS (2), BENCH_SWARM_LAYOUTS
  * (single,multi), BENCH_SWARM_CLIENTS (us,us-nodht,before,aria2c,lt-stock,lt-tuned,webtorrent: a
  * subset), BENCH_SWARM_TIMEOUT_S (per client run, 240), BENCH_BEFORE_BIN, BENCH_WEBTORRENT_BIN,
- * BENCH_SWARM_PROFILE=1 (one more run of ours, default flags, under --cpu-prof, summarised),
+ * BENCH_SWARM_PROFILE=1 (one more run of ours under --cpu-prof, summarised: default flags, or
+ * --no-dht when only that row of ours runs),
  * BENCH_SWARM_RATE_SCALE (every link's rate times this, 1), BENCH_SWARM_OUR_ARGS (more flags for
  * our rows, space-separated), BENCH_SWARM_TRACE=1 (our rows print --json: connected peers shown).
  */
@@ -415,7 +416,7 @@ export async function run() {
       }
       const rows = printTable(layout, list, runs, ctx);
       notes.push(...shortfalls(layout, rows));
-      const us = list.find((c) => c.id === 'us');
+      const us = list.find((c) => c.id === 'us') ?? list.find((c) => c.id === 'us-nodht');
       if (PROFILE && us) await profileOurs(ctx, layout, us);
       await Promise.all(relays.map((r) => r.close()));
       relays.length = 0;
