@@ -227,7 +227,7 @@ describe('torrent verify', () => {
     mkdirSync(join(copy, 'album', 'sub', 'deeper'), { recursive: true });
     for (const [p, d] of folderFiles) writeFileSync(join(copy, 'album', p), d);
     const bad = Buffer.from(folderFiles[0]![1]); // b.flac
-    bad[35_000] ^= 0x01;
+    bad[35_000]! ^= 0x01; // b.flac is 70 000 bytes
     writeFileSync(join(copy, 'album', 'b.flac'), bad);
     const r = await runCli(['verify', torrent, copy, '--json']);
     expect(r.code).toBe(1);

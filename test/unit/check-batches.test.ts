@@ -96,7 +96,7 @@ describe('checkExisting in batches', () => {
       (root) => {
         const p = join(root, 't', 'c.bin');
         const b = bytes(20_000, 3);
-        b[15_000] ^= 1;
+        b[15_000]! ^= 1; // c.bin is 20 000 bytes
         writeFileSync(p, b);
       },
       null,
@@ -153,7 +153,7 @@ describe('checkExisting in batches', () => {
             else if (s.fate === 'cut') truncateSync(path, Math.floor(s.length / 2));
             else if (s.fate === 'flip' && s.length > 0) {
               const b = Buffer.from(fs[i]!.data);
-              b[s.length >> 1] ^= 0x80;
+              b[s.length >> 1]! ^= 0x80; // s.length > 0, so within the file
               writeFileSync(path, b);
             }
           });
@@ -211,7 +211,10 @@ describe('FileStorage.lendPieces', () => {
       let seen: LentSpan[] = [];
       const got = await storage.lendPieces(0, 2, async (spans) => {
         seen = spans;
-        const fd = spans[0]!.kind === 'fd' ? spans[0].fd : -1;
+        const first = spans[0];
+        // a.bin is on disk, so the first span is its descriptor; anything else fails the lend here.
+        if (first?.kind !== 'fd') throw new Error(`first span: ${first?.kind ?? 'none'}, expected fd`);
+        const fd = first.fd;
         const buf = Buffer.alloc(100);
         readSync(fd, buf, 0, 100, 10);
         return buf;

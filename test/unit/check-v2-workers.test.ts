@@ -66,7 +66,7 @@ describe('checkExistingV2 on worker threads', () => {
       'a byte changed',
       (root) => {
         const b = Buffer.from(FILES[3]!.data);
-        b[PIECE + BLOCK + 77] ^= 0x10;
+        b[PIECE + BLOCK + 77]! ^= 0x10; // c.bin is 3 pieces long
         writeFileSync(join(root, 't', 'c.bin'), b);
       },
     ],
@@ -96,7 +96,7 @@ describe('checkExistingV2 on worker threads', () => {
     // The same files and trees, but the SHA-1 of piece 7 taken over other bytes: v2 accepts the
     // data on disk, v1 refuses it, so no data can satisfy both.
     const stream = Buffer.from(fx.data);
-    stream[PIECE * 7 + 9] ^= 1; // b/two-blocks, the only piece of its file
+    stream[PIECE * 7 + 9]! ^= 1; // b/two-blocks, the only piece of its file
     const meta = parseTorrent(
       buildTorrent({
         name: 't',

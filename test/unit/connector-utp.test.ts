@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { tcpDialer } from '../../src/session/connector.js';
-import type { UtpConnection } from '../../src/utp/connection.js';
+import { UtpConnection } from '../../src/utp/connection.js';
 import { PacketType } from '../../src/utp/packet.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { answerSyn, scriptedUtpSocket } from '../helpers/utp-wire.js';
@@ -59,8 +59,10 @@ describe('uTP dial deadline', () => {
     await h.clock.advance(1);
     h.answer(PacketType.state);
     const got = await dial;
-    expect('ok' in got).toBe(true);
-    const conn = (got as { ok: { stream: UtpConnection } }).ok.stream;
+    if ('error' in got) throw new Error(`the dial failed: ${got.error}`);
+    // Encryption is off, so the stream handed over is the uTP connection itself.
+    const conn = got.ok.stream;
+    if (!(conn instanceof UtpConnection)) throw new Error(`the dial handed over a ${conn.constructor.name}, not the UtpConnection`);
     expect(conn.state).toBe('connected');
     await h.clock.advance(2 * TIMEOUT_MS);
     expect(conn.state).toBe('connected');

@@ -196,7 +196,7 @@ describe('checkExisting on worker threads', () => {
     const meta = parseTorrent(makeTorrent({ name: 'p.bin', data, pieceLength: 16_384 }));
     const root = mkdtempSync(join(dir, 'torrent-check-'));
     const bad = Buffer.from(data);
-    bad[3 * 16_384 + 5] ^= 0xff;
+    bad[3 * 16_384 + 5]! ^= 0xff; // within the 11 pieces of data
     writeFileSync(join(root, 'p.bin'), bad);
     const run = async (workers: number): Promise<string> => {
       const storage = new FileStorage({ root, meta, selected: null });

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { TorrentError } from '../../src/errors.js';
 import { MemoryStorage } from '../../src/storage/memory-storage.js';
 import { ReadCache } from '../../src/storage/read-cache.js';
+import type { Storage } from '../../src/storage/storage.js';
 import { settle } from '../helpers/fake-clock.js';
 
 const PIECE = 4 * 16384;
@@ -109,10 +110,14 @@ describe('read cache', () => {
   });
 });
 
-/** Storage whose pieces (piece p full of byte p) are read into the buffer offered, as FileStorage's are. */
-function intoStore(count: number) {
-  const store = new MemoryStorage(() => PIECE);
-  for (let p = 0; p < count; p++) void store.writePiece(p, [Buffer.alloc(PIECE, p)]);
+/**
+ * Storage whose pieces (piece p full of byte p) are read into the buffer offered, as FileStorage's
+ * are, recording what each read was offered. Typed as the Storage the cache is given, whose
+ * readPiece takes `into`: the MemoryStorage underneath only fills in the rest of the interface,
+ * its own readPiece (which takes no `into`) is never called.
+ */
+function intoStore() {
+  const store: Storage = new MemoryStorage(() => PIECE);
   const offered: (Buffer | undefined)[] = [];
   store.readPiece = async (piece, into) => {
     offered.push(into);
@@ -124,7 +129,7 @@ function intoStore(count: number) {
 
 describe('read cache buffer reuse', () => {
   it('reads the next piece into the memory of one dropped, once every block lent from it is back', async () => {
-    const { store, offered } = intoStore(8);
+    const { store, offered } = intoStore();
     const cache = new ReadCache(store, 2 * PIECE);
     await cache.load(0);
     const a = cache.get(0, 0, 16384)!;
@@ -147,7 +152,7 @@ describe('read cache buffer reuse', () => {
   });
 
   it('keeps no more free memory than its size, and reads every later piece into reused memory', async () => {
-    const { store, offered } = intoStore(40);
+    const { store, offered } = intoStore();
     const cache = new ReadCache(store, 3 * PIECE);
     for (let p = 0; p < 40; p++) await cache.load(p);
     expect(cache['free'].length * PIECE).toBeLessThanOrEqual(3 * PIECE);
@@ -161,8 +166,7 @@ describe('read cache buffer reuse', () => {
 describe('read cache buffer reuse, small pieces', () => {
   it("never offers memory cut from Node's shared pool to be read into", async () => {
     const SMALL = 1000; // allocUnsafe gives sizes this small a slice of a shared 8 KiB slab
-    const store = new MemoryStorage(() => SMALL);
-    for (let p = 0; p < 60; p++) void store.writePiece(p, [Buffer.alloc(SMALL, p)]);
+    const store: Storage = new MemoryStorage(() => SMALL);
     const offered: (Buffer | undefined)[] = [];
     store.readPiece = async (piece, into) => {
       offered.push(into);

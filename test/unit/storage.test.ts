@@ -144,7 +144,7 @@ describe('resume data and the start-up check', () => {
     // Corrupt c.bin behind our back: its size stays, its mtime changes.
     const c = join(root, 'root', 'c.bin');
     const bad = Buffer.from(files[4]![1]);
-    bad[0] ^= 0xff;
+    bad[0]! ^= 0xff; // c.bin is 5000 bytes
     await new Promise((r) => setTimeout(r, 20));
     writeFileSync(c, bad);
     const st2 = new FileStorage({ root, meta, selected: null });
