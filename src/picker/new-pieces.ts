@@ -119,7 +119,7 @@ export class NewPieceSelector {
       }
       return true;
     });
-    for (const p of best.sorted()) if (!sink.take(p)) break;
+    for (const p of best.drain()) if (!sink.take(p)) break;
   }
 
   private pickRandom(level: number, view: LevelView, lo: number, peerHas: Bitfield, seed: boolean, sink: PieceSink): void {
@@ -160,7 +160,7 @@ export class NewPieceSelector {
         const p = view.order[i]!;
         if (peerHas.has(p)) best.offer(p, p);
       }
-      for (const p of best.sorted()) if (!sink.take(p)) break;
+      for (const p of best.drain()) if (!sink.take(p)) break;
       return;
     }
     forEachSetBit(peerHas, this.seqCursor, (p) => !this.eligible(p, level, seed) || sink.take(p));

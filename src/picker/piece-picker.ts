@@ -197,6 +197,9 @@ export class PiecePicker {
   private readonly outstanding = new Map<number, Set<number>>();
   /** Contributors of a piece's last failed attempt, until it is requested again or verified. */
   private readonly failedContributors = new Map<number, number[]>();
+  /** Per piece, the stamp of the last pick that found the picking peer with requests in it (inProgressCandidates). */
+  private readonly ownStamp: Uint32Array;
+  private stamp = 0;
 
   constructor(opts: PickerOptions) {
     const { pieceCount, pieceLength, totalLength } = opts;
@@ -221,6 +224,7 @@ export class PiecePicker {
     this.peerCount = new Int32Array(pieceCount);
     this.priority = new Uint8Array(pieceCount).fill(1);
     this.verifiedBits = new Bitfield(pieceCount);
+    this.ownStamp = new Uint32Array(pieceCount);
     this.wantedLeftCount = pieceCount;
     this.wantedLeftBytes = totalLength;
     this.queue = new RarityQueue(pieceCount, opts.random);
@@ -664,17 +668,35 @@ export class PiecePicker {
    */
   private inProgressCandidates(peer: number, peerHas: Bitfield, max: number): Candidate[] {
     if (this.withFree.size === 0) return [];
-    const own = new Set<number>();
-    for (const k of this.outstanding.get(peer) ?? []) own.add(Math.floor(k / this.blocksPerPiece));
-    const kindOf = (piece: number): number => (own.has(piece) ? OWN : this.partials.get(piece)!.requested === 0 ? ABANDONED : SHARED);
+    // This peer's pieces are marked with a stamp of this pick: no set to build, and one lookup
+    // of each started piece's state, as the scan visits every one of them.
+    const stamp = this.nextStamp();
+    const own = this.ownStamp;
+    const set = this.outstanding.get(peer);
+    if (set) for (const k of set) own[Math.floor(k / this.blocksPerPiece)] = stamp;
     const best = new TopK(max);
     const seq = this.newPieces.sequential;
     for (const piece of this.withFree) {
       const level = this.priority[piece]!;
       if (level === 0 || !peerHas.has(piece)) continue;
-      best.offer(candidateRank(level, kindOf(piece), seq ? 0 : this.partials.get(piece)!.free, piece), piece);
+      const pp = this.partials.get(piece)!;
+      const kind = own[piece] === stamp ? OWN : pp.requested === 0 ? ABANDONED : SHARED;
+      best.offer(candidateRank(level, kind, seq ? 0 : pp.free, piece), piece);
     }
-    return best.sorted().map((piece) => ({ piece, level: this.priority[piece]!, kind: kindOf(piece) }));
+    return best.drain().map((piece) => ({
+      piece,
+      level: this.priority[piece]!,
+      kind: own[piece] === stamp ? OWN : this.partials.get(piece)!.requested === 0 ? ABANDONED : SHARED,
+    }));
+  }
+
+  /** A number no piece of `ownStamp` holds yet (the marks of earlier picks are all smaller). */
+  private nextStamp(): number {
+    if (this.stamp === 0xffffffff) {
+      this.ownStamp.fill(0);
+      this.stamp = 0;
+    }
+    return ++this.stamp;
   }
 
   private takeFree(piece: number, blocks: BlockRef[], max: number): void {
@@ -713,7 +735,7 @@ export class PiecePicker {
         best.offer(endgameRank(level, reqs.length, pp.requestedSeq[block]!), k);
       }
     }
-    const blocks = best.sorted().map((k) => this.unkey(k));
+    const blocks = best.drain().map((k) => this.unkey(k));
     return { blocks, endgame: blocks.length > 0 };
   }
 

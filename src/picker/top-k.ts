@@ -26,12 +26,25 @@ export class TopK {
     }
   }
 
-  /** Values by ascending key. */
-  sorted(): number[] {
-    return this.keys
-      .map((key, i) => [key, this.values[i]!] as const)
-      .sort((a, b) => a[0] - b[0])
-      .map(([, v]) => v);
+  /**
+   * Values by ascending key, emptying the set: the root (the worst kept) is taken off k times and
+   * written from the back, so nothing is allocated but the result.
+   */
+  drain(): number[] {
+    const keys = this.keys;
+    const values = this.values;
+    const out = new Array<number>(keys.length);
+    for (let i = keys.length - 1; i >= 0; i--) {
+      out[i] = values[0]!;
+      const lastKey = keys.pop()!;
+      const lastValue = values.pop()!;
+      if (i > 0) {
+        keys[0] = lastKey;
+        values[0] = lastValue;
+        this.down(0);
+      }
+    }
+    return out;
   }
 
   private up(i: number): void {

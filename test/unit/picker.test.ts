@@ -576,6 +576,34 @@ describe('piece picker: big torrents', () => {
   });
 });
 
+describe('piece picker: own-piece marks', () => {
+  it('picks the same when the per-pick stamp wraps around as when it starts at zero', () => {
+    const make = (): PiecePicker => {
+      const p = new PiecePicker({ pieceCount: 12, pieceLength: 8 * BLOCK, totalLength: 12 * 8 * BLOCK, random: seeded(3), randomFirstPieces: 0 });
+      for (let i = 0; i < 12; i++) p.addHave(i);
+      return p;
+    };
+    const fresh = make();
+    const wrapping = make();
+    wrapping['stamp'] = 0xffffffff - 2;
+    const all = Bitfield.full(12);
+    const picks = (picker: PiecePicker): string[] => {
+      const out: string[] = [];
+      for (let round = 0; round < 8; round++) {
+        for (const peer of [1, 2, 3]) {
+          const { blocks } = picker.pick(peer, all, 3);
+          for (const b of blocks) picker.markRequested(peer, b);
+          out.push(`${peer}:${blocks.map((b) => `${b.piece}/${b.block}`).join(',')}`);
+        }
+      }
+      picker.assertInvariants();
+      return out;
+    };
+    expect(picks(wrapping)).toEqual(picks(fresh));
+    expect(wrapping['stamp']).toBeLessThan(100);
+  });
+});
+
 describe('piece picker: neededIn', () => {
   it('counts the pieces a bitfield has that are wanted and not verified, as a per-piece check would', () => {
     fc.assert(
