@@ -124,9 +124,15 @@ export class RequestScheduler {
     for (const peer of peers) if (peer.bitfield?.has(p)) peer.interesting++;
   }
 
-  /** We now have piece `p`: it no longer makes its holders interesting. */
+  /**
+   * We now have piece `p`: it no longer makes its holders interesting, and a peer left with
+   * nothing we want is told so. One pass: with 200 peers this runs for every piece.
+   */
   onVerified(peers: Iterable<LivePeer>, p: number): void {
-    for (const peer of peers) if (peer.bitfield?.has(p) && peer.interesting > 0) peer.interesting--;
+    for (const peer of peers) {
+      if (peer.interesting > 0 && peer.bitfield?.has(p)) peer.interesting--;
+      if (peer.interesting === 0) this.update(peer);
+    }
   }
 
   /**

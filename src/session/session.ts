@@ -478,9 +478,7 @@ export class TorrentSession {
   private onVerified(piece: number): void {
     const t = this.t;
     if (!t || isFinal(this.life)) return;
-    const live = this.livePeers();
-    t.scheduler.onVerified(live, piece);
-    for (const p of live) if (p.interesting === 0) t.scheduler.update(p);
+    t.scheduler.onVerified(this.livePeers(), piece);
   }
 
   private onWritten(piece: number): void {

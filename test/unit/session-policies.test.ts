@@ -120,7 +120,6 @@ describe('request scheduler', () => {
     // Piece 7 has 4 blocks: all of them asked for, no more.
     expect(conn.sent.filter((m) => m.type === 'request').length).toBe(4);
     s.onVerified([p], 7);
-    s.update(p);
     expect(conn.sent.at(-1)!.type).toBe('not-interested');
   });
 
