@@ -106,6 +106,19 @@ export interface SchedulerContext {
 }
 
 export class RequestScheduler {
+  /**
+   * One options object for every pick, and the peer it is for: a pick (one per few blocks
+   * received) allocates no closure, and `outruns` computes the picking peer's rate once.
+   */
+  private picking: LivePeer | null = null;
+  private pickNow = 0;
+  private pickRate = -1;
+  private readonly pickOpts = {
+    newPieces: true,
+    endgameMax: 0,
+    outruns: (holderId: number): boolean => this.outruns(this.picking!, holderId),
+  };
+
   constructor(private readonly ctx: SchedulerContext) {}
 
   /** Counts the wanted pieces a peer has that we lack (after its bitfield), once per bitfield. */
@@ -200,9 +213,12 @@ export class RequestScheduler {
   private outruns(peer: LivePeer, holderId: number): boolean {
     const holder = this.ctx.peer?.(holderId);
     if (!holder || holder.snubbed) return true;
-    const theirs = this.rate(holder);
+    const now = this.pickNow;
+    const theirs = this.rate(holder, now);
     if (theirs === 0) return true;
-    const ours = Math.max(this.rate(peer), peer.deliveryRate);
+    // Ours is the same for every holder of one pick (an endgame pick may weigh hundreds).
+    if (this.pickRate < 0) this.pickRate = Math.max(this.rate(peer, now), peer.deliveryRate);
+    const ours = this.pickRate;
     if (ours === 0) return false;
     if (peer.minLatencyMs === Infinity) return ours >= ENDGAME_SPEEDUP * theirs;
     const theirsDone = (holder.conn.outstanding.size * BLOCK_SIZE) / theirs;
@@ -211,8 +227,8 @@ export class RequestScheduler {
   }
 
   /** Bytes per second over the last one to two seconds the peer has been live. */
-  private rate(peer: LivePeer): number {
-    return peer.conn.download.rateSince(this.ctx.now(), peer.since, RATE_SECONDS);
+  private rate(peer: LivePeer, now = this.ctx.now()): number {
+    return peer.conn.download.rateSince(now, peer.since, RATE_SECONDS);
   }
 
   /** Applies the desired interest and requests to one peer. */
@@ -296,8 +312,14 @@ export class RequestScheduler {
     // Top the queue up in batches, not one block per arriving block: fewer picks, fewer writes.
     if (want <= 0 || (c.outstanding.size > 0 && want < Math.min(REQUEST_BATCH, Math.ceil(desired / 2)))) return;
     const { picker } = this.ctx;
-    const endgameMax = Math.max(0, this.endgameQueue(peer) - c.outstanding.size);
-    const { blocks } = picker.pick(peer.id, from, want, { newPieces: this.ctx.roomForNewPiece(), endgameMax, outruns: (h) => this.outruns(peer, h) });
+    const opts = this.pickOpts;
+    opts.newPieces = this.ctx.roomForNewPiece();
+    opts.endgameMax = Math.max(0, this.endgameQueue(peer) - c.outstanding.size);
+    this.picking = peer;
+    this.pickNow = this.ctx.now();
+    this.pickRate = -1;
+    const { blocks } = picker.pick(peer.id, from, want, opts);
+    this.picking = null;
     for (const b of blocks) {
       const length = picker.blockLength(b.piece, b.block);
       const wait = this.ctx.budget?.(length) ?? 0;
