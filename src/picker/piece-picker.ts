@@ -51,9 +51,11 @@
  * ## Cost
  * New pieces come from the RarityQueue (see rarity-queue.ts) through the NewPieceSelector (see
  * new-pieces.ts): a few steps for a peer holding a fair share of what we need, at most a budget
- * of queue entries plus O(pieceCount / 8) byte reads of the peer's bitfield otherwise. In-progress
- * pieces are found through `withFree` (pieces having a free block) and the peer's outstanding set,
- * both small. Memory: a few bytes per piece plus per-block state for pieces in flight.
+ * of queue entries plus O(pieceCount / 8) byte reads of the peer's bitfield otherwise. The order
+ * among started pieces comes from the StartedPieceOrder (see started-pieces.ts), which visits
+ * `withFree` (started pieces having a free block: a few hundred with 200 peers) and, in the
+ * endgame, the outstanding blocks of the holders the peer outruns. Memory: a few bytes per piece
+ * plus per-block state (partial-piece.ts) for pieces in flight.
  *
  * Contract: a peer passed to `pick` is counted in availability (`addBitfield`/`addHave`, or
  * `addSeed` with a complete bitfield). A piece no counted peer has is taken to be unavailable to
@@ -61,8 +63,9 @@
  */
 import { Bitfield } from '../util/bitfield.js';
 import { forEachSetBit, NewPieceSelector, type PieceSink } from './new-pieces.js';
+import { FREE, PartialPiece, RECEIVED, REQUESTED } from './partial-piece.js';
 import { MAX_PRIORITY, RarityQueue } from './rarity-queue.js';
-import { TopK } from './top-k.js';
+import { SHARED, StartedPieceOrder } from './started-pieces.js';
 
 export { MAX_PRIORITY } from './rarity-queue.js';
 
@@ -98,47 +101,6 @@ export interface ReceiveResult {
 
 export const DEFAULT_BLOCK_SIZE = 16384;
 export const DEFAULT_RANDOM_FIRST_PIECES = 4;
-
-const FREE = 0;
-const REQUESTED = 1;
-const RECEIVED = 2;
-
-/** Block state of one piece in flight. */
-class PartialPiece {
-  readonly state: Uint8Array;
-  /** For requested blocks: the peers that have it outstanding (usually one; more in endgame). */
-  readonly requesters: (number[] | undefined)[];
-  /** For received blocks: the peer that sent it. */
-  readonly senders: (number | undefined)[];
-  /** For requested blocks: when it was first requested, as the picker's request count then. */
-  readonly requestedSeq: Float64Array;
-  free: number;
-  requested = 0;
-  received = 0;
-
-  constructor(readonly blockCount: number) {
-    this.state = new Uint8Array(blockCount);
-    this.requesters = new Array<number[] | undefined>(blockCount);
-    this.senders = new Array<number | undefined>(blockCount);
-    this.requestedSeq = new Float64Array(blockCount);
-    this.free = blockCount;
-  }
-
-  get complete(): boolean {
-    return this.received === this.blockCount;
-  }
-}
-
-/** Category of an in-progress piece for one pick (lower goes first within a priority level). */
-const OWN = 0;
-const ABANDONED = 1;
-const SHARED = 3;
-
-interface Candidate {
-  piece: number;
-  level: number;
-  kind: number;
-}
 
 /**
  * Turns the new pieces the selector chooses into whole-piece blocks of the current pick. One per
@@ -197,9 +159,8 @@ export class PiecePicker {
   private readonly outstanding = new Map<number, Set<number>>();
   /** Contributors of a piece's last failed attempt, until it is requested again or verified. */
   private readonly failedContributors = new Map<number, number[]>();
-  /** Per piece, the stamp of the last pick that found the picking peer with requests in it (inProgressCandidates). */
-  private readonly ownStamp: Uint32Array;
-  private stamp = 0;
+  /** The order among started pieces (started-pieces.ts), reading the state above. */
+  private readonly started: StartedPieceOrder;
 
   constructor(opts: PickerOptions) {
     const { pieceCount, pieceLength, totalLength } = opts;
@@ -224,13 +185,14 @@ export class PiecePicker {
     this.peerCount = new Int32Array(pieceCount);
     this.priority = new Uint8Array(pieceCount).fill(1);
     this.verifiedBits = new Bitfield(pieceCount);
-    this.ownStamp = new Uint32Array(pieceCount);
     this.wantedLeftCount = pieceCount;
     this.wantedLeftBytes = totalLength;
     this.queue = new RarityQueue(pieceCount, opts.random);
     for (let p = 0; p < pieceCount; p++) this.queue.insert(p, 1, 0);
     this.newPieces = new NewPieceSelector(this.queue, this.priority, this.peerCount, opts.random, randomFirstPieces);
     this.sink = new WholePieceSink(this, this.blocksPerPiece);
+    const { partials, withFree, outstanding, priority, blocksPerPiece } = this;
+    this.started = new StartedPieceOrder({ partials, withFree, outstanding, priority, blocksPerPiece }, pieceCount);
   }
 
   // ---- geometry ----
@@ -353,7 +315,7 @@ export class PiecePicker {
     sink.blocks = blocks;
     sink.max = max;
 
-    const candidates = this.inProgressCandidates(peer, peerHas, max);
+    const candidates = this.started.candidates(peer, peerHas, max, this.newPieces.sequential);
     let c = 0;
     for (let level = MAX_PRIORITY; level >= 1 && blocks.length < max; level--) {
       while (blocks.length < max && c < candidates.length && candidates[c]!.level === level && candidates[c]!.kind < SHARED) {
@@ -368,7 +330,8 @@ export class PiecePicker {
     // Endgame only once every available wanted piece is started: while some are not (this peer
     // lacks them, or the caller holds new pieces back), a duplicate would be bytes thrown away.
     if (this.unstartedAvailable() > 0) return { blocks, endgame: false };
-    return this.pickEndgame(peer, peerHas, Math.min(max, opts.endgameMax ?? max), opts.outruns);
+    const dups = this.started.endgame(peer, peerHas, Math.min(max, opts.endgameMax ?? max), opts.outruns).map((k) => this.unkey(k));
+    return { blocks: dups, endgame: dups.length > 0 };
   }
 
   /** Wanted pieces not yet started that some counted peer has (or any, with a seed connected). */
@@ -660,85 +623,12 @@ export class PiecePicker {
 
   // ---- private: picking ----
 
-  /**
-   * The started pieces with free blocks this peer has, best first (priority, then its own, then
-   * abandoned ones, then fewest free blocks unless sequential, then lowest index). Each gives at
-   * least one block, so only the best `max` can be reached: a pick keeps those (as the endgame
-   * does) rather than sorting every piece in progress, which with 200 peers is a few hundred.
-   */
-  private inProgressCandidates(peer: number, peerHas: Bitfield, max: number): Candidate[] {
-    if (this.withFree.size === 0) return [];
-    // This peer's pieces are marked with a stamp of this pick: no set to build, and one lookup
-    // of each started piece's state, as the scan visits every one of them.
-    const stamp = this.nextStamp();
-    const own = this.ownStamp;
-    const set = this.outstanding.get(peer);
-    if (set) for (const k of set) own[Math.floor(k / this.blocksPerPiece)] = stamp;
-    const best = new TopK(max);
-    const seq = this.newPieces.sequential;
-    for (const piece of this.withFree) {
-      const level = this.priority[piece]!;
-      if (level === 0 || !peerHas.has(piece)) continue;
-      const pp = this.partials.get(piece)!;
-      const kind = own[piece] === stamp ? OWN : pp.requested === 0 ? ABANDONED : SHARED;
-      best.offer(candidateRank(level, kind, seq ? 0 : pp.free, piece), piece);
-    }
-    return best.drain().map((piece) => ({
-      piece,
-      level: this.priority[piece]!,
-      kind: own[piece] === stamp ? OWN : this.partials.get(piece)!.requested === 0 ? ABANDONED : SHARED,
-    }));
-  }
-
-  /** A number no piece of `ownStamp` holds yet (the marks of earlier picks are all smaller). */
-  private nextStamp(): number {
-    if (this.stamp === 0xffffffff) {
-      this.ownStamp.fill(0);
-      this.stamp = 0;
-    }
-    return ++this.stamp;
-  }
-
   private takeFree(piece: number, blocks: BlockRef[], max: number): void {
     const pp = this.partials.get(piece)!;
     for (let b = 0; b < pp.blockCount && blocks.length < max; b++) {
       if (pp.state[b] === FREE) blocks.push({ piece, block: b });
     }
   }
-
-  private pickEndgame(peer: number, peerHas: Bitfield, max: number, outruns?: (holder: number) => boolean): PickResult {
-    if (max < 1) return { blocks: [], endgame: false };
-    const beats = new Map<number, boolean>();
-    const beaten = (h: number): boolean => {
-      if (!outruns) return true;
-      let v = beats.get(h);
-      if (v === undefined) beats.set(h, (v = outruns(h)));
-      return v;
-    };
-    // Walks the outstanding blocks of the holders this peer outruns only: among many peers of
-    // one speed that is few or none, where a scan of every block in flight was the cost. Keeps
-    // only the best `max` (by endgameRank), not every candidate to sort.
-    const best = new TopK(max);
-    const seen = new Set<number>();
-    for (const [holder, set] of this.outstanding) {
-      if (holder === peer || set.size === 0 || !beaten(holder)) continue;
-      for (const k of set) {
-        if (seen.has(k)) continue;
-        seen.add(k);
-        const piece = Math.floor(k / this.blocksPerPiece);
-        const level = this.priority[piece]!;
-        if (level === 0 || !peerHas.has(piece)) continue;
-        const pp = this.partials.get(piece)!;
-        const block = k - piece * this.blocksPerPiece;
-        const reqs = pp.requesters[block]!;
-        if (reqs.includes(peer) || !reqs.every(beaten)) continue;
-        best.offer(endgameRank(level, reqs.length, pp.requestedSeq[block]!), k);
-      }
-    }
-    const blocks = best.drain().map((k) => this.unkey(k));
-    return { blocks, endgame: blocks.length > 0 };
-  }
-
 
   // ---- private: state changes ----
 
@@ -824,24 +714,4 @@ export class PiecePicker {
   private checkBitfield(bits: Bitfield): void {
     if (bits.length !== this.pieceCount) throw new RangeError(`bitfield of ${bits.length} bits for ${this.pieceCount} pieces`);
   }
-}
-
-/**
- * An in-progress candidate's rank, lower first: higher priority, then kind, then fewer free
- * blocks, then lower index. Exact in a double: 5 + 16 + 32 bits (free blocks beyond 2^16 - 1,
- * pieces over 1 GiB, rank as that many).
- */
-function candidateRank(level: number, kind: number, free: number, piece: number): number {
-  return (((MAX_PRIORITY - level) * 4 + kind) * 2 ** 16 + Math.min(free, 2 ** 16 - 1)) * 2 ** 32 + piece;
-}
-
-/**
- * An endgame candidate's rank, lower first: higher priority, then fewer holders, then the latest
- * requested (it waits at the back of its peer's queue, so when our copy wins the cancel reaches
- * that peer before it sends the block; an early one is already on the wire, and both copies would
- * arrive). A block's request number is unique, so no two candidates tie. Exact in a double:
- * 3 + 8 + 41 bits.
- */
-function endgameRank(level: number, holders: number, seq: number): number {
-  return ((MAX_PRIORITY - level) * 256 + Math.min(holders, 255)) * 2 ** 41 + (2 ** 41 - seq);
 }
