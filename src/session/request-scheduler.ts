@@ -116,7 +116,7 @@ export class RequestScheduler {
   private readonly pickOpts = {
     newPieces: true,
     endgameMax: 0,
-    outruns: (holderId: number): boolean => this.outruns(this.picking!, holderId),
+    outruns: (holderId: number): boolean => this.outruns(holderId),
   };
 
   constructor(private readonly ctx: SchedulerContext) {}
@@ -202,15 +202,17 @@ export class RequestScheduler {
   }
 
   /**
-   * Whether `peer` would bring in a block well before the peer `holderId` that has it outstanding:
-   * the holder is gone, snubbed or silent, or `peer` would have it ENDGAME_SPEEDUP times sooner.
+   * Whether the peer being filled (`picking`) would bring in a block well before the peer
+   * `holderId` that has it outstanding: the holder is gone, snubbed or silent, or ours would have
+   * it ENDGAME_SPEEDUP times sooner.
    * The endgame duplicates the blocks requested last first, which wait behind the holder's whole
    * queue: on a fast, distant peer that is a few hundred ms of blocks, which any peer with a
    * shorter round trip beats (a rate rule left them to a 6 MB/s holder alone, a 0.5 to 1 s tail
    * in the swarm bench). Our rate is what we delivered at when we last had work: a peer idle for
    * lack of blocks has no current rate, and the endgame is exactly when fast peers run out of work.
    */
-  private outruns(peer: LivePeer, holderId: number): boolean {
+  private outruns(holderId: number): boolean {
+    const peer = this.picking!;
     const holder = this.ctx.peer?.(holderId);
     if (!holder || holder.snubbed) return true;
     const now = this.pickNow;
