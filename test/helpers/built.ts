@@ -20,3 +20,16 @@ export function builtScript(...path: string[]): URL {
 
 /** OS threads of this process (the main thread, V8's and libuv's, and any worker). */
 export const threadCount = (): number => readdirSync('/proc/self/task').length;
+
+/**
+ * Resolves once this process has `n` OS threads again, or after `ms` with the count as it is then
+ * (the caller asserts it). A worker's thread is joined as its owner closes it, but a test that
+ * reads the count a moment later on a loaded machine (the whole suite, interop peers beside it)
+ * has seen one more thread once; a thread that really outlives its owner is still there after
+ * `ms` and fails the test.
+ */
+export async function threadCountSettled(n: number, ms = 2_000): Promise<number> {
+  const until = Date.now() + ms;
+  while (threadCount() !== n && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  return threadCount();
+}

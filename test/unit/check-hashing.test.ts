@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CheckProgress, withCheckPool } from '../../src/storage/check-hashing.js';
-import { builtScript, threadCount } from '../helpers/built.js';
+import { builtScript, threadCount, threadCountSettled } from '../helpers/built.js';
 
 const script = builtScript('storage', 'hash-worker.js');
 
@@ -56,9 +56,9 @@ describe('withCheckPool', () => {
       return pool?.size;
     });
     expect(size).toBe(2);
-    expect(threadCount()).toBe(before);
+    expect(await threadCountSettled(before)).toBe(before);
     const failure = new Error('hashing failed');
     await expect(withCheckPool({ workers: 1, workerUrl: script }, 10, 1_000, async () => Promise.reject(failure))).rejects.toBe(failure);
-    expect(threadCount()).toBe(before);
+    expect(await threadCountSettled(before)).toBe(before);
   });
 });

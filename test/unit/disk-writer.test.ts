@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DiskWriter, diskWriterScript, WRITE_CHUNK_BYTES } from '../../src/storage/disk-writer.js';
-import { builtScript, threadCount } from '../helpers/built.js';
+import { builtScript, threadCount, threadCountSettled } from '../helpers/built.js';
 import { repoRoot } from '../helpers/corpus.js';
 import { bytes } from '../helpers/make-torrent.js';
 
@@ -57,7 +57,7 @@ describe('DiskWriter', () => {
       expect(got.subarray(1000 + a.length).equals(b)).toBe(true);
     });
     await writer.close();
-    expect(threadCount()).toBe(before);
+    expect(await threadCountSettled(before)).toBe(before);
   });
 
   it('writes through the pool when it has no script', async () => {
@@ -68,7 +68,7 @@ describe('DiskWriter', () => {
       await writer.write(fd, shared(a), 0);
       expect(readFileSync(path).equals(a)).toBe(true);
     });
-    expect(threadCount()).toBe(before);
+    expect(await threadCountSettled(before)).toBe(before);
     await writer.close();
   });
 
@@ -104,7 +104,7 @@ describe('DiskWriter', () => {
       expect(readFileSync(path).equals(Buffer.concat(pieces))).toBe(true);
       await expect(writer.write(fd, shared(pieces[0]!), 0)).rejects.toThrow(/closed/);
     });
-    expect(threadCount()).toBe(before);
+    expect(await threadCountSettled(before)).toBe(before);
   });
 
   it('does not keep the process alive once its writes are done', () => {

@@ -17,7 +17,7 @@ import { checkExisting } from '../../src/storage/check.js';
 import { FileStorage } from '../../src/storage/file-storage.js';
 import { HashPool, workerScript, type FileSegment } from '../../src/storage/hash-pool.js';
 import { hashAllPieces, hashFiles, type HashSource } from '../../src/storage/hash-files.js';
-import { builtScript, threadCount } from '../helpers/built.js';
+import { builtScript, threadCount, threadCountSettled } from '../helpers/built.js';
 import { repoRoot } from '../helpers/corpus.js';
 import { bytes, makeTorrent, pieceHashes } from '../helpers/make-torrent.js';
 
@@ -80,7 +80,7 @@ describe('HashPool', () => {
     await pool.hashFiles(whole(f!), 500);
     expect(threadCount()).toBe(before + 2);
     await pool.close();
-    expect(threadCount()).toBe(before);
+    expect(await threadCountSettled(before)).toBe(before);
     await expect(pool.hashFiles(whole(f!), 10)).rejects.toBeInstanceOf(InternalError);
   });
 
@@ -178,7 +178,7 @@ describe('hashFiles on worker threads', () => {
       for (;;) if ((await it.next()).done) break;
     })();
     await expect(drained).rejects.toBe(reason);
-    expect(threadCount()).toBe(before);
+    expect(await threadCountSettled(before)).toBe(before);
   });
 
   it('stopping early closes the pool', async () => {
@@ -186,7 +186,7 @@ describe('hashFiles on worker threads', () => {
     const it = hashFiles(files([bytes(200_000, 9)]), 16_384, { chunkBytes: 16_384, workers: 2, workerUrl: script });
     expect((await it.next()).done).toBe(false);
     await it.return(undefined);
-    expect(threadCount()).toBe(before);
+    expect(await threadCountSettled(before)).toBe(before);
   });
 });
 

@@ -15,7 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { TorrentError } from '../../src/errors.js';
 import { FileMerkleHasher } from '../../src/metainfo/index.js';
 import { hashAllPieces, hashV2Files, type HashSource } from '../../src/storage/hash-files.js';
-import { builtScript, threadCount } from '../helpers/built.js';
+import { builtScript, threadCount, threadCountSettled } from '../helpers/built.js';
 import { bytes, pieceHashes } from '../helpers/make-torrent.js';
 
 const script = builtScript('storage', 'hash-worker.js');
@@ -99,7 +99,7 @@ describe('hashV2Files', () => {
     expect(v2).toBeInstanceOf(TorrentError);
     expect((v2 as TorrentError).code).toBe('ERR_DISK');
     expect((v2 as TorrentError).message).toBe((v1 as TorrentError).message);
-    expect(threadCount()).toBe(before);
+    expect(await threadCountSettled(before)).toBe(before);
   });
 
   it.each([2, 0])('a missing file is the error v1 hashing gives (%i threads)', async (workers) => {

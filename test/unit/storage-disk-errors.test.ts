@@ -16,7 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { InternalError, RuntimeError, TorrentError } from '../../src/errors.js';
 import { parseTorrent } from '../../src/metainfo/index.js';
 import { FileStorage } from '../../src/storage/file-storage.js';
-import { threadCount } from '../helpers/built.js';
+import { threadCount, threadCountSettled } from '../helpers/built.js';
 import { bytes, makeTorrent } from '../helpers/make-torrent.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'torrent-disk-errors-'));
@@ -65,7 +65,7 @@ async function writeError(writerScript: URL): Promise<unknown> {
     return e;
   } finally {
     await st.close();
-    expect(threadCount()).toBe(before);
+    expect(await threadCountSettled(before)).toBe(before);
   }
   throw new Error('writePiece resolved; the writer was meant to fail it');
 }
